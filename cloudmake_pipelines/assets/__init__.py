@@ -1,0 +1,1 @@
+"""One module per scheduled task: thin assets, their checks and schedules. Each module exposes ``defs``."""

@@ -1,0 +1,73 @@
+"""`cloudmake`: every task's manual trigger, running the same domain code as Dagster.
+
+Exit codes: 0 ok, 1 findings or a failed check, 2 usage or configuration error. Results go to stdout;
+Pino log lines go to stdout too, or to stderr when ``--json`` asks for machine-readable output.
+
+Sub-command groups are imported lazily (``COMMANDS``), so `cloudmake secrets scan` in a pre-commit hook
+does not pay for importing Dagster or the MCP SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from ..errors import CloudMakeError
+from ..logs import redactor
+
+#: command name -> "module:attribute" under cloudmake_pipelines.cli
+COMMANDS = {
+    "db": "db:group",
+    "mcp": "mcp:group",
+    "drift": "drift:group",
+    "previews": "previews:group",
+    "keys": "keys:group",
+    "secrets": "secrets:group",
+    "github": "github:group",
+    "status": "status:command",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self._spec_exists(name))
+
+    @staticmethod
+    def _spec_exists(name: str) -> bool:
+        return importlib.util.find_spec(f"{__name__}.{COMMANDS[name].split(':')[0]}") is not None
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not self._spec_exists(name):
+            return None
+        module_name, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(f"{__name__}.{module_name}"), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cloudmake-pipelines")
+def cli() -> None:
+    """CloudMake Pipelines: manual triggers for CloudMake's scheduled operations.
+
+    Exit codes: 0 ok, 1 findings or failed check, 2 usage or configuration error.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: maps domain errors to exit codes, never printing a secret."""
+    try:
+        code = cli.main(args=argv, prog_name="cloudmake", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except CloudMakeError as exc:
+        click.echo(f"error: {redactor(str(exc))}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

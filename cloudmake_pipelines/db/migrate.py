@@ -1,0 +1,157 @@
+"""The migration runner (seed task 9): Alembic, made safe to run from CI, the CLI and Dagster at once.
+
+* It checks the history first and applies only what is pending; a second run applies nothing.
+* On PostgreSQL it holds an advisory lock for the whole run, on SQLite an exclusive file lock, so two
+  runners started together never both apply: the second waits, then finds nothing to do.
+* Each migration runs in its own transaction: a failing one leaves the database at the last good
+  revision, and :class:`MigrationFailed` names it.
+
+Domain migrations branch from ``0001_foundation``; ``heads`` means "every branch up to date".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
+
+from ..errors import CloudMakeError
+from ..logs import get_logger
+from ..settings import display_url
+from .engine import make_engine
+
+log = get_logger("migrations")
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: pg_advisory_lock key: "cm-migr" as a 64-bit integer, shared by every runner of this project.
+ADVISORY_LOCK_KEY = int.from_bytes(b"cm-migr", "big")
+
+
+class MigrationFailed(CloudMakeError):
+    """A migration raised; the database stays at the last revision that succeeded."""
+
+
+@dataclass
+class MigrationStatus:
+    current: list[str]
+    heads: list[str]
+    pending: list[str]
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.pending
+
+
+@dataclass
+class UpgradeResult:
+    applied: list[dict] = field(default_factory=list)  # [{"revision", "file", "duration_ms"}]
+    status: MigrationStatus | None = None
+    duration_ms: float = 0.0
+
+
+def _config(connection: Connection | None = None, directory: Path = MIGRATIONS_DIR) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(directory))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _script(directory: Path) -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config(None, directory))
+
+
+def _status(connection: Connection, directory: Path) -> MigrationStatus:
+    script = _script(directory)
+    current = sorted(MigrationContext.configure(connection).get_current_heads())
+    heads = sorted(script.get_heads())
+    pending = [rev.revision for rev in script.iterate_revisions(heads, current or None)] if current != heads else []
+    if not current:
+        pending = [rev.revision for rev in script.walk_revisions()]
+    return MigrationStatus(current, heads, list(reversed(pending)))
+
+
+def status(url: str | Engine, directory: Path = MIGRATIONS_DIR) -> MigrationStatus:
+    """Current revisions vs heads, and what ``upgrade`` would apply (in order)."""
+    engine = url if isinstance(url, Engine) else make_engine(url)
+    with engine.connect() as conn:
+        return _status(conn, directory)
+
+
+@contextlib.contextmanager
+def _exclusive(connection: Connection) -> Iterator[None]:
+    """Hold the migration lock for the duration: advisory on PostgreSQL, a file lock on SQLite."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.rollback()
+            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+            connection.commit()
+        return
+    database = make_url(str(connection.engine.url)).database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def upgrade(url: str | Engine, target: str = "heads", directory: Path = MIGRATIONS_DIR) -> UpgradeResult:
+    """Apply every pending migration up to ``target``. Safe to call concurrently and repeatedly."""
+    engine = url if isinstance(url, Engine) else make_engine(url)
+    result = UpgradeResult()
+    started = time.perf_counter()
+    with engine.connect() as conn, _exclusive(conn):
+        before = _status(conn, directory)
+        conn.rollback()
+        if before.up_to_date:
+            log.info("database is up to date: no migration to apply",
+                     extra={"database": display_url(str(engine.url)), "heads": before.heads})
+            result.status, result.duration_ms = before, (time.perf_counter() - started) * 1000
+            return result
+        files = {rev.revision: Path(rev.path).name for rev in _script(directory).walk_revisions()}
+        last = [time.perf_counter()]
+
+        def on_apply(*, step, **_kw) -> None:
+            now = time.perf_counter()
+            revision = step.up_revision_id if step.is_upgrade else step.down_revision_ids
+            entry = {"revision": revision, "file": files.get(revision, str(revision)),
+                     "duration_ms": round((now - last[0]) * 1000, 1)}
+            result.applied.append(entry)
+            log.info(f"applied migration {entry['file']}", extra=entry)
+            last[0] = now
+
+        cfg = _config(conn, directory)
+        cfg.attributes["on_version_apply"] = on_apply
+        log.info("applying migrations", extra={"pending": before.pending, "database": display_url(str(engine.url))})
+        try:
+            command.upgrade(cfg, target)
+        except Exception as exc:
+            conn.rollback()
+            done = {entry["revision"] for entry in result.applied}
+            failed = next((rev for rev in before.pending if rev not in done), "unknown")
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.error(f"migration {files.get(failed, failed)} failed", extra={"revision": failed, "reason": reason})
+            raise MigrationFailed(
+                f"migration {files.get(failed, failed)} failed: {reason}; "
+                f"the database stays at {', '.join(_status(conn, directory).current) or 'no revision'}"
+            ) from None
+        result.status = _status(conn, directory)
+    result.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    log.info("migrations applied", extra={"applied": len(result.applied), "duration_ms": result.duration_ms})
+    return result

@@ -1,0 +1,1 @@
+"""Op-based jobs (work that is an action, not a data asset). Each module exposes ``defs``."""

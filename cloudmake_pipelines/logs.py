@@ -1,0 +1,156 @@
+"""Structured logs as JSON lines in Pino's shape, with redaction of secrets.
+
+A line looks like ``{"level":30,"time":1732851234567,"pid":42,"hostname":"h","msg":"...","task":"..."}``.
+The same :class:`PinoFormatter` formats CLI logs and, through ``dagster.yaml``'s ``python_logs``, every
+Dagster run's logs. The :data:`redactor` masks every registered secret value and token-shaped string in
+the whole line, whatever field it landed in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+PINO_LEVELS = {"trace": 10, "debug": 20, "info": 30, "warn": 40, "error": 50, "fatal": 60}
+_PY_TO_PINO = {logging.DEBUG: 20, logging.INFO: 30, logging.WARNING: 40, logging.ERROR: 50, logging.CRITICAL: 60}
+REDACTED = "[REDACTED]"
+
+# Token shapes that must never be printed, even when nobody registered the value.
+TOKEN_PATTERNS = [
+    r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}",
+    r"\bgithub_pat_[A-Za-z0-9_]{40,}",
+    r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
+    r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}",
+    r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+    r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+    r"(?<=[Bb]earer )[A-Za-z0-9._~+/-]{8,}=*",
+    r"(?<=://)[^/\s:@\"']+:[^/\s@\"']+(?=@)",  # user:password@ in URLs
+]
+
+
+class Redactor:
+    """Replaces known secret values and token-shaped strings with ``[REDACTED]``. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+        self._pattern = re.compile("|".join(f"(?:{p})" for p in TOKEN_PATTERNS))
+        self._values_pattern: re.Pattern[str] | None = None
+
+    def add(self, *values: str | None) -> None:
+        """Register secret values (short values under 6 characters are ignored: they would mask noise)."""
+        new = {v for v in values if v and len(v) >= 6}
+        if not new - self._values:
+            return
+        with self._lock:
+            self._values |= new
+            ordered = sorted(self._values, key=len, reverse=True)
+            escaped = [re.escape(v) for v in ordered]
+            # A value may also reach a log JSON-escaped; match that spelling too.
+            escaped += [re.escape(json.dumps(v)[1:-1]) for v in ordered if json.dumps(v)[1:-1] != v]
+            self._values_pattern = re.compile("|".join(escaped))
+
+    def __call__(self, text: str) -> str:
+        if self._values_pattern is not None:
+            text = self._values_pattern.sub(REDACTED, text)
+        return self._pattern.sub(REDACTED, text)
+
+
+redactor = Redactor()
+_HOSTNAME = socket.gethostname()
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "pino_level", "dagster_meta", "dagster_event", "dagster_event_batch_metadata"}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+class PinoFormatter(logging.Formatter):
+    """Formats any ``logging`` record as one Pino JSON line, redacted.
+
+    Extra fields passed with ``extra={...}`` become top-level keys. Dagster's records carry a
+    ``dagster_meta`` dict; its run id, job, step and event type are lifted into ``run_id``, ``job``,
+    ``step_key`` and ``event``.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "level": getattr(record, "pino_level", None) or _PY_TO_PINO.get(record.levelno, 30),
+            "time": int(record.created * 1000),
+            "pid": record.process or os.getpid(),
+            "hostname": _HOSTNAME,
+        }
+        meta = getattr(record, "dagster_meta", None)
+        if isinstance(meta, dict):
+            line["msg"] = str(meta.get("orig_message") or record.getMessage())
+            for src, dst in (("run_id", "run_id"), ("job_name", "job"), ("step_key", "step_key")):
+                if meta.get(src):
+                    line[dst] = meta[src]
+            event = meta.get("dagster_event")
+            if event is not None and getattr(event, "event_type_value", None):
+                line["event"] = event.event_type_value
+        else:
+            line["msg"] = record.getMessage()
+        line["logger"] = record.name
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and key not in line:
+                line[key] = _jsonable(value)
+        if record.exc_info:
+            exc = record.exc_info[1]
+            line["err"] = {
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "stack": "".join(traceback.format_exception(*record.exc_info)),
+            }
+        return redactor(json.dumps(line, default=str, ensure_ascii=False, separators=(",", ":")))
+
+
+_configured_stream: Any = None
+
+
+def configure(stream: Any = None, level: int = logging.INFO) -> None:
+    """Send ``cloudmake`` loggers to ``stream`` (default stdout) as Pino lines. Idempotent."""
+    global _configured_stream
+    stream = stream or sys.stdout
+    root = logging.getLogger("cloudmake")
+    if _configured_stream is stream and root.handlers:
+        return
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(PinoFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    _configured_stream = stream
+
+
+def get_logger(task: str) -> logging.LoggerAdapter:
+    """A logger whose lines carry ``task``. Use ``log.info("msg", extra={"count": 3})`` for context."""
+    return _TaskAdapter(logging.getLogger(f"cloudmake.{task}"), {"task": task})
+
+
+class _TaskAdapter(logging.LoggerAdapter):
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs["extra"] = {**self.extra, **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

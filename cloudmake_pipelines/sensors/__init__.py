@@ -1,0 +1,1 @@
+"""Sensors. Each module exposes ``defs``."""

@@ -1,0 +1,92 @@
+"""Shared fixtures: databases (embedded SQLite and a fresh PostgreSQL database per test), migrated engines.
+
+PostgreSQL tests use TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres). Where no
+server answers they skip with the reason, except under CI=true, where they must run and so fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from cloudmake_pipelines.db import make_engine
+from cloudmake_pipelines.db.migrate import upgrade
+
+PG_SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    try:
+        psycopg.connect(_libpq(PG_SERVER_URL), connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        reason = f"PostgreSQL at TEST_DATABASE_URL is not reachable ({type(exc).__name__})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI=true requires it")
+        pytest.skip(reason)
+    return PG_SERVER_URL
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"cm_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(pg_server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with psycopg.connect(_libpq(pg_server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'cloudmake.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request) -> str:
+    """Each test using this runs twice: on the embedded SQLite default and on PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated database (every head applied), on SQLite and on PostgreSQL."""
+    upgrade(db_url)
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """A migrated PostgreSQL database, for PostgreSQL-only features."""
+    upgrade(pg_url)
+    eng = make_engine(pg_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No test inherits a developer's credentials or database; settings are re-read per test."""
+    for name in ("DATABASE_URL", "GITHUB_TOKEN", "CLOUDFLARE_API_TOKEN", "POLAR_API_KEY", "NEON_API_KEY",
+                 "ALERT_WEBHOOK_URL", "ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLOUDMAKE_STATE_DIR", str(tmp_path / "state"))
+    from cloudmake_pipelines.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

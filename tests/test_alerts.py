@@ -1,0 +1,78 @@
+import io
+import json
+
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from cloudmake_pipelines import logs
+from cloudmake_pipelines.alerts import Alert, Alerter
+from tests.support.servers import serve_asgi
+
+
+def webhook_app(status_codes):
+    """A webhook receiver that answers the given status codes in turn (the last one repeats)."""
+    received = []
+
+    async def hook(request):
+        received.append(await request.json())
+        code = status_codes[min(len(received), len(status_codes)) - 1]
+        return JSONResponse({"ok": code < 400}, status_code=code)
+
+    return Starlette(routes=[Route("/hook", hook, methods=["POST"])]), received
+
+
+@pytest.fixture
+def captured():
+    stream = io.StringIO()
+    logs.configure(stream)
+    yield stream
+    logs.configure(io.StringIO())
+
+
+ALERT = Alert(task="mcp_load_test", key="mcp_load_test:alpha:p95", summary="p95 812 ms > 750 ms on alpha",
+              details={"server": "alpha", "p95_ms": 812.0}, environment="staging")
+
+
+def test_webhook_receives_payload_and_line_is_level_50(captured):
+    app, received = webhook_app([200])
+    with serve_asgi(app) as base:
+        assert Alerter(f"{base}/hook").send(ALERT) is True
+    assert len(received) == 1
+    body = received[0]
+    assert body["key"] == ALERT.key and body["task"] == "mcp_load_test" and body["details"]["p95_ms"] == 812.0
+    assert body["environment"] == "staging" and body["sent_at"]
+    line = json.loads(captured.getvalue().splitlines()[0])
+    assert line["level"] == 50 and line["alert"] is True and line["alert_key"] == ALERT.key
+
+
+def test_transient_failures_are_retried(captured):
+    app, received = webhook_app([503, 429, 200])
+    with serve_asgi(app) as base:
+        assert Alerter(f"{base}/hook", backoff_seconds=0.01).send(ALERT) is True
+    assert len(received) == 3
+
+
+def test_failing_webhook_never_fails_the_caller_and_is_logged(captured):
+    app, received = webhook_app([500])
+    with serve_asgi(app) as base:
+        assert Alerter(f"{base}/hook", attempts=3, backoff_seconds=0.01).send(ALERT) is False
+    assert len(received) == 3
+    warning = [json.loads(x) for x in captured.getvalue().splitlines()][-1]
+    assert warning["level"] == 40 and warning["reason"] == "HTTP 500"
+
+
+def test_unreachable_webhook_is_logged_not_raised(captured):
+    from tests.support.servers import free_port
+
+    alerter = Alerter(f"http://127.0.0.1:{free_port()}/hook", attempts=2, backoff_seconds=0.01)
+    assert alerter.send(ALERT) is False
+    assert "ConnectError" in captured.getvalue()
+
+
+def test_client_errors_are_not_retried(captured):
+    app, received = webhook_app([400])
+    with serve_asgi(app) as base:
+        assert Alerter(f"{base}/hook", backoff_seconds=0.01).send(ALERT) is False
+    assert len(received) == 1

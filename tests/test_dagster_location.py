@@ -1,0 +1,83 @@
+"""The code location as Dagster sees it: loading, the migration job, the production instance, the CLI."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from sqlalchemy.engine import make_url
+
+from cloudmake_pipelines.db.migrate import status
+from cloudmake_pipelines.definitions import defs
+from cloudmake_pipelines.resources import DatabaseResource
+
+ROOT = Path(__file__).resolve().parents[1]
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+def test_definitions_load_with_shared_resources():
+    repo = defs.get_repository_def()
+    assert {"database", "alerts", "settings"} <= set(repo.get_top_level_resources())
+    assert defs.resolve_job_def("db_migrate")
+
+
+def test_migration_job_runs_in_process(sqlite_url):
+    job = defs.resolve_job_def("db_migrate")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            resources={"database": DatabaseResource(url=sqlite_url)},
+        )
+        assert result.success
+        assert result.output_for_node("apply_migrations") == status(sqlite_url).current
+        rerun = job.execute_in_process(
+            instance=instance,
+            resources={"database": DatabaseResource(url=sqlite_url)},
+        )
+        assert rerun.output_for_node("apply_migrations") == []
+
+
+@pytest.mark.postgres
+def test_production_dagster_yaml_stores_and_reads_back_a_run(pg_url, tmp_path, monkeypatch):
+    url = make_url(pg_url)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_PG_USERNAME", url.username or "postgres")
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "")
+    monkeypatch.setenv("DAGSTER_PG_HOST", url.host or "127.0.0.1")
+    monkeypatch.setenv("DAGSTER_PG_DB", url.database)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        result = defs.resolve_job_def("db_migrate").execute_in_process(
+            instance=instance,
+            resources={"database": DatabaseResource(url=f"sqlite:///{tmp_path}/x.db")},
+        )
+        stored = instance.get_run_by_id(result.run_id)
+        assert stored is not None and stored.is_success
+        assert any(e.dagster_event and e.dagster_event.event_type_value in ("RUN_SUCCESS", "PIPELINE_SUCCESS")
+                   for e in instance.all_logs(result.run_id))
+
+
+@pytest.mark.e2e
+def test_dagster_cli_validates_and_executes_the_job_with_pino_logs(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.embedded.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": f"sqlite:///{tmp_path}/cm.db"}
+    validate = subprocess.run([DAGSTER, "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert validate.returncode == 0, validate.stderr[-2000:]
+    run = subprocess.run([DAGSTER, "job", "execute", "-m", "cloudmake_pipelines.definitions", "-j", "db_migrate"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Logging error" not in run.stderr
+    assert status(env["DATABASE_URL"]).up_to_date
+    records = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert any(r.get("msg", "").startswith("applied migration") and r["level"] == 30 for r in records)
+    assert any(r.get("event") in ("RUN_SUCCESS", "PIPELINE_SUCCESS") and r.get("run_id") for r in records)
