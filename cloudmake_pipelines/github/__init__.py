@@ -1,0 +1,1 @@
+"""GitHub: the REST client shared by the drift PR comment and the secrets sync."""

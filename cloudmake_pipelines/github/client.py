@@ -1,0 +1,180 @@
+"""A small GitHub REST client on httpx: headers, auth, pagination, rate limits and retries done right.
+
+* ``Accept: application/vnd.github+json`` and ``X-GitHub-Api-Version`` on every request; the base URL is
+  configurable for GitHub Enterprise Server (default ``GITHUB_API_URL``, else https://api.github.com).
+* Pagination follows the ``Link: <...>; rel="next"`` header, never guessed page numbers.
+* Rate limits: a 403/429 with ``retry-after`` waits that long (secondary limits); one with
+  ``x-ratelimit-remaining: 0`` waits until ``x-ratelimit-reset`` (primary limit); 5xx and transport errors
+  back off exponentially. Waits longer than ``max_wait_seconds`` raise :class:`RateLimited` instead of
+  stalling a run. Retries come from tenacity.
+* The token is never part of an error message or log line.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from ..errors import CloudMakeError
+from ..logs import get_logger, redactor
+from ..settings import Secret
+
+log = get_logger("github")
+API_VERSION = "2022-11-28"
+DEFAULT_API_URL = "https://api.github.com"
+
+
+class GitHubError(CloudMakeError):
+    """GitHub answered with an error. ``status`` is the HTTP status; the message never holds the token."""
+
+    def __init__(self, method: str, path: str, status: int, message: str):
+        self.status = status
+        super().__init__(f"GitHub {method} {path} failed: HTTP {status}: {redactor(message)}")
+
+
+class RateLimited(GitHubError):
+    """GitHub asked us to wait longer than we are allowed to; ``wait_seconds`` says how long."""
+
+    def __init__(self, method: str, path: str, status: int, wait_seconds: float):
+        self.wait_seconds = wait_seconds
+        super().__init__(method, path, status, f"rate limited for {wait_seconds:.0f}s")
+
+
+class _Retry(Exception):
+    """Internal: a response to retry after ``wait`` seconds (None: exponential backoff)."""
+
+    def __init__(self, response: httpx.Response, wait: float | None):
+        self.response = response
+        self.wait = wait
+
+
+def _rate_limit_wait(response: httpx.Response, now: float) -> float | None:
+    """Seconds GitHub asks us to wait, or None when the response is not a rate limit."""
+    if response.status_code not in (403, 429):
+        return None
+    retry_after = response.headers.get("retry-after")
+    if retry_after is not None:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            return 60.0
+    if response.headers.get("x-ratelimit-remaining") == "0":
+        reset = float(response.headers.get("x-ratelimit-reset", now + 60))
+        return max(0.0, reset - now)
+    if response.status_code == 429 or "secondary rate limit" in response.text.lower():
+        return 60.0  # GitHub's documented default when no header says otherwise
+    return None
+
+
+class GitHubClient:
+    """Synchronous GitHub REST client. Use as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        token: Secret | str | None,
+        base_url: str | None = None,
+        *,
+        max_attempts: int = 5,
+        backoff_seconds: float = 1.0,
+        max_wait_seconds: float = 120.0,
+        timeout_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        raw = token.reveal() if isinstance(token, Secret) else token
+        if raw:
+            redactor.add(raw)
+        self.base_url = (base_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
+                   "User-Agent": "cloudmake-pipelines"}
+        if raw:
+            headers["Authorization"] = f"Bearer {raw}"
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_seconds,
+                                  transport=transport)
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self._sleep = sleep
+        self._clock = clock
+        self.requests_sent = 0
+        self.rate_limit_remaining: int | None = None
+
+    def __enter__(self) -> GitHubClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retry) and exc.wait is not None:
+            return exc.wait
+        return min(self.backoff_seconds * 2 ** (state.attempt_number - 1), 30.0)
+
+    def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        self.requests_sent += 1
+        response = self._http.request(method, url, **kwargs)
+        remaining = response.headers.get("x-ratelimit-remaining")
+        if remaining is not None and remaining.isdigit():
+            self.rate_limit_remaining = int(remaining)
+        wait = _rate_limit_wait(response, self._clock())
+        if wait is not None:
+            if wait > self.max_wait_seconds:
+                raise RateLimited(method, url, response.status_code, wait)
+            log.warning("GitHub rate limit: waiting", extra={"wait_seconds": wait, "status": response.status_code})
+            raise _Retry(response, wait)
+        if response.status_code >= 500:
+            raise _Retry(response, None)
+        return response
+
+    def request(self, method: str, path: str, *, expected: tuple[int, ...] = (200, 201, 204),
+                **kwargs: Any) -> httpx.Response:
+        """Send one request with retries; return the response when its status is in ``expected``."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, (_Retry, httpx.TransportError))),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            response = retrying(self._send_once, method, path, **kwargs)
+        except _Retry as exc:
+            response = exc.response
+        except httpx.TransportError as exc:
+            raise GitHubError(method, path, 0, type(exc).__name__) from None
+        if response.status_code not in expected:
+            try:
+                message = response.json().get("message", response.text[:200])
+            except ValueError:
+                message = response.text[:200]
+            raise GitHubError(method, path, response.status_code, message)
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, expected=(200,), **kwargs).json()
+
+    def paginate(self, path: str, *, items_key: str | None = None, per_page: int = 100,
+                 params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Yield every item of a list endpoint, following ``Link: rel="next"``.
+
+        ``items_key`` names the list inside an object response (``"secrets"`` for the secrets APIs);
+        None means the response body is the list itself (issue comments).
+        """
+        url: str | None = path
+        query: dict[str, Any] | None = {"per_page": per_page, **(params or {})}
+        while url:
+            response = self.request("GET", url, expected=(200,), params=query)
+            body = response.json()
+            yield from (body[items_key] if items_key else body)
+            url = response.links.get("next", {}).get("url")
+            query = None  # the next link carries the query string
