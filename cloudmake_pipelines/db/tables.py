@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -118,3 +119,234 @@ __all__ = [
     "environments",
     "admin_audit_logs",
 ]
+
+# --- Key management (issue 7, seed tasks 5 and 6) ---------------------------------------------------
+
+#: Secrets at rest: ciphertext only. Each row records the master-key version and the format that sealed
+#: it (aes-256-gcm with the row's name as associated data, or pgcrypto's pgp_sym_encrypt on PostgreSQL).
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("format", String(16), nullable=False),
+    Column("key_version", Integer, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("updated_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Index(None, "key_version", "id"),
+)
+
+#: Master encryption key versions: metadata only (status, an HMAC fingerprint), never key material.
+master_key_versions = Table(
+    "master_key_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(16), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("activated_at", UTCDateTime, nullable=True),
+    Column("retired_at", UTCDateTime, nullable=True),
+)
+
+#: JWT signing keys (next / active / grace / retired); the private key is sealed by the keyring.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("public_jwk", JSONDoc, nullable=False),
+    Column("private_key", LargeBinary, nullable=False),
+    Column("key_version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("activated_at", UTCDateTime, nullable=True),
+    Column("grace_until", UTCDateTime, nullable=True),
+    Column("retired_at", UTCDateTime, nullable=True),
+    Index(None, "status"),
+)
+
+#: The current (or last) rotation of each kind ("master", "jwt"): the step reached, for crash-safe re-runs.
+key_rotation_state = Table(
+    "key_rotation_state",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("rotation_id", String(36), nullable=False),
+    Column("step", String(32), nullable=False),
+    Column("from_ref", String(64), nullable=True),
+    Column("to_ref", String(64), nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+)
+
+__all__ += ["secrets", "master_key_versions", "signing_keys", "key_rotation_state"]
+
+# --- Admin schema under row-level security (issue 10, seed task 10, SC-004) ---------------------------
+# The RLS policies, roles and grants live in the 0010_admin_rls migration (cloudmake_pipelines.adminbench.rls):
+# metadata holds no policies. Every tenant-scoped index leads with tenant_id, the column the policy filters.
+from sqlalchemy import ForeignKeyConstraint, UniqueConstraint  # noqa: E402
+
+#: Platform-level rows (key rotations, syncs) have no tenant; tenant rows are visible to that tenant only.
+admin_audit_logs.append_column(Column("tenant_id", String(64), nullable=True))
+Index(None, admin_audit_logs.c.tenant_id, admin_audit_logs.c.occurred_at, admin_audit_logs.c.id)
+
+#: The people of each tenant (RLS: a tenant sees its own users; a platform admin sees all).
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(32), nullable=False, server_default="member"),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("last_login_at", UTCDateTime, nullable=True),
+    UniqueConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "email"),
+    Index(None, "tenant_id", "created_at", "id"),
+)
+
+#: Login sessions; (tenant_id, user_id) references users so a session cannot point into another tenant.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("user_id", BigIntId, nullable=False),
+    Column("auth_method", String(16), nullable=False),
+    Column("ip_address", String(45), nullable=True),
+    Column("user_agent", String(300), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("last_seen_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"),
+    Index(None, "tenant_id", "user_id", "created_at"),
+    Index(None, "tenant_id", "last_seen_at", "id"),
+)
+
+#: One row per admin query per benchmark run (seed task 10): p50/p95/p99 against the SC-004 target.
+admin_benchmark_results = Table(
+    "admin_benchmark_results",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("run_key", String(36), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("query", String(64), nullable=False),
+    Column("iterations", Integer, nullable=False),
+    Column("p50_ms", Float, nullable=False),
+    Column("p95_ms", Float, nullable=False),
+    Column("p99_ms", Float, nullable=False),
+    Column("max_ms", Float, nullable=False),
+    Column("threshold_ms", Float, nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("dataset", String(16), nullable=False),
+    Column("scale", JSONDoc, nullable=True),
+    Column("environment", String(16), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("slowest_plan", Text, nullable=True),
+    Index(None, "query", "started_at"),
+)
+
+__all__ += ["users", "sessions", "admin_benchmark_results"]
+
+# --- GitHub secrets sync (issue 9, seed task 8) and the quota service --------------------------------
+
+from sqlalchemy import BigInteger, PrimaryKeyConstraint, false  # noqa: E402
+
+#: Where secrets go: one row per GitHub target (scope + repository, environment or organization level).
+github_sync_targets = Table(
+    "github_sync_targets",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("scope", String(16), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("owner", String(100), nullable=False),
+    Column("repo", String(100), nullable=True),
+    Column("environment", String(255), nullable=True),
+    Column("visibility", String(16), nullable=True),
+    Column("selected_repository_ids", JSONDoc, nullable=True),
+    Column("include", JSONDoc, nullable=False),
+    Column("exclude", JSONDoc, nullable=False),
+    Column("delete_orphans", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+)
+
+#: What this sync last wrote per (target, secret): an HMAC of value + visibility + selected repositories
+#: (never a plain hash), GitHub's updated_at after that write, and a pending marker set before each write.
+github_sync_state = Table(
+    "github_sync_state",
+    metadata,
+    Column("target_key", String(400), nullable=False),
+    Column("secret_name", String(255), nullable=False),
+    Column("digest", String(64), nullable=True),
+    Column("written_at", UTCDateTime, nullable=True),
+    Column("remote_updated_at", UTCDateTime, nullable=True),
+    Column("created_by_us", Boolean, nullable=False),
+    Column("pending_digest", String(64), nullable=True),
+    Column("pending_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("target_key", "secret_name"),
+)
+
+#: Token buckets of the quota service, shared by every run and process (e.g. 5,000 GitHub writes/hour).
+quota_buckets = Table(
+    "quota_buckets",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("capacity", Float, nullable=False),
+    Column("refill_per_second", Float, nullable=False),
+    Column("tokens", Float, nullable=False),
+    Column("refilled_at", UTCDateTime, nullable=False),
+    Column("granted_total", BigInteger, nullable=False, server_default="0"),
+    Column("denied_total", BigInteger, nullable=False, server_default="0"),
+)
+
+__all__ += ["github_sync_targets", "github_sync_state", "quota_buckets"]
+
+# --- Preview environment archival (issue 6, seed task 4) --------------------------------------------
+
+#: Added to ``environments``: the preview's Neon branch, and the state of freeing it after archival
+#: (cleanup_status: pending | failed | freed | already_gone | no_resources). A lease keeps two
+#: overlapping runs from cleaning up the same environment at once; a killed run's lease simply expires.
+for _column in (
+    Column("neon_project_id", String(64), nullable=True),
+    Column("neon_branch_id", String(64), nullable=True),
+    Column("cleanup_status", String(16), nullable=True),
+    Column("cleanup_attempts", Integer, nullable=False, server_default="0"),
+    Column("cleanup_error", Text, nullable=True),
+    Column("cleanup_lease_until", UTCDateTime, nullable=True),
+    Column("cleanup_updated_at", UTCDateTime, nullable=True),
+):
+    environments.append_column(_column)
+
+#: Active previews only, by expiry: the archival statement and its no-op re-run read just this index.
+Index("ix_environments_ttl_expires_at_created_at", environments.c.ttl_expires_at, environments.c.created_at,
+      postgresql_where=environments.c.kind == "preview", sqlite_where=environments.c.kind == "preview")
+#: Only environments whose resources still wait to be freed: the cleanup backlog.
+Index("ix_environments_cleanup_status", environments.c.cleanup_status,
+      postgresql_where=environments.c.cleanup_status.in_(["pending", "failed"]),
+      sqlite_where=environments.c.cleanup_status.in_(["pending", "failed"]))
+
+#: One row per finished (non-dry) archival run: what it archived and freed, and the database time it used.
+preview_archival_runs = Table(
+    "preview_archival_runs",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("archived", Integer, nullable=False),
+    Column("freed", Integer, nullable=False),
+    Column("already_gone", Integer, nullable=False),
+    Column("cleanup_failed", Integer, nullable=False),
+    Column("retried", Integer, nullable=False),
+    Column("active_after", Integer, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Index(None, "finished_at"),
+)
+
+__all__ += ["preview_archival_runs"]
