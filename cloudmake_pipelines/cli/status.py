@@ -1,0 +1,52 @@
+"""`cloudmake status`: the CloudMake Ops dashboard in a terminal."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .common import emit_json, json_option, setup
+
+
+def _check_word(check: dict) -> str:
+    if check["passed"] is None:
+        return "never run" if check["status"] == "NEVER_RUN" else check["status"].lower()
+    return "pass" if check["passed"] else "FAIL"
+
+
+def _check_summary(checks: list[dict]) -> str:
+    return ", ".join(f"{c['check']}: {_check_word(c)}" for c in checks) or "-"
+
+
+@click.command("status")
+@json_option
+@click.option("--failing", is_flag=True, help="Exit 1 when a task's last run or a check failed.")
+def command(as_json: bool, failing: bool) -> None:
+    """Every scheduled task: cadence, on/off, last run, next run, latest SC check results.
+
+    Reads the Dagster instance at $DAGSTER_HOME (the same one the UI shows).
+    """
+    settings = setup(as_json)
+    import dagster as dg
+
+    from .. import opsstatus
+    from ..definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        tasks = opsstatus.collect(defs, instance)
+    if as_json:
+        emit_json({"environment": settings.environment, "tasks": [t.as_dict() for t in tasks]})
+    else:
+        table = Table(title=f"CloudMake Ops ({settings.environment})")
+        for column in ("task", "cadence", "on", "last run", "next run", "checks"):
+            table.add_column(column, overflow="fold")
+        for t in tasks:
+            last = f"{t.last_run['status']} {t.last_run['started_at'] or ''}" if t.last_run else "never"
+            table.add_row(t.name, t.cadence, "on" if t.enabled else "off", last, t.next_run or "-",
+                          _check_summary(t.checks))
+        Console(width=200).print(table)
+    bad = [t for t in tasks if (t.last_run and t.last_run["status"] == "FAILURE")
+           or any(c["passed"] is False for c in t.checks)]
+    if failing and bad:
+        raise click.exceptions.Exit(1)
