@@ -1,0 +1,188 @@
+"""`cloudmake mcp add|list|remove|enable|disable|loadtest`: the MCP server registry and the manual load test."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from ..alerts import Alerter
+from ..db.engine import make_engine
+from ..errors import ConfigError
+from ..loadtest.service import measure_and_record
+from ..loadtest.thresholds import load_thresholds, validate_overrides
+from ..mcp import TRANSPORTS, McpServer, Registry
+from .common import emit_json, json_option, progress, setup
+
+
+def _registry(settings) -> Registry:
+    return Registry(make_engine(settings.database_url), validate_thresholds=validate_overrides)
+
+
+def _guard_schema(call):
+    """Run ``call``; a missing table means migrations were not applied: say so (exit 2)."""
+    try:
+        return call()
+    except (OperationalError, ProgrammingError):
+        raise ConfigError("the database has no mcp_servers table: run `cloudmake db upgrade` first") from None
+
+
+def _server_json(server: McpServer) -> dict:
+    return {"name": server.name, "url": server.url, "transport": server.transport, "enabled": server.enabled,
+            "auth_header": server.auth_header, "auth_secret_ref": server.auth_secret_ref,
+            "thresholds": dict(server.thresholds), "created_at": server.created_at, "updated_at": server.updated_at}
+
+
+def _parse_thresholds(pairs: tuple[str, ...]) -> dict:
+    overrides = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r}: expected KEY=VALUE, e.g. alert_p95_ms=900", param_hint="--threshold")
+        try:
+            overrides[key] = json.loads(raw)
+        except ValueError:
+            overrides[key] = raw
+    validate_overrides(overrides, "--threshold")
+    return overrides
+
+
+@click.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--transport", type=click.Choice(TRANSPORTS), default="streamable_http", show_default=True,
+              help="streamable_http negotiates the session-less revision, else the initialize handshake.")
+@click.option("--auth-header", help="Header that carries the credential, e.g. Authorization.")
+@click.option("--auth-secret", "auth_secret_ref", help="Where its value lives: env:VARIABLE (never the value).")
+@click.option("--threshold", "thresholds", multiple=True, metavar="KEY=VALUE",
+              help="Per-server override of a thresholds-file setting (repeatable), e.g. sc021_p95_ms=800.")
+@click.option("--disabled", is_flag=True, help="Register without including it in the nightly run.")
+@click.option("--replace", is_flag=True, help="Update the server if it is already registered.")
+@json_option
+def add(name, url, transport, auth_header, auth_secret_ref, thresholds, disabled, replace, as_json):
+    """Register an MCP server NAME at URL (its Streamable HTTP endpoint)."""
+    settings = setup(as_json)
+    server = McpServer(name=name, url=url, transport=transport, auth_header=auth_header,
+                       auth_secret_ref=auth_secret_ref, enabled=not disabled, thresholds=_parse_thresholds(thresholds))
+    saved = _guard_schema(lambda: _registry(settings).add(server, replace=replace))
+    if as_json:
+        emit_json(_server_json(saved))
+    else:
+        click.echo(f"registered {saved.name} ({saved.url}, {saved.transport}, "
+                   f"{'enabled' if saved.enabled else 'disabled'})")
+
+
+@click.command("list")
+@json_option
+def list_servers(as_json):
+    """List registered MCP servers."""
+    settings = setup(as_json)
+    servers = _guard_schema(lambda: _registry(settings).list())
+    if as_json:
+        emit_json([_server_json(s) for s in servers])
+        return
+    if not servers:
+        click.echo("no MCP servers registered (add one: cloudmake mcp add NAME URL)")
+        return
+    table = Table("name", "url", "transport", "enabled", "auth", "overrides")
+    for s in servers:
+        table.add_row(s.name, s.url, s.transport, "yes" if s.enabled else "no",
+                      f"{s.auth_header} from {s.auth_secret_ref}" if s.auth_header else "-",
+                      json.dumps(dict(s.thresholds)) if s.thresholds else "-")
+    _console().print(table)
+
+
+@click.command("remove")
+@click.argument("name")
+@json_option
+def remove(name, as_json):
+    """Unregister the MCP server NAME (its recorded metrics are kept)."""
+    settings = setup(as_json)
+    _guard_schema(lambda: _registry(settings).remove(name))
+    emit_json({"removed": name}) if as_json else click.echo(f"removed {name}")
+
+
+def _set_enabled(enabled: bool):
+    @click.command("enable" if enabled else "disable")
+    @click.argument("name")
+    @json_option
+    def command(name, as_json):
+        settings = setup(as_json)
+        server = _guard_schema(lambda: _registry(settings).set_enabled(name, enabled))
+        emit_json(_server_json(server)) if as_json else click.echo(f"{name}: {'enabled' if enabled else 'disabled'}")
+
+    command.help = f"{'Include' if enabled else 'Exclude'} the MCP server NAME {'in' if enabled else 'from'} the nightly load test."
+    return command
+
+
+def _console() -> Console:
+    """Tables stay readable when stdout is a pipe or CI log (rich would wrap them at 80 columns)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+@click.command("loadtest")
+@click.option("--server", "names", multiple=True, help="Server to test (repeatable). Default: every enabled one.")
+@click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False),
+              help="Thresholds file. Default: $CLOUDMAKE_MCP_THRESHOLDS, else the packaged loadTestThresholds.json.")
+@click.option("--duration", type=click.FloatRange(min=0.1, max=3600), help="Override duration_seconds.")
+@click.option("--rate", type=click.FloatRange(min=0.1, max=5000), help="Override rate_per_second.")
+@json_option
+def loadtest(names, thresholds_path, duration, rate, as_json):
+    """Load-test MCP servers now, record the rows and print a table. Exit 1 when SC-021 fails or an
+    alert condition holds."""
+    settings = setup(as_json)
+    thresholds_file = load_thresholds(thresholds_path)
+    engine: Engine = make_engine(settings.database_url)
+    registry = Registry(engine)
+    targets = list(names) or [s.name for s in _guard_schema(lambda: registry.list(enabled_only=True))]
+    if not targets:
+        raise ConfigError("no enabled MCP servers to test (add one: cloudmake mcp add NAME URL)")
+    for name in targets:
+        _guard_schema(lambda name=name: registry.get(name))
+    overrides = {k: v for k, v in (("duration_seconds", duration), ("rate_per_second", rate)) if v is not None}
+    run_id, alerter, results, failed = f"cli-{uuid.uuid4().hex[:12]}", Alerter(settings.alert_webhook_url), [], False
+    with progress(enabled=not as_json) as bar:
+        for name in targets:
+            task = bar.add_task(name, total=None)
+            result, alerted = measure_and_record(
+                engine, name, thresholds_file, environment=settings.environment, run_id=run_id, alerter=alerter,
+                overrides=overrides, on_arrival=lambda done, total, task=task: bar.update(task, completed=done, total=total))
+            failed = failed or alerted or bool(result.sc021_failures())
+            results.append(result)
+    if as_json:
+        emit_json({"run_id": run_id, "servers": [
+            {"server": r.server, "protocol": r.protocol_version, "duration_ms": r.duration_ms,
+             "late_starts": r.late_starts, "connect_error": r.connect_error, "notes": r.notes,
+             "sc021_failures": r.sc021_failures(), "alert_reasons": r.alert_reasons(), "operations": r.operations}
+            for r in results]})
+    else:
+        table = Table("server", "operation", "requests", "p50 ms", "p95 ms", "p99 ms", "error rate", "errors",
+                      "SC-021", title=f"MCP load test {run_id}")
+        for r in results:
+            failing = " ".join(r.sc021_failures())
+            for op in r.operations:
+                verdict = "n/a" if not op["operation"].endswith("/list") else (
+                    "FAIL" if op["operation"] in failing or r.connect_error else "ok")
+                table.add_row(r.server, op["operation"], str(op["requests"]), _fmt(op["p50_ms"]), _fmt(op["p95_ms"]),
+                              _fmt(op["p99_ms"]), f"{op['error_rate']:.1%}",
+                              json.dumps(op["errors_by_kind"]) if op["errors_by_kind"] else "-", verdict)
+        _console().print(table)
+        for r in results:
+            for line in ([f"{r.server}: {r.connect_error}"] if r.connect_error else []) + [
+                    f"{r.server}: {note}" for note in r.notes]:
+                click.echo(line)
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+commands = [add, list_servers, remove, _set_enabled(True), _set_enabled(False), loadtest]
