@@ -1,0 +1,105 @@
+"""What separates a secret from something shaped like one: entropy, placeholders, hashes, checksums."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import zlib
+from collections import Counter
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+# Spellings of "not a real value": documentation examples, templates, environment lookups, masks.
+_PLACEHOLDER = re.compile(
+    r"exampl|sample|placeholder|your[_-]?(?:api|secret|token|key|own|pass)|\byour\b|changeme|change[_-]me|"
+    r"replace[_-]?me|redacted|dummy|insert[_-]|xxxx|\*\*\*|\.\.\.|<[^>]*>|\$\{|\{\{|\$\(|%\(|%s\b|"
+    r"process\.env|os\.environ|getenv|env\(|secrets\.|vault:",
+    re.IGNORECASE,
+)
+_RUN = re.compile(r"(.)\1{5,}")
+_SEQUENCES = ("0123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiop")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_URL_OR_PATH = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|[./~]|[A-Za-z]:\\)")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")  # a.b.c attribute access
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character of ``text``: random base62 is ≈5.2 at length 40, English words ≈3."""
+    if not text:
+        return 0.0
+    length = len(text)
+    return -sum(n / length * math.log2(n / length) for n in Counter(text).values())
+
+
+def is_placeholder(secret: str) -> bool:
+    """A template, documentation example or masked value rather than a credential."""
+    if _PLACEHOLDER.search(secret):
+        return True
+    if len(secret) > 100:  # key blocks legitimately hold runs such as AAAAAAAA
+        return False
+    if _RUN.search(secret):
+        return True
+    lowered = secret.lower()
+    return any(seq[i:i + 8] in lowered for seq in _SEQUENCES for i in range(len(seq) - 7))
+
+
+def is_non_secret_shape(secret: str) -> bool:
+    """Hashes, git SHAs, UUIDs, numbers, URLs, paths and dotted identifiers: values a secret-named
+    variable often holds that are not secrets. Applied to generic (context-only) rules."""
+    if _HEX.match(secret) or _UUID.match(secret) or secret.isdigit():
+        return True
+    if _URL_OR_PATH.match(secret) or _IDENTIFIER.match(secret):
+        return True
+    has_digit = any(c.isdigit() for c in secret)
+    has_alpha = any(c.isalpha() for c in secret)
+    return not (has_digit and has_alpha)
+
+
+def crc32_base62_valid(token: str) -> bool:
+    """GitHub's (and npm's) token checksum: the last six characters are the base62 CRC32 of the random
+    part between the prefix's underscore and the checksum."""
+    body = token.rsplit("_", 1)[-1]
+    if len(body) <= 6:
+        return False
+    payload, checksum = body[:-6], body[-6:]
+    value = 0
+    for char in checksum:
+        index = BASE62.find(char)
+        if index < 0:
+            return False
+        value = value * 62 + index
+    return value == zlib.crc32(payload.encode())
+
+
+def crc32_base62(payload: str) -> str:
+    """The six-character checksum :func:`crc32_base62_valid` expects (used to build test tokens)."""
+    value, digits = zlib.crc32(payload.encode()), []
+    while value:
+        value, rest = divmod(value, 62)
+        digits.append(BASE62[rest])
+    return "".join(reversed(digits)).rjust(6, "0")
+
+
+def jwt_valid(token: str) -> bool:
+    """A JWT whose header and payload decode to JSON objects and whose header names an algorithm."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False
+    try:
+        header, payload = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return False
+    if not (isinstance(header, dict) and isinstance(payload, dict) and header.get("alg")):
+        return False
+    try:  # a signature that decodes to readable text ("signature-value") was typed by a person
+        signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+    except (ValueError, binascii.Error):
+        return False
+    return not (signature.isascii() and signature.decode("ascii").isprintable())
+
+
+CHECKS = {"crc32-base62": crc32_base62_valid, "jwt": jwt_valid}
