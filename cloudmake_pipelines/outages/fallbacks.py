@@ -1,0 +1,84 @@
+"""Fallback guidance per MCP server, from a YAML file (graceful degradation, seed task 2 / T113).
+
+    default:                      # for servers without their own entry (optional)
+      message: Results may be delayed; retry later.
+    servers:
+      github-tools:
+        alternative_server: github-tools-eu    # a registry name to route to instead
+        cached_results: true                   # serve cached results ...
+        cache_max_age_seconds: 3600            # ... up to this old
+        disable_features: [pr-review-bot]      # features to switch off while degraded
+        message: Reviews pause; cached file listings stay available.
+
+The guidance goes into the outage alert and into ``mcp_degradation_status.fallback`` for clients.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+
+from ..errors import ConfigError
+
+
+class Guidance(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alternative_server: str | None = Field(None, min_length=1, max_length=100)
+    cached_results: bool = False
+    cache_max_age_seconds: PositiveInt | None = None
+    disable_features: list[str] = Field(default_factory=list)
+    message: str | None = None
+
+    def summary(self) -> str:
+        parts = []
+        if self.alternative_server:
+            parts.append(f"route to '{self.alternative_server}'")
+        if self.cached_results:
+            age = f" (up to {self.cache_max_age_seconds}s old)" if self.cache_max_age_seconds else ""
+            parts.append(f"serve cached results{age}")
+        if self.disable_features:
+            parts.append(f"disable {', '.join(self.disable_features)}")
+        if self.message:
+            parts.append(self.message)
+        return "; ".join(parts)
+
+
+class Fallbacks(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: Guidance | None = None
+    servers: dict[str, Guidance] = Field(default_factory=dict)
+
+    def for_server(self, server: str) -> Guidance | None:
+        return self.servers.get(server, self.default)
+
+    @classmethod
+    def load(cls, path: Path | str | None) -> Fallbacks:
+        """Read and validate ``path``; None means no guidance configured."""
+        if path is None:
+            return cls()
+        path = Path(path)
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the fallback guidance file ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        try:
+            return cls.model_validate(document or {})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+            raise ConfigError(f"{path}: {where}: {first['msg']}"
+                              f" (expected keys: default, servers.<name>.{{{', '.join(Guidance.model_fields)}}})"
+                              ) from None
+
+    def as_json(self, server: str) -> dict[str, Any] | None:
+        guidance = self.for_server(server)
+        if guidance is None:
+            return None
+        return {**guidance.model_dump(exclude_none=True), "summary": guidance.summary()}

@@ -1,0 +1,127 @@
+"""Seed task 2 in Dagster: the ``mcp_outage_detector`` sensor and its small alert job.
+
+Every 5 minutes the sensor runs one detection tick (:mod:`cloudmake_pipelines.outages.detector`) from
+its cursor and requests one ``mcp_outage_alert`` run per notification due, with a run key per episode and
+kind, so Dagster itself never launches the same alert twice. When the breaker source or the database is
+unreachable the tick is skipped with the reason and the cursor stays: the next tick catches up.
+"""
+
+import json
+import logging
+from datetime import datetime
+
+import dagster as dg
+from pydantic import Field
+
+from ..alerts import Alert
+from ..db.types import utcnow
+from ..logs import PinoFormatter
+from ..outages import Cursor, DatabaseSource, HttpSource, OutageDetector, SourceUnavailable, load_config
+from ..outages.detector import TASK
+from ..outages.fallbacks import Fallbacks
+from ..outages.history import OutageHistory
+from ..resources import AlertsResource, DatabaseResource, SettingsResource
+
+
+class OutageDetectionResource(dg.ConfigurableResource):
+    """Outage-detection settings; unset fields come from the CLOUDMAKE_MCP_* environment variables."""
+
+    endpoint_url: str | None = Field(None, description="Read breakers from this HTTP endpoint instead of "
+                                     "the database (default: CLOUDMAKE_MCP_BREAKER_URL).")
+    threshold_seconds: float | None = Field(None, description="Alert after this long out of CLOSED (90).")
+    flap_window_seconds: float | None = Field(None, description="Reopen within this = same outage (300).")
+    fallbacks_file: str | None = Field(None, description="Fallback guidance YAML (CLOUDMAKE_MCP_FALLBACKS).")
+
+    def now(self) -> datetime:
+        """The tick's clock (tests inject another by subclassing)."""
+        return utcnow()
+
+    def detector(self, database: DatabaseResource, environment: str) -> OutageDetector:
+        config = load_config(endpoint_url=self.endpoint_url, threshold_seconds=self.threshold_seconds,
+                             flap_window_seconds=self.flap_window_seconds, fallbacks_file=self.fallbacks_file)
+        engine = database.get_engine()
+        source = (HttpSource(config.endpoint_url, config.endpoint_token) if config.endpoint_url
+                  else DatabaseSource(engine))
+        return OutageDetector(source, engine, config, Fallbacks.load(config.fallbacks_file),
+                              environment=environment)
+
+
+class OutageAlertConfig(dg.Config):
+    kind: str = Field(description="opened | resolved")
+    server: str
+    started_at: str = Field(description="Episode start (ISO 8601): with the server, the episode's identity.")
+    key: str
+    summary: str
+    severity: str
+    details_json: str
+    environment: str
+
+
+@dg.op(description="Send one outage notification and record it as sent on its episode.")
+def send_outage_alert(context: dg.OpExecutionContext, config: OutageAlertConfig, database: DatabaseResource,
+                      alerts: AlertsResource) -> None:
+    alert = Alert(task=TASK, key=config.key, summary=config.summary, severity=config.severity,
+                  details=json.loads(config.details_json), environment=config.environment)
+    delivered = alerts.get_alerter().send(alert)
+    OutageHistory(database.get_engine()).mark_notified(
+        config.server, datetime.fromisoformat(config.started_at), config.kind, utcnow())
+    context.log.info(f"{config.kind} notification for {config.server}: {config.summary}")
+    if not delivered:
+        raise dg.Failure(f"the alert webhook did not accept the {config.kind} notification for "
+                         f"{config.server} (it is in the logs at level 50); re-execute this run to resend")
+
+
+@dg.job(description="Seed task 2: deliver one MCP outage notification (launched by mcp_outage_detector).",
+        tags={"task": "mcp_outages"})
+def mcp_outage_alert():
+    send_outage_alert()
+
+
+class _ToTickLog(logging.Handler):
+    """Copies the detector's log records, as Pino JSON lines, into the tick's log in the Dagster UI."""
+
+    def __init__(self, target: logging.Logger):
+        super().__init__()
+        self.target = target
+        self.setFormatter(PinoFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.target.log(record.levelno, self.format(record))
+
+
+@dg.sensor(name="mcp_outage_detector", job=mcp_outage_alert, minimum_interval_seconds=300,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Seed task 2: reads MCP circuit-breaker transitions since its cursor; alerts once per "
+                       "outage episode degraded > 90 s, then once when it resolves, with fallback guidance.")
+def mcp_outage_detector(context: dg.SensorEvaluationContext, database: DatabaseResource,
+                        mcp_outages: OutageDetectionResource, settings: SettingsResource):
+    cursor = Cursor.loads(context.cursor)
+    logger = logging.getLogger(f"cloudmake.{TASK}")
+    handler = _ToTickLog(context.log)
+    logger.addHandler(handler)
+    try:
+        detector = mcp_outages.detector(database, settings.get().environment)
+        result = detector.tick(cursor, mcp_outages.now())
+    except SourceUnavailable as exc:
+        where = f"transition {cursor.after}" if cursor else "the start"
+        return dg.SkipReason(f"skipped: {exc}. The cursor stays at {where}; the next tick catches up.")
+    finally:
+        logger.removeHandler(handler)
+    run_requests = [
+        dg.RunRequest(
+            run_key=n.run_key,
+            run_config=dg.RunConfig(ops={"send_outage_alert": OutageAlertConfig(
+                kind=n.kind, server=n.server, started_at=n.started_at.isoformat(), key=n.alert.key,
+                summary=n.alert.summary, severity=n.alert.severity, details_json=json.dumps(n.alert.details),
+                environment=n.alert.environment)}),
+            tags={"mcp_server": n.server, "outage_kind": n.kind},
+        )
+        for n in result.notifications
+    ]
+    if run_requests:
+        return dg.SensorResult(run_requests=run_requests, cursor=result.cursor.dumps())
+    return dg.SensorResult(skip_reason=result.summary, cursor=result.cursor.dumps())
+
+
+defs = dg.Definitions(sensors=[mcp_outage_detector], jobs=[mcp_outage_alert],
+                      resources={"mcp_outages": OutageDetectionResource()})
