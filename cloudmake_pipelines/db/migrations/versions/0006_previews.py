@@ -1,0 +1,62 @@
+"""Preview archival: Neon branch and cleanup state on environments, the expiry index, the run log.
+
+Revision ID: 0006_previews
+Revises: 0001_foundation
+Create Date: 2026-11-29
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from cloudmake_pipelines.db.types import BigIntId, UTCDateTime
+
+revision = "0006_previews"
+down_revision = "0001_foundation"
+branch_labels = None
+depends_on = None
+
+_PREVIEW = sa.text("kind = 'preview'")
+_BACKLOG = sa.text("cleanup_status IN ('pending', 'failed')")
+
+
+def upgrade() -> None:
+    # Nullable columns and a constant default: no table rewrite on PostgreSQL, native ALTER on SQLite.
+    with op.batch_alter_table("environments") as batch:
+        batch.add_column(sa.Column("neon_project_id", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("neon_branch_id", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("cleanup_status", sa.String(16), nullable=True))
+        batch.add_column(sa.Column("cleanup_attempts", sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("cleanup_error", sa.Text, nullable=True))
+        batch.add_column(sa.Column("cleanup_lease_until", UTCDateTime, nullable=True))
+        batch.add_column(sa.Column("cleanup_updated_at", UTCDateTime, nullable=True))
+    op.create_index("ix_environments_ttl_expires_at_created_at", "environments", ["ttl_expires_at", "created_at"],
+                    postgresql_where=_PREVIEW, sqlite_where=_PREVIEW)
+    op.create_index("ix_environments_cleanup_status", "environments", ["cleanup_status"],
+                    postgresql_where=_BACKLOG, sqlite_where=_BACKLOG)
+    op.create_table(
+        "preview_archival_runs",
+        sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
+        sa.Column("source", sa.String(32), nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=True),
+        sa.Column("as_of", UTCDateTime, nullable=False),
+        sa.Column("finished_at", UTCDateTime, nullable=False),
+        sa.Column("archived", sa.Integer, nullable=False),
+        sa.Column("freed", sa.Integer, nullable=False),
+        sa.Column("already_gone", sa.Integer, nullable=False),
+        sa.Column("cleanup_failed", sa.Integer, nullable=False),
+        sa.Column("retried", sa.Integer, nullable=False),
+        sa.Column("active_after", sa.Integer, nullable=False),
+        sa.Column("duration_ms", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_preview_archival_runs"),
+    )
+    op.create_index("ix_preview_archival_runs_finished_at", "preview_archival_runs", ["finished_at"])
+
+
+def downgrade() -> None:
+    op.drop_table("preview_archival_runs")
+    op.drop_index("ix_environments_cleanup_status", "environments")
+    op.drop_index("ix_environments_ttl_expires_at_created_at", "environments")
+    with op.batch_alter_table("environments") as batch:
+        for column in ("cleanup_updated_at", "cleanup_lease_until", "cleanup_error", "cleanup_attempts",
+                       "cleanup_status", "neon_branch_id", "neon_project_id"):
+            batch.drop_column(column)

@@ -1,0 +1,197 @@
+"""One archival run, as the schedule, the CLI and Dagster all call it.
+
+1. Archive: one statement on the database clock (:func:`archive.archive_expired`), in one transaction
+   with the optional "a run finished recently" check that ``--force`` skips.
+2. Clean up: work through the resource backlog (:class:`cleanup.Cleaner`); failures wait for the next run.
+3. Measure: count active previews, the backlog and any preview still past its TTL, in the database; record
+   the run; push the gauges when a Pushgateway is configured.
+
+Every step is safe to repeat: a run killed at any point is finished by the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from ..alerts import Alert, Alerter
+from ..db.tables import preview_archival_runs as runs
+from ..errors import ConfigError
+from ..logs import get_logger
+from ..settings import Settings
+from . import archive
+from .archive import DEFAULT_TTL, PreviewRow
+from .cleanup import Cleaner, CleanupProvider, CleanupSummary, holds_any
+from .clock import Clock, DatabaseClock
+from .metrics import PreviewGauges, push
+from .neon import neon_provider
+
+log = get_logger("previews")
+SCHEDULE_INTERVAL = timedelta(hours=6)
+#: Failed cleanups with this many attempts raise an alert (they will not fix themselves).
+ALERT_AFTER_ATTEMPTS = 3
+_IDS_PER_LOG_LINE = 500
+
+
+@dataclass
+class ArchivalReport:
+    as_of: datetime
+    archived: list[str] = field(default_factory=list)
+    cleanup: CleanupSummary = field(default_factory=CleanupSummary)
+    active: int = 0
+    cleanup_backlog: int = 0
+    expired_remaining: int = 0
+    duration_ms: float = 0.0
+    metrics_pushed: bool | None = None  # None: no Pushgateway configured
+    skipped: str | None = None  # why nothing ran (a recent run covers it; --force overrides)
+
+    def as_dict(self) -> dict:
+        return {"as_of": self.as_of.isoformat(), "skipped": self.skipped, "archived": self.archived,
+                "archived_count": len(self.archived), "cleanup": self.cleanup.counts(),
+                "cleanup_failures": self.cleanup.failed, "cleanup_stopped_early": self.cleanup.stopped_early,
+                "active": self.active, "cleanup_backlog": self.cleanup_backlog,
+                "expired_remaining": self.expired_remaining, "metrics_pushed": self.metrics_pushed,
+                "duration_ms": self.duration_ms}
+
+
+@dataclass
+class DryRunReport:
+    as_of: datetime
+    would_archive: list[PreviewRow]
+    active: int
+    cleanup_backlog: int
+
+    def as_dict(self) -> dict:
+        return {"as_of": self.as_of.isoformat(), "dry_run": True, "would_archive_count": len(self.would_archive),
+                "would_archive": [row.as_dict() for row in self.would_archive], "active": self.active,
+                "cleanup_backlog": self.cleanup_backlog}
+
+
+@dataclass
+class Archiver:
+    """Archives expired previews and frees their resources. Time comes from ``clock`` (database by default)."""
+
+    engine: Engine
+    providers: Sequence[CleanupProvider]
+    clock: Clock = field(default_factory=DatabaseClock)
+    ttl: timedelta = DEFAULT_TTL
+    cleanup_limit: int = 200
+    cleanup_budget_seconds: float = 300.0
+    pushgateway_url: str | None = None
+    environment: str = "dev"
+    alerter: Alerter | None = None
+
+    def run(self, *, source: str = "cli", run_id: str | None = None,
+            skip_if_ran_within: timedelta | None = None) -> ArchivalReport:
+        started = time.perf_counter()
+        if skip_if_ran_within:
+            with self.engine.connect() as conn:
+                recent, now = self._finished_since(conn, skip_if_ran_within), archive.database_now(conn, self.clock)
+            if recent is not None:
+                report = ArchivalReport(now, skipped=(
+                    f"the last archival finished at {recent.isoformat()}, within the "
+                    f"{skip_if_ran_within.total_seconds() / 3600:g} h schedule: nothing to do until the next "
+                    "scheduled run (use --force to archive now)"))
+                log.info(f"preview archival skipped: {report.skipped}")
+                return report
+        # On SQLite every write transaction below starts with its write (reading the clock touches no
+        # table): a transaction that reads first cannot wait for a concurrent writer, it fails instead.
+        with self.engine.begin() as conn:
+            as_of = archive.database_now(conn, self.clock)
+            archived = archive.archive_expired(conn, self.clock, holds_any(self.providers), self.ttl)
+        report = ArchivalReport(as_of, archived)
+        self._log_archived(archived, as_of)
+        report.cleanup = Cleaner(self.engine, self.providers, self.clock, max_environments=self.cleanup_limit,
+                                 time_budget_seconds=self.cleanup_budget_seconds).run()
+        with self.engine.connect() as conn:
+            report.active = archive.count_active(conn)
+            report.cleanup_backlog = archive.count_backlog(conn)
+            report.expired_remaining = archive.count_expired(conn, self.clock, self.ttl, as_of=as_of)
+            stuck = archive.count_backlog(conn, min_attempts=ALERT_AFTER_ATTEMPTS)
+        report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        with self.engine.begin() as conn:
+            finished_at = self._record(conn, report, source, run_id)
+        if self.pushgateway_url:
+            report.metrics_pushed = push(PreviewGauges(report.active, report.cleanup_backlog, len(archived),
+                                                       finished_at.timestamp()),
+                                         self.pushgateway_url, self.environment)
+        self._log_summary(report)
+        if stuck and self.alerter is not None:
+            self.alerter.send(Alert(
+                task="preview_archival", key="preview-cleanup-stuck", environment=self.environment,
+                summary=f"{stuck} archived preview(s) still hold resources after {ALERT_AFTER_ATTEMPTS}+ cleanup "
+                        "attempts", details={"failures": report.cleanup.failed}))
+        return report
+
+    def dry_run(self, limit: int | None = None) -> DryRunReport:
+        """What a run would archive now; writes nothing."""
+        with self.engine.connect() as conn:
+            return DryRunReport(archive.database_now(conn, self.clock),
+                                archive.expired_previews(conn, self.clock, self.ttl, limit),
+                                archive.count_active(conn), archive.count_backlog(conn))
+
+    def expired_remaining(self, as_of: datetime | None = None) -> int:
+        with self.engine.connect() as conn:
+            return archive.count_expired(conn, self.clock, self.ttl, as_of=as_of)
+
+    def _finished_since(self, conn: Connection, interval: timedelta) -> datetime | None:
+        since = self.clock.at(conn.dialect.name, -interval)
+        return conn.execute(select(runs.c.finished_at).where(runs.c.finished_at > since)
+                            .order_by(runs.c.finished_at.desc()).limit(1)).scalar()
+
+    def _record(self, conn: Connection, report: ArchivalReport, source: str, run_id: str | None) -> datetime:
+        counts = report.cleanup.counts()
+        return conn.execute(insert(runs).values(
+            source=source, run_id=run_id, as_of=report.as_of, finished_at=self.clock.at(conn.dialect.name),
+            archived=len(report.archived), freed=counts["freed"], already_gone=counts["already_gone"],
+            cleanup_failed=counts["failed"], retried=counts["retried"], active_after=report.active,
+            duration_ms=report.duration_ms).returning(runs.c.finished_at)).scalar_one()
+
+    @staticmethod
+    def _log_archived(archived: list[str], as_of: datetime) -> None:
+        if not archived:
+            log.info("no preview environment past its TTL: nothing archived", extra={"as_of": as_of.isoformat()})
+        for start in range(0, len(archived), _IDS_PER_LOG_LINE):
+            chunk = archived[start:start + _IDS_PER_LOG_LINE]
+            log.info(f"archived {len(chunk)} preview environment(s)",
+                     extra={"archived_ids": chunk, "total_archived": len(archived), "as_of": as_of.isoformat()})
+
+    @staticmethod
+    def _log_summary(report: ArchivalReport) -> None:
+        counts = report.cleanup.counts()
+        log.info("preview archival finished", extra={
+            "archived": len(report.archived), **{f"cleanup_{k}": v for k, v in counts.items()},
+            "cleanup_backlog": report.cleanup_backlog, "preview_env_active_total": report.active,
+            "expired_remaining": report.expired_remaining, "duration_ms": report.duration_ms})
+
+
+def last_run(engine: Engine) -> dict | None:
+    """The latest recorded (non-dry) run: its database time ``as_of``, counts and source."""
+    with engine.connect() as conn:
+        row = conn.execute(select(runs).order_by(runs.c.finished_at.desc(), runs.c.id.desc()).limit(1)).first()
+    return dict(row._mapping) if row else None
+
+
+def _http_url(value: str | None, variable: str) -> str | None:
+    value = (value or "").strip() or None
+    if value and not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{variable} must be an http:// or https:// URL, got {value[:60]!r}")
+    return value
+
+
+def build_archiver(engine: Engine, settings: Settings, *, neon_api_url: str | None = None,
+                   pushgateway_url: str | None = None, alerter: Alerter | None = None,
+                   cleanup_limit: int = 200) -> Archiver:
+    """The archiver as configured: NEON_API_KEY (settings), NEON_API_URL and PROMETHEUS_PUSHGATEWAY_URL
+    (arguments first, then the environment). The one place the CLI and Dagster build it."""
+    key = settings.credential("NEON_API_KEY")
+    api_url = _http_url(neon_api_url or os.environ.get("NEON_API_URL"), "NEON_API_URL")
+    gateway = _http_url(pushgateway_url or os.environ.get("PROMETHEUS_PUSHGATEWAY_URL"),
+                        "PROMETHEUS_PUSHGATEWAY_URL")
+    return Archiver(engine, [neon_provider(key.reveal() if key else None, api_url)], pushgateway_url=gateway,
+                    environment=settings.environment, alerter=alerter, cleanup_limit=cleanup_limit)
