@@ -1,24 +1,33 @@
-"""The matching engine: a multi-pattern prefilter, then each candidate rule confirmed and filtered.
+"""The matching engine: a multi-pattern prefilter, then each candidate match confirmed and filtered.
 
 Hyperscan scans a buffer for every rule at once (in prefilter mode, so lookarounds are approximated
-permissively) and reports which rules can match; only those rules run as Python regular expressions over
-the buffer. Without hyperscan (or for a custom rule it cannot compile) the rule's keywords decide instead.
-Python's ``re`` alone, one pass per rule, is 10–100 times slower on a large tree.
+permissively) and reports where each rule can match. For a rule of bounded length, Python's ``re`` then
+runs only in a window ending at each reported offset; for an unbounded one (key blocks) over the whole
+buffer, and only when hyperscan saw it. Without hyperscan (or for a custom rule it cannot compile) the
+rule's keywords decide which rules run over the buffer. Python's ``re`` alone, one pass per rule, is
+10–100 times slower on a large tree.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import os
 import re
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from .filters import CHECKS, is_non_secret_shape, is_placeholder, shannon_entropy
 from .findings import Finding
 from .rules import Rule, RuleSet
 
 ALLOW_MARKER = b"secretscan:allow"
+#: Rules whose matches can be longer than this are confirmed over the whole buffer, not in windows.
+MAX_WINDOW = 8192
+#: Characters after a reported end that a rule's lookahead may inspect.
+LOOKAHEAD = 24
 
 
 class Engine:
@@ -29,25 +38,44 @@ class Engine:
         self.rules = ruleset.rules
         self._regexes = [rule.regex for rule in self.rules]
         self._keywords = [tuple(k.encode() for k in rule.keywords) for rule in self.rules]
+        self._widths = [_max_width(rule) for rule in self.rules]
         self._db = None
         self._keyword_only = list(range(len(self.rules)))
         if use_hyperscan:
-            self._db, self._keyword_only = _compile_hyperscan(self.rules)
+            self._db, self._keyword_only = _hyperscan_database(self.rules, self._widths)
         self._local = threading.local()
 
     @property
     def backend(self) -> str:
         return "hyperscan" if self._db is not None else "keywords+re"
 
-    def candidate_rules(self, data: bytes) -> list[int]:
-        """Indexes of the rules that may match ``data`` (a superset of those that do)."""
-        hits: set[int] = set()
+    def candidates(self, data: bytes) -> dict[int, list[int] | None]:
+        """Rules that may match ``data`` (a superset of those that do): rule index -> the end offsets
+        hyperscan reported, or ``None`` when the rule must run over the whole buffer."""
+        hits: dict[int, list[int] | None] = {}
         if self._db is not None:
-            self._db.scan(data, match_event_handler=_collect, context=hits, scratch=self._scratch())
+            ends: dict[int, list[int]] = {}
+            self._db.scan(data, match_event_handler=_collect, context=ends, scratch=self._scratch())
+            hits = {i: (e if self._widths[i] <= MAX_WINDOW else None) for i, e in ends.items()}
         if self._keyword_only:
             lowered = data.lower()
-            hits.update(i for i in self._keyword_only if any(k in lowered for k in self._keywords[i]))
-        return sorted(hits)
+            hits.update((i, None) for i in self._keyword_only if any(k in lowered for k in self._keywords[i]))
+        return hits
+
+    def _matches(self, index: int, data: bytes, ends: list[int] | None) -> Iterator[re.Match[bytes]]:
+        regex = self._regexes[index]
+        if ends is None:
+            yield from regex.finditer(data)
+            return
+        width = self._widths[index]
+        windows: list[list[int]] = []
+        for end in sorted(set(ends)):  # [end - width, end + lookahead], merged when they overlap
+            if windows and end - width <= windows[-1][1]:
+                windows[-1][1] = end + LOOKAHEAD
+            else:
+                windows.append([max(0, end - width), end + LOOKAHEAD])
+        for start, stop in windows:
+            yield from regex.finditer(data, start, min(stop, len(data)))
 
     def scan(self, data: bytes, path: str, *, line_numbers: Sequence[int] | None = None,
              commit: str | None = None) -> list[Finding]:
@@ -57,11 +85,11 @@ class Engine:
             return []
         lines = _Lines(data, line_numbers)
         found: list[tuple[Rule, int, int, Finding]] = []
-        for index in self.candidate_rules(data):
+        for index, ends in sorted(self.candidates(data).items()):
             rule = self.rules[index]
             if rule.allowlist.allows_path(path):
                 continue
-            for match in self._regexes[index].finditer(data):
+            for match in self._matches(index, data, ends):
                 start, end, secret = _secret_of(match)
                 if secret is None or not self._is_secret(rule, match, secret):
                     continue
@@ -98,8 +126,8 @@ class Engine:
         return self._local.scratch
 
 
-def _collect(rule_index: int, start: int, end: int, flags: int, hits: set[int]) -> None:
-    hits.add(rule_index)
+def _collect(rule_index: int, start: int, end: int, flags: int, ends: dict[int, list[int]]) -> None:
+    ends.setdefault(rule_index, []).append(end)
 
 
 def _secret_of(match: re.Match[bytes]) -> tuple[int, int, str | None]:
@@ -113,27 +141,68 @@ def _secret_of(match: re.Match[bytes]) -> tuple[int, int, str | None]:
     return match.start(), match.end(), match.group().decode("utf-8", "replace")
 
 
-def _compile_hyperscan(rules: Sequence[Rule]):
-    """A block-mode database of every rule hyperscan accepts; the other rules fall back to keywords."""
+def _max_width(rule: Rule) -> int:
+    """The longest match the rule's pattern can make, in bytes (huge when unbounded)."""
+    from re import _parser  # the stdlib's own pattern parser; its width is exact for bounded patterns
+
+    return _parser.parse(rule.pattern.encode(), re.MULTILINE).getwidth()[1]
+
+
+def _hyperscan_database(rules: Sequence[Rule], widths: Sequence[int]):
+    """A block-mode database of every rule hyperscan accepts (the others fall back to keywords), loaded
+    from the user's cache when these exact rules were compiled before (compiling takes ~0.5 s)."""
     try:
         import hyperscan
     except ImportError:
         return None, list(range(len(rules)))
-    flags = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE
-    accepted, rejected = [], []
-    for index, rule in enumerate(rules):
+    base = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_MULTILINE
+    flags = [base | (hyperscan.HS_FLAG_SINGLEMATCH if w > MAX_WINDOW else 0) for w in widths]
+    key = hashlib.sha256(repr((hyperscan.__version__, [r.pattern for r in rules], flags)).encode()).hexdigest()
+    cache = _cache_dir() / f"hyperscan-{key[:32]}.db"
+    try:
+        head, blob = cache.read_bytes().split(b"\n", 1)
+        return hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK), [int(i) for i in head.split()]
+    except (OSError, ValueError, hyperscan.error):
+        pass
+    accepted, rejected = list(range(len(rules))), []
+    while accepted:
         try:
-            probe = hyperscan.Database()
-            probe.compile(expressions=[rule.pattern.encode()], ids=[index], flags=[flags])
-            accepted.append(index)
-        except hyperscan.error:
-            rejected.append(index)
-    if not accepted:
+            database = hyperscan.Database()
+            database.compile(expressions=[rules[i].pattern.encode() for i in accepted], ids=accepted,
+                             flags=[flags[i] for i in accepted])
+            break
+        except hyperscan.error:  # find the rule(s) hyperscan rejects; they fall back to keywords
+            bad = next(i for i in accepted if not _compiles(hyperscan, rules[i].pattern, flags[i]))
+            accepted.remove(bad)
+            rejected.append(bad)
+    else:
         return None, rejected
-    db = hyperscan.Database()
-    db.compile(expressions=[rules[i].pattern.encode() for i in accepted], ids=accepted,
-               flags=[flags] * len(accepted))
-    return db, rejected
+    _write_atomically(cache, " ".join(map(str, rejected)).encode() + b"\n" + hyperscan.dumpb(database))
+    return database, rejected
+
+
+def _compiles(hyperscan, pattern: str, flags: int) -> bool:
+    try:
+        hyperscan.Database().compile(expressions=[pattern.encode()], ids=[0], flags=[flags])
+        return True
+    except hyperscan.error:
+        return False
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "cloudmake" / "secretscan"
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Best effort: a cache that cannot be written only costs the next run a compile."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as handle:
+            handle.write(content)
+        os.replace(handle.name, path)
+    except OSError:
+        pass
 
 
 class _Lines:

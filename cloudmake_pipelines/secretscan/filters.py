@@ -95,6 +95,10 @@ def jwt_valid(token: str) -> bool:
         return False
     if not (isinstance(header, dict) and isinstance(payload, dict) and header.get("alg")):
         return False
+    if payload.get("sub") == "1234567890" or payload.get("name") == "John Doe":  # jwt.io's example token
+        return False
+    if not REGISTERED_CLAIMS & set(payload):  # {"some": "payload"}: a documentation toy, not a credential
+        return False
     try:  # a signature that decodes to readable text ("signature-value") was typed by a person
         signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
     except (ValueError, binascii.Error):
@@ -102,4 +106,5 @@ def jwt_valid(token: str) -> bool:
     return not (signature.isascii() and signature.decode("ascii").isprintable())
 
 
+REGISTERED_CLAIMS = {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "role", "azp", "client_id"}
 CHECKS = {"crc32-base62": crc32_base62_valid, "jwt": jwt_valid}

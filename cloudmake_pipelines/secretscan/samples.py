@@ -1,0 +1,208 @@
+"""Labelled examples for every rule: true positives built at run time, and hard negatives.
+
+Tests and the benchmark share them. Secrets are generated from a seeded random source (and private keys by
+``cryptography``), so no credential-shaped literal lives in this repository: every prefix below is
+harmless on its own, and the rules need the random body that only exists in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import string
+import uuid
+from dataclasses import dataclass
+
+from .filters import crc32_base62
+
+ALNUM = string.ascii_letters + string.digits
+URLSAFE = ALNUM + "_-"
+BASE64 = ALNUM + "+/"
+HEX = "0123456789abcdef"
+BASE32 = string.ascii_uppercase + "234567"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """``text`` is a file's content; ``rule`` the rule that must report ``secret`` (``None``: nothing may
+    be reported). ``filename`` gives the file a fitting name (``.env``, ``config.yaml``)."""
+
+    text: str
+    rule: str | None
+    secret: str | None
+    filename: str = "config.py"
+    label: str = ""
+
+
+class Forge:
+    """Makes fake credentials in each provider's real format from a seeded random source."""
+
+    def __init__(self, seed: int = 7):
+        self.rng = random.Random(seed)
+
+    def chars(self, alphabet: str, n: int) -> str:
+        return "".join(self.rng.choice(alphabet) for _ in range(n))
+
+    def checksummed(self, prefix: str) -> str:
+        body = self.chars(ALNUM, 30)
+        return f"{prefix}_{body}{crc32_base62(body)}"
+
+    def jwt(self) -> str:
+        def b64(raw: bytes) -> str:
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+        header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        claims = {"sub": self.chars(ALNUM, 12), "iat": 1700000000 + self.rng.randrange(10**7), "role": "admin"}
+        return f"{header}.{b64(json.dumps(claims).encode())}.{b64(self.rng.randbytes(32))}"
+
+    def private_keys(self) -> list[tuple[str, str]]:
+        """Real private keys in each PEM/OpenSSH encoding: (label, text)."""
+        from cryptography.hazmat.primitives import serialization as s
+        from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+
+        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        ec_key = ec.generate_private_key(ec.SECP256R1())
+        dsa_key = dsa.generate_private_key(key_size=1024)
+        ed_key = ed25519.Ed25519PrivateKey.generate()
+        none, pem = s.NoEncryption(), s.Encoding.PEM
+        return [
+            ("rsa-pkcs1", rsa_key.private_bytes(pem, s.PrivateFormat.TraditionalOpenSSL, none).decode()),
+            ("ec-sec1", ec_key.private_bytes(pem, s.PrivateFormat.TraditionalOpenSSL, none).decode()),
+            ("dsa", dsa_key.private_bytes(pem, s.PrivateFormat.TraditionalOpenSSL, none).decode()),
+            ("pkcs8", ec_key.private_bytes(pem, s.PrivateFormat.PKCS8, none).decode()),
+            ("pkcs8-encrypted", rsa_key.private_bytes(
+                pem, s.PrivateFormat.PKCS8, s.BestAvailableEncryption(self.chars(ALNUM, 16).encode())).decode()),
+            ("openssh", ed_key.private_bytes(pem, s.PrivateFormat.OpenSSH, none).decode()),
+        ]
+
+    def public_keys(self) -> list[str]:
+        from cryptography.hazmat.primitives import serialization as s
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+        ec_public = ec.generate_private_key(ec.SECP256R1()).public_key()
+        ed_public = ed25519.Ed25519PrivateKey.generate().public_key()
+        return [ec_public.public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo).decode(),
+                ed_public.public_bytes(s.Encoding.OpenSSH, s.PublicFormat.OpenSSH).decode()]
+
+    def putty_key(self) -> tuple[str, str]:
+        """A .ppk file and its secret part (the private lines)."""
+        lines = [self.chars(BASE64, 64) for _ in range(3)] + [self.chars(BASE64, 20) + "=="]
+        public = [self.chars(BASE64, 64) for _ in range(2)]
+        return "\n".join([
+            "PuTTY-User-Key-File-3: ssh-ed25519", "Encryption: none", "Comment: deploy@ci",
+            f"Public-Lines: {len(public)}", *public, f"Private-Lines: {len(lines)}", *lines,
+            f"Private-MAC: {self.chars(HEX, 64)}", ""]), "\n".join(lines) + "\n"
+
+
+def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
+    """At least one true positive per built-in rule, each in a realistic file."""
+    f = Forge(seed)
+    c = f.chars
+    out: list[Sample] = []
+
+    def add(rule: str, secret: str, template: str, filename: str = "config.py", label: str = "") -> None:
+        out.append(Sample(template.format(s=secret), rule, secret, filename, label or rule))
+
+    add("aws-access-key-id", "AKIA" + c(BASE32, 16), 'AWS_ACCESS_KEY_ID = "{s}"\n')
+    add("aws-access-key-id", "ASIA" + c(BASE32, 16), "aws_access_key_id={s}\n", "credentials")
+    add("aws-secret-access-key", c(BASE64, 40), "aws_secret_access_key = {s}\n", "credentials")
+    add("aws-secret-access-key", c(BASE64, 40), '  AWS_SECRET_ACCESS_KEY: "{s}"\n', "ci.yml")
+    add("github-pat", f.checksummed("ghp"), 'token = "{s}"\n')
+    add("github-pat", f.checksummed("ghp"), "GITHUB_TOKEN={s}\n", ".env")
+    add("github-fine-grained-pat", f"github_pat_{c(ALNUM, 22)}_{c(ALNUM, 59)}", "export GH_TOKEN={s}\n", "deploy.sh")
+    add("github-oauth-token", f.checksummed("gho"), '{{"oauth_token": "{s}"}}\n', "hosts.json")
+    add("github-app-token", f.checksummed("ghs"), "headers = {{'Authorization': 'token {s}'}}\n")
+    add("github-app-token", f.checksummed("ghu"), "user_token: {s}\n", "app.yaml")
+    add("github-refresh-token", f.checksummed("ghr"), 'refresh = "{s}"\n')
+    if with_keys:
+        for label, key in f.private_keys():
+            add("private-key", key.strip(), "{s}\n", f"id_{label}.pem", f"private-key ({label})")
+        pem = f.private_keys()[3][1].strip().replace("\n", "\\n")
+        add("private-key", pem, '{{"type": "service_account", "private_key": "{s}\\n"}}\n', "sa.json",
+            "private-key (json-escaped)")
+    putty, private_lines = f.putty_key()
+    out.append(Sample(putty, "putty-private-key", private_lines, "deploy.ppk", "putty-private-key"))
+    add("cloudflare-api-token", c(URLSAFE, 40), "CLOUDFLARE_API_TOKEN={s}\n", ".env")
+    add("cloudflare-api-token", c(HEX, 37), 'cf_api_key = "{s}"\n')
+    add("cloudflare-origin-ca-key", f"v1.0-{c(HEX, 24)}-{c(HEX, 146)}", 'origin_ca = "{s}"\n')
+    add("neon-api-key", "napi_" + c(string.ascii_lowercase + string.digits, 60), "NEON_API_KEY={s}\n", ".env")
+    add("polar-access-token", "polar_oat_" + c(ALNUM, 43), 'POLAR_ACCESS_TOKEN = "{s}"\n')
+    add("stripe-secret-key", "sk_live_" + c(ALNUM, 99), "stripe.api_key = '{s}'\n")
+    add("stripe-secret-key", "rk_test_" + c(ALNUM, 24), "STRIPE_KEY={s}\n", ".env")
+    add("stripe-webhook-secret", "whsec_" + c(ALNUM, 32), "STRIPE_WEBHOOK_SECRET={s}\n", ".env")
+    add("slack-token", f"xoxb-{c(string.digits, 12)}-{c(string.digits, 13)}-{c(ALNUM, 24)}",
+        'SLACK_BOT_TOKEN = "{s}"\n')
+    add("slack-webhook-url", f"T{c(BASE32, 8)}/B{c(BASE32, 10)}/{c(ALNUM, 24)}",
+        'webhook = "https://hooks.slack.com/services/{s}"\n')
+    add("openai-api-key", f"sk-proj-{c(URLSAFE, 74)}T3BlbkFJ{c(URLSAFE, 74)}", "OPENAI_API_KEY={s}\n", ".env")
+    add("anthropic-api-key", f"sk-ant-api03-{c(URLSAFE, 93)}AA", 'client = Anthropic(api_key="{s}")\n')
+    add("google-api-key", "AIza" + c(URLSAFE, 35), 'const firebaseKey = "{s}";\n', "app.js")
+    add("gitlab-token", "glpat-" + c(URLSAFE, 20), "GITLAB_TOKEN: {s}\n", ".gitlab-ci.yml")
+    add("npm-access-token", f.checksummed("npm"), "//registry.npmjs.org/:_authToken={s}\n", ".npmrc")
+    add("pypi-upload-token", "pypi-AgEIcHlwaS5vcmc" + c(URLSAFE, 120), "password = {s}\n", ".pypirc")
+    add("sendgrid-api-key", f"SG.{c(URLSAFE, 22)}.{c(URLSAFE, 43)}", 'SENDGRID = "{s}"\n')
+    add("datadog-api-key", c(HEX, 32), "DD_API_KEY={s}\n", ".env")
+    add("datadog-api-key", c(HEX, 40), 'datadog_app_key: "{s}"\n', "values.yaml")
+    add("posthog-personal-api-key", "phx_" + c(ALNUM, 43), 'POSTHOG_PERSONAL_API_KEY = "{s}"\n')
+    add("jwt", f.jwt(), 'headers = {{"Authorization": "Bearer {s}"}}\n')
+    add("database-url-password", c(ALNUM, 20),
+        'DATABASE_URL = "postgresql://app_user:{s}@ep-quiet-1.eu-central-1.aws.neon.tech/app?sslmode=require"\n')
+    add("database-url-password", c(ALNUM + "!%^*", 16), "  url: mysql+pymysql://svc:{s}@10.0.3.7:3306/orders\n",
+        "db.yaml")
+    add("database-url-password", c(ALNUM, 24), "REDIS_URL=rediss://default:{s}@cache.internal:6380/0\n", ".env")
+    add("generic-secret-assignment", c(ALNUM, 32), 'client_secret = "{s}"\n')
+    add("generic-secret-assignment", c(URLSAFE, 40), "SESSION_SECRET_KEY={s}\n", ".env")
+    add("generic-secret-assignment", c(ALNUM, 24) + "!x9", '  "password": "{s}",\n', "settings.json")
+    add("generic-secret-assignment", c(ALNUM, 28), "  api_key: {s}\n", "service.yaml")
+    return out
+
+
+def negatives(seed: int = 11) -> list[Sample]:
+    """Hard negatives: values shaped like secrets, or secret-named values, that are not credentials."""
+    f = Forge(seed)
+    c = f.chars
+    wrong_checksum = "ghp_" + c(ALNUM, 30) + "000000"
+    digest = hashlib.sha256(c(ALNUM, 10).encode()).hexdigest()
+    texts = [
+        ('AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n', "aws documentation key"),
+        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", "aws documentation secret"),
+        (f'token = "{wrong_checksum}"\n', "github token with a wrong checksum"),
+        ('GITHUB_TOKEN = "${{ secrets.GITHUB_TOKEN }}"\n', "actions expression"),
+        ('password = os.environ["DB_PASSWORD"]\n', "environment lookup"),
+        ("const apiKey = process.env.OPENAI_API_KEY;\n", "process.env"),
+        ('api_key: "your-api-key-here"\n', "placeholder"),
+        ('secret = "xxxxxxxxxxxxxxxxxxxxxxxx"\n', "mask"),
+        ('token = "<YOUR_TOKEN_GOES_HERE_1234>"\n', "angle placeholder"),
+        ('password = "changeme-before-deploy-2024"\n', "changeme"),
+        (f'sha256_token = "{digest}"\n', "sha256 digest"),
+        (f'secret_hash = "{hashlib.md5(c(ALNUM, 8).encode()).hexdigest()}"\n', "md5 digest"),
+        (f"token: {hashlib.sha1(c(ALNUM, 8).encode()).hexdigest()}\n", "git sha"),
+        (f'request_token = "{uuid.UUID(int=f.rng.getrandbits(128), version=4)}"\n', "uuid"),
+        ('token_url = "https://oauth2.googleapis.com/token"\n', "url"),
+        ('secret_path = "/var/run/secrets/kubernetes.io/serviceaccount/token"\n', "path"),
+        ('password_field = "password_input_element"\n', "field name"),
+        ('api_key_env = "OPENAI_API_KEY_PRODUCTION"\n', "env var name"),
+        ("max_tokens = 4096\n", "number"),
+        (f'public_key = "{c(BASE64, 44)}"\n', "public key value"),
+        ('DATABASE_URL = "postgresql://user:password@localhost:5432/app"\n', "db url placeholder password"),
+        ('url = "postgres://postgres:postgres@127.0.0.1/test"\n', "db url default password"),
+        ('url = "mysql://root:${MYSQL_ROOT_PASSWORD}@db/app"\n', "db url env password"),
+        ('url = "postgresql://app@db.internal/app"\n', "db url without password"),
+        ("-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----\n", "pem placeholder"),
+        ('key = "-----BEGIN PRIVATE KEY-----"  # header only\n', "pem header in code"),
+        (f'STRIPE_PUBLISHABLE_KEY = "pk_live_{c(ALNUM, 24)}"\n', "stripe publishable key"),
+        (f'POSTHOG_PROJECT_KEY = "phc_{c(ALNUM, 43)}"\n', "posthog public project key"),
+        (f'token = "eyJ{c(URLSAFE, 20)}.eyJ{c(URLSAFE, 20)}.{c(URLSAFE, 30)}"\n', "jwt-shaped noise"),
+        ("jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVlLWhlcmU'\n",
+         "jwt with a typed signature"),
+        ('token_type = "bearer_token_v2_format"\n', "descriptive value"),
+        (f'integrity = "sha512-{c(BASE64, 86)}=="\n', "subresource integrity"),
+    ]
+    out = [Sample(text, None, None, "config.py", label) for text, label in texts]
+    for key in f.public_keys():
+        out.append(Sample(key + "\n", None, None, "id.pub", "public key"))
+    lock = "".join(f'"pkg-{i}": "sha256:{c(HEX, 64)}", "token": "{c(ALNUM, 32)}"\n' for i in range(5))
+    out.append(Sample(lock, None, None, "poetry.lock", "lock file"))
+    return out
