@@ -7,6 +7,8 @@
   ``x-ratelimit-remaining: 0`` waits until ``x-ratelimit-reset`` (primary limit); 5xx and transport errors
   back off exponentially. Waits longer than ``max_wait_seconds`` raise :class:`RateLimited` instead of
   stalling a run. Retries come from tenacity.
+* Content-creating requests (anything but GET/HEAD) can be spaced ``write_interval_seconds`` apart, since
+  GitHub's secondary limits cap them per minute and per hour (0.75 s keeps under 80 a minute).
 * The token is never part of an error message or log line.
 """
 
@@ -86,6 +88,7 @@ class GitHubClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
+        write_interval_seconds: float = 0.0,
     ):
         raw = token.reveal() if isinstance(token, Secret) else token
         if raw:
@@ -102,7 +105,10 @@ class GitHubClient:
         self.max_wait_seconds = max_wait_seconds
         self._sleep = sleep
         self._clock = clock
+        self.write_interval_seconds = write_interval_seconds
+        self._last_write_at: float | None = None
         self.requests_sent = 0
+        self.writes_sent = 0
         self.rate_limit_remaining: int | None = None
 
     def __enter__(self) -> GitHubClient:
@@ -120,7 +126,18 @@ class GitHubClient:
             return exc.wait
         return min(self.backoff_seconds * 2 ** (state.attempt_number - 1), 30.0)
 
+    def _space_write(self) -> None:
+        """Sleep until ``write_interval_seconds`` have passed since the previous content-creating request."""
+        if self._last_write_at is not None and self.write_interval_seconds > 0:
+            wait = self._last_write_at + self.write_interval_seconds - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+        self._last_write_at = self._clock()
+        self.writes_sent += 1
+
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if method not in ("GET", "HEAD"):
+            self._space_write()
         self.requests_sent += 1
         response = self._http.request(method, url, **kwargs)
         remaining = response.headers.get("x-ratelimit-remaining")

@@ -1,0 +1,121 @@
+"""The secrets sync as the CLI and Dagster run it: configuration, the keyring as source, one run's wiring.
+
+Configuration (environment):
+
+``GITHUB_TOKEN``                 the token (credential; required for sync, dry run and check)
+``GITHUB_API_URL``               the REST base URL (GitHub Enterprise Server); default https://api.github.com
+``GITHUB_SYNC_EXCLUDE``          comma-separated globs never synced (default :data:`.rules.DEFAULT_EXCLUDE`)
+``GITHUB_SYNC_WRITE_INTERVAL``   seconds between writes (default 0.75: under GitHub's 80 content writes/minute)
+``GITHUB_SYNC_WRITES_PER_HOUR``  the quota shared by all runs (default 5,000, the seed's figure)
+
+The sync-state HMAC key is a random 256-bit key kept in the keyring itself (encrypted by the master key),
+under a ``CLOUDMAKE_INTERNAL_`` name that is never synced.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from ..db.types import utcnow
+from ..errors import ConfigError
+from ..keys import Keyring, SecretNotFound, open_keyring
+from ..quota import Limit, QuotaService
+from ..settings import Secret, Settings, get_settings
+from .client import GitHubClient
+from .rules import ALWAYS_EXCLUDE, exclusions_from_env, matches
+from .secrets_api import SecretsApi
+from .sync import SecretSource, SecretsSync, SyncReport
+from .targets import TargetStore
+
+HMAC_KEY_NAME = "CLOUDMAKE_INTERNAL_GITHUB_SYNC_HMAC_KEY"
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    token: Secret | None
+    api_url: str | None = None
+    exclude: tuple[str, ...] = ()
+    write_interval_seconds: float = 0.75
+    writes_per_hour: int = 5000
+
+    @classmethod
+    def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> SyncConfig:
+        env = os.environ if environ is None else environ
+        return cls(token=settings.credential("GITHUB_TOKEN"), api_url=env.get("GITHUB_API_URL") or None,
+                   exclude=exclusions_from_env(env),
+                   write_interval_seconds=_number(env, "GITHUB_SYNC_WRITE_INTERVAL", 0.75, float),
+                   writes_per_hour=_number(env, "GITHUB_SYNC_WRITES_PER_HOUR", 5000, int))
+
+
+def _number(env: Mapping[str, str], name: str, default, kind):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = -1
+    if value < 0 or (kind is int and value == 0):
+        raise ConfigError(f"{name}={raw!r}: expected a {'positive whole' if kind is int else 'non-negative'} number")
+    return value
+
+
+class KeyringSource:
+    """The keyring's secrets, decrypted, minus the platform's internal ones."""
+
+    def __init__(self, keyring: Keyring):
+        self.keyring = keyring
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        return ((n, v) for n, v in self.keyring.items() if not matches(n, ALWAYS_EXCLUDE))
+
+
+def state_hmac_key(keyring: Keyring, token_bytes: Callable[[int], bytes] = os.urandom) -> bytes:
+    """The sync-state HMAC key from the keyring, created on first use."""
+    try:
+        return base64.urlsafe_b64decode(keyring.get(HMAC_KEY_NAME))
+    except SecretNotFound:
+        keyring.put(HMAC_KEY_NAME, base64.urlsafe_b64encode(token_bytes(32)).decode())
+        return base64.urlsafe_b64decode(keyring.get(HMAC_KEY_NAME))
+
+
+class SyncService:
+    """One process's secrets sync: ``run`` and ``verify`` over the stored targets. Close it when done."""
+
+    def __init__(self, engine: Engine, settings: Settings | None = None, *, config: SyncConfig | None = None,
+                 source: SecretSource | None = None, keyring: Keyring | None = None,
+                 clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep):
+        settings = settings or get_settings()
+        config = config or SyncConfig.from_env(settings)
+        if config.token is None:
+            raise ConfigError("GITHUB_TOKEN is not set: the secrets sync needs a token with secrets write access")
+        keyring = keyring or open_keyring(engine, settings)
+        self.targets = TargetStore(engine)
+        self.source = source or KeyringSource(keyring)
+        self.client = GitHubClient(config.token, config.api_url, sleep=sleep,
+                                   write_interval_seconds=config.write_interval_seconds)
+        self.sync = SecretsSync(engine, SecretsApi(self.client), state_hmac_key(keyring), exclude=config.exclude,
+                                quota=QuotaService(engine, clock), write_quota=Limit(config.writes_per_hour, 3600),
+                                clock=clock, environment=settings.environment)
+
+    def __enter__(self) -> SyncService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+    def run(self, target_keys: list[str] | None = None, **options) -> SyncReport:
+        """Sync the stored targets (all, or those named); ``options``: dry_run, force, progress."""
+        targets = self.targets.list(target_keys or None)
+        return self.sync.run(targets, self.source, **options)
+
+    def verify(self, target_keys: list[str] | None = None) -> SyncReport:
+        """SC-005: a dry run; GitHub's side is valid when it plans no write and finds no conflict."""
+        return self.run(target_keys, dry_run=True)

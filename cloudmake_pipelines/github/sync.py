@@ -1,0 +1,306 @@
+"""Seed task 8: sync secrets from the database to GitHub Actions, Codespaces and Dependabot.
+
+For each target: select the source secrets it gets (:mod:`.rules`), list what GitHub has (names and
+``updated_at`` only), compare with the local state (:mod:`.state`) and decide per secret:
+
+* ``create`` — not on GitHub; ``update`` — our value, visibility or repository selection changed, or an
+  interrupted write is being recovered; ``unchanged`` — same HMAC and untouched on GitHub: no request.
+* ``conflict`` — changed on GitHub since our last write (its ``updated_at`` is newer), or present there
+  but never written by us: reported, overwritten only with ``force``.
+* ``orphan`` — we created it and it left the source: deleted only when the target allows deletion;
+  secrets we did not create are never deleted.
+* ``deferred`` — the quota (5,000 writes/hour, shared by every run through :mod:`cloudmake_pipelines.quota`)
+  or a GitHub rate limit stopped it; the next run picks it up, as its state was not advanced.
+
+Writes are serial (spaced by the client), each confirmed write is committed to the state at once, and
+after a target's writes one list call records GitHub's ``updated_at`` as the baseline for conflicts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Engine, insert
+
+from ..db.tables import admin_audit_logs
+from ..db.types import utcnow
+from ..logs import get_logger, redactor
+from ..quota import Limit, QuotaService
+from .client import GitHubError, RateLimited
+from .rules import DEFAULT_EXCLUDE, Rejection, select_secrets
+from .secrets_api import RemoteSecret, SecretsApi
+from .state import SecretState, SyncStateStore, digest
+from .targets import Target
+
+log = get_logger("github_sync")
+QUOTA_BUCKET = "github_secret_writes"
+WRITE_QUOTA = Limit(5000, 3600)
+#: How far GitHub's clock may be ahead of ours when the exact ``updated_at`` of a write is not yet known.
+CLOCK_SKEW = timedelta(minutes=2)
+WRITE_ACTIONS = ("create", "update", "delete")
+DONE = {"create": "created", "update": "updated", "delete": "deleted"}
+#: Outcomes that mean GitHub's side is not what the source says (SC-005).
+OUT_OF_SYNC = {"create", "update", "delete", "conflict", "deferred", "failed"}
+
+
+def _is_rate_limit(exc: GitHubError) -> bool:
+    """A limit GitHub still enforced after the client's bounded waits (not a permission error)."""
+    return isinstance(exc, RateLimited) or (exc.status in (403, 429) and "rate limit" in str(exc).lower())
+
+
+class SecretSource(Protocol):
+    """Where the values come from: the keyring, or anything yielding ``(name, value)`` pairs."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    target: str
+    name: str
+    action: str  # planned: create/update/delete; done: created/updated/deleted; or unchanged, conflict,
+    #             orphan, deferred, failed, rejected, excluded
+    reason: str = ""
+
+
+@dataclass
+class SyncReport:
+    dry_run: bool
+    targets: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    duration_ms: float = 0.0
+    requests_sent: int = 0
+    writes_sent: int = 0
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(o.action for o in self.outcomes)
+        return {"synced": c["created"] + c["updated"] + c["deleted"], "created": c["created"],
+                "updated": c["updated"], "deleted": c["deleted"], "skipped": c["unchanged"],
+                "conflict": c["conflict"], "orphan": c["orphan"], "deferred": c["deferred"],
+                "failed": c["failed"], "rejected": c["rejected"], "excluded": c["excluded"],
+                "planned": c["create"] + c["update"] + c["delete"]}
+
+    def of(self, *actions: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.action in actions]
+
+    @property
+    def out_of_sync(self) -> list[Outcome]:
+        """SC-005's findings: what a dry run would still write, conflicts, deferrals and failures."""
+        return self.of(*OUT_OF_SYNC)
+
+    def to_dict(self) -> dict:
+        return {"dry_run": self.dry_run, "targets": self.targets, "counts": self.counts(), "duration_ms": self.duration_ms,
+                "requests_sent": self.requests_sent, "writes_sent": self.writes_sent,
+                "outcomes": [o.__dict__ for o in self.outcomes if o.action != "unchanged"]}
+
+
+@dataclass(frozen=True)
+class _Write:
+    action: str  # create | update | delete
+    name: str
+    value: str | None = None
+    digest: str | None = None
+    reason: str = ""
+
+
+#: progress(target_key, writes_done, writes_total)
+Progress = Callable[[str, int, int], None]
+
+
+class SecretsSync:
+    def __init__(self, engine: Engine, api: SecretsApi, hmac_key: bytes, *,
+                 exclude: tuple[str, ...] = DEFAULT_EXCLUDE, quota: QuotaService | None = None,
+                 write_quota: Limit = WRITE_QUOTA, clock: Callable[[], datetime] = utcnow,
+                 environment: str = "dev", actor: str = "cloudmake"):
+        if len(hmac_key) < 32:
+            raise ValueError("the sync-state HMAC key must be at least 32 bytes")
+        self.engine = engine
+        self.api = api
+        self.hmac_key = hmac_key
+        self.exclude = tuple(exclude)
+        self.quota = quota or QuotaService(engine, clock)
+        self.write_quota = write_quota
+        self.clock = clock
+        self.state = SyncStateStore(engine, clock)
+        self.environment = environment
+        self.actor = actor
+        self._rate_limited: str | None = None
+
+    # -- public -----------------------------------------------------------------------------------------
+    def run(self, targets: list[Target], source: SecretSource, *, dry_run: bool = False, force: bool = False,
+            progress: Progress | None = None) -> SyncReport:
+        """Sync every target (or compute the plan, with ``dry_run``); one target failing does not stop others."""
+        started = time.perf_counter()
+        client = self.api.client
+        requests_before, writes_before = client.requests_sent, client.writes_sent
+        items = dict(source.items())
+        redactor.add(*items.values())
+        report = SyncReport(dry_run, len(targets))
+        self._rate_limited = None
+        for target in targets:
+            try:
+                self._sync_target(target, items, report, dry_run, force, progress)
+            except GitHubError as exc:
+                log.error("GitHub target failed", extra={"target": target.key, "error": str(exc)})
+                report.outcomes.append(Outcome(target.key, "*", "failed", str(exc)))
+        report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        report.requests_sent = client.requests_sent - requests_before
+        report.writes_sent = client.writes_sent - writes_before
+        for o in report.of("rejected"):
+            log.warning(f"{o.target}: secret {o.name!r} rejected: {o.reason}")
+        log.info("github secrets sync finished", extra={
+            "dry_run": dry_run, "counts": report.counts(), "duration_ms": report.duration_ms,
+            "requests_sent": report.requests_sent, "targets": len(targets)})
+        if not dry_run:
+            self._audit(report, len(targets))
+        return report
+
+    # -- one target -------------------------------------------------------------------------------------
+    def _sync_target(self, target: Target, items: dict[str, str], report: SyncReport, dry_run: bool,
+                     force: bool, progress: Progress | None) -> None:
+        selection = select_secrets(items, target.include, self.exclude + target.exclude)
+        report.outcomes += [Outcome(target.key, n, "excluded", "matches an exclusion pattern")
+                            for n in selection.excluded]
+        remote = self.api.list(target)
+        state = self.state.load(target.key)
+        accepted = self._within_count_limit(target, selection.accepted, remote, selection.rejected)
+        report.outcomes += [Outcome(target.key, r.name, "rejected", r.reason) for r in selection.rejected]
+        writes, confirmed = [], {}
+        for name, value in accepted.items():
+            outcome, write = self._decide(target, name, value, remote.get(name), state.get(name), force)
+            if write:
+                writes.append(write)
+            else:
+                report.outcomes.append(outcome)
+                s, r = state.get(name), remote.get(name)
+                if outcome.action == "unchanged" and s.remote_updated_at is None:
+                    confirmed[name] = r.updated_at
+        gone = []
+        for name, s in state.items():
+            if name in accepted:
+                continue
+            if name not in remote or not s.created_by_us:
+                gone.append(name)  # deleted on GitHub, or never ours to delete: stop tracking
+            elif target.delete_orphans:
+                writes.append(_Write("delete", name, reason="created by this sync, no longer in the source"))
+            else:
+                report.outcomes.append(Outcome(target.key, name, "orphan",
+                                               "created by this sync, no longer in the source; deletion is off"))
+        if dry_run:
+            available = 0 if self._rate_limited else self.quota.available(QUOTA_BUCKET, self.write_quota)
+            report.outcomes += [Outcome(target.key, w.name, w.action, w.reason) for w in writes[:available]]
+            report.outcomes += [self._deferred(target, w, "write quota used up") for w in writes[available:]]
+            return
+        self.state.record_remote(target.key, confirmed)
+        self.state.forget(target.key, gone)
+        self._execute(target, writes, report, progress)
+
+    def _within_count_limit(self, target: Target, accepted: dict[str, str], remote: dict[str, RemoteSecret],
+                            rejected: list[Rejection]) -> dict[str, str]:
+        """Drop new secrets that would take the target past GitHub's per-target limit."""
+        room = target.max_secrets - len(remote)
+        new = [n for n in accepted if n not in remote]
+        for name in new[max(room, 0):]:
+            rejected.append(Rejection(name, f"{target.key} would exceed GitHub's limit of {target.max_secrets} "
+                                            f"secrets (it holds {len(remote)})"))
+            accepted = {k: v for k, v in accepted.items() if k != name}
+        return accepted
+
+    def _decide(self, target: Target, name: str, value: str, r: RemoteSecret | None, s: SecretState | None,
+                force: bool) -> tuple[Outcome | None, _Write | None]:
+        d = digest(self.hmac_key, target, value)
+        if r is None:
+            return None, _Write("create", name, value, d, "not on GitHub")
+        if s is None or (s.digest is None and s.pending_digest is None):
+            if force:
+                return None, _Write("update", name, value, d, "not written by this sync; taken over (--force)")
+            return Outcome(target.key, name, "conflict",
+                           "exists on GitHub but was not written by this sync; --force takes it over"), None
+        last = s.written_at or s.pending_at
+        baseline = s.remote_updated_at or (last + CLOCK_SKEW)
+        if s.pending_digest:
+            baseline = max(baseline, s.pending_at + CLOCK_SKEW)
+        if r.updated_at > baseline:
+            if not force:
+                return Outcome(target.key, name, "conflict",
+                               f"changed on GitHub at {r.updated_at.isoformat()} after our last write "
+                               f"at {last.isoformat()}; --force overwrites it"), None
+            return None, _Write("update", name, value, d, "overwriting a change made on GitHub (--force)")
+        if s.pending_digest:
+            return None, _Write("update", name, value, d, "recovering an interrupted write")
+        if r.updated_at < (s.remote_updated_at or (s.written_at - CLOCK_SKEW)):
+            return None, _Write("update", name, value, d, "GitHub's copy is older than our last write")
+        if s.digest != d:
+            return None, _Write("update", name, value, d, "value, visibility or repository selection changed")
+        if target.level == "organization" and r.visibility and r.visibility != target.visibility:
+            return None, _Write("update", name, value, d, f"visibility is {r.visibility} on GitHub")
+        return Outcome(target.key, name, "unchanged"), None
+
+    def _deferred(self, target: Target, write: _Write, why: str) -> Outcome:
+        return Outcome(target.key, write.name, "deferred", f"{why}; deferred to the next run ({write.action})")
+
+    def _execute(self, target: Target, writes: list[_Write], report: SyncReport,
+                 progress: Progress | None) -> None:
+        if self._rate_limited:
+            report.outcomes += [self._deferred(target, w, self._rate_limited) for w in writes]
+            return
+        grant = self.quota.take(QUOTA_BUCKET, self.write_quota, len(writes))
+        allowed = writes[:grant.granted]
+        report.outcomes += [self._deferred(target, w, f"write quota of {self.write_quota.capacity} per "
+                                           f"{self.write_quota.period_seconds:.0f}s used up")
+                            for w in writes[grant.granted:]]
+        if grant.denied:
+            log.warning("write quota used up: writes deferred", extra={"target": target.key, "deferred": grant.denied})
+        self.state.mark_pending(target.key, [(w.name, w.digest, w.action == "create")
+                                             for w in allowed if w.action != "delete"])
+        written: list[str] = []
+        for index, write in enumerate(allowed):
+            try:
+                self._write(target, write, report, written)
+            except GitHubError as exc:
+                if _is_rate_limit(exc):
+                    wait = getattr(exc, "wait_seconds", None)
+                    self._rate_limited = "GitHub rate limit" + (f" (retry after {wait:.0f}s)" if wait else "")
+                    self._stop(target, allowed[index:], report, "deferred", self._rate_limited)
+                    break
+                self.state.clear_pending(target.key, write.name)
+                report.outcomes.append(Outcome(target.key, write.name, "failed", str(exc)))
+                log.error("GitHub write failed", extra={"target": target.key, "secret": write.name,
+                                                        "status": exc.status, "error": str(exc)})
+                if exc.status >= 500 or exc.status == 0:  # GitHub unavailable: stop this target
+                    self._stop(target, allowed[index + 1:], report, "failed", "not attempted: GitHub unavailable")
+                    break
+            if progress:
+                progress(target.key, index + 1, len(allowed))
+        if written:
+            remote = self.api.list(target)
+            self.state.record_remote(target.key, {n: remote[n].updated_at for n in written if n in remote})
+
+    def _write(self, target: Target, write: _Write, report: SyncReport, written: list[str]) -> None:
+        if write.action == "delete":
+            self.api.delete(target, write.name)
+            self.state.forget(target.key, [write.name])
+        else:
+            created = self.api.put(target, write.name, write.value)
+            self.state.record_written(target.key, write.name, write.digest, created)
+            written.append(write.name)
+        report.outcomes.append(Outcome(target.key, write.name, DONE[write.action], write.reason))
+
+    def _stop(self, target: Target, rest: list[_Write], report: SyncReport, action: str, why: str) -> None:
+        for write in rest:
+            self.state.clear_pending(target.key, write.name)
+            report.outcomes.append(self._deferred(target, write, why) if action == "deferred"
+                                   else Outcome(target.key, write.name, action, why))
+        self.quota.refund(QUOTA_BUCKET, self.write_quota, len(rest))
+
+    def _audit(self, report: SyncReport, targets: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(admin_audit_logs).values(
+                operation_type="github_secrets_sync", actor=self.actor, environment=self.environment,
+                occurred_at=self.clock(),
+                detail={"targets": targets, **report.counts(), "duration_ms": report.duration_ms}))
