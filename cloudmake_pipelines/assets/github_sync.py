@@ -1,7 +1,5 @@
 """Seed task 8 in Dagster: asset ``github_secrets_sync`` (nightly 01:00 UTC and on demand) + SC-005 check."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from ..github.sync import SyncReport
