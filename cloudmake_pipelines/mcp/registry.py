@@ -85,7 +85,7 @@ def resolve_auth(server: McpServer, environ: Mapping[str, str] | None = None) ->
     if not value:
         raise ConfigError(f"server {server.name!r}: auth secret {server.auth_secret_ref} is not set "
                           f"(export {variable})")
-    redactor.add(value)
+    redactor.add(value, value.partition(" ")[2])  # also the token alone, without "Bearer "
     return {server.auth_header: value}
 
 

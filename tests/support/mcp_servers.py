@@ -71,7 +71,8 @@ class Behaviour:
 @dataclass
 class RunningServer:
     url: str
-    methods: list[str]
+    methods: list[str]  # every JSON-RPC method that reached the server, in order
+    verbs: list[str]  # every HTTP method, in order
     behaviour: Behaviour
 
 
@@ -127,13 +128,14 @@ def _build_server(behaviour: Behaviour, release: threading.Event, started: float
     return Server("cloudmake-test-server", version="1.0", **handlers)
 
 
-def _recording(app, behaviour: Behaviour, methods: list[str]):
+def _recording(app, behaviour: Behaviour, methods: list[str], verbs: list[str]):
     """ASGI wrapper: records each JSON-RPC method received, enforces auth, plays a pre-2026 server."""
 
     async def wrapped(scope, receive, send):
         if scope["type"] != "http":
             return await app(scope, receive, send)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        verbs.append(scope["method"])
         if behaviour.bearer_token and headers.get("authorization") != f"Bearer {behaviour.bearer_token}":
             return await _reply(send, 401, {"error": "invalid_token"})
         chunks = []
@@ -179,15 +181,15 @@ def serve_mcp(mode: str = "stateful_json", behaviour: Behaviour | None = None) -
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: expected one of {MODES}")
     behaviour = behaviour or Behaviour()
-    release, methods = threading.Event(), []
+    release, methods, verbs = threading.Event(), [], []
     if mode == "legacy_sse":
         app, path = MCPServer("cloudmake-legacy").sse_app(), "/sse"
     else:
         server = _build_server(behaviour, release, time.monotonic())
         app = server.streamable_http_app(json_response=mode != "stateful_sse", stateless_http=mode == "stateless")
         path = "/mcp"
-    with serve_asgi(_recording(app, behaviour, methods)) as base:
+    with serve_asgi(_recording(app, behaviour, methods, verbs)) as base:
         try:
-            yield RunningServer(base + path, methods, behaviour)
+            yield RunningServer(base + path, methods, verbs, behaviour)
         finally:
             release.set()
