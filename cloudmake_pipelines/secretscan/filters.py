@@ -15,7 +15,7 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # Spellings of "not a real value": documentation examples, templates, environment lookups, masks.
 _PLACEHOLDER = re.compile(
     r"exampl|sample|placeholder|your[_-]?(?:api|secret|token|key|own|pass)|\byour\b|changeme|change[_-]me|"
-    r"replace[_-]?me|redacted|dummy|insert[_-]|xxxx|\*\*\*|\.\.\.|<[^>]*>|\$\{|\{\{|\$\(|%\(|%s\b|"
+    r"replace[_-]?me|redacted|dummy|insert[_-]|xxxx|\*\*\*|\.\.\.|<[^>]*>|\$\{|\{\{|\$\(|%\(|(?-i:%s)\b|"
     r"process\.env|os\.environ|getenv|env\(|secrets\.|vault:",
     re.IGNORECASE,
 )
@@ -24,6 +24,7 @@ _SEQUENCES = ("0123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiop")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _URL_OR_PATH = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|[./~]|[A-Za-z]:\\)")
+_CASE_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")  # a.b.c attribute access
 
 
@@ -55,8 +56,12 @@ def is_non_secret_shape(secret: str) -> bool:
     if _URL_OR_PATH.match(secret) or _IDENTIFIER.match(secret):
         return True
     has_digit = any(c.isdigit() for c in secret)
-    has_alpha = any(c.isalpha() for c in secret)
-    return not (has_digit and has_alpha)
+    letters = [c for c in secret if c.isalpha()]
+    if has_digit:
+        return not letters
+    # letters only: random mixed case splits into 1–3 letter "words", CamelCaseIdentifiers into longer ones
+    words = _CASE_WORDS.findall(secret)
+    return len(letters) < 20 or len(letters) >= 4 * len(words)
 
 
 def crc32_base62_valid(token: str) -> bool:

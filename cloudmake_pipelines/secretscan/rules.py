@@ -46,7 +46,7 @@ class Allowlist:
     def allows_secret(self, secret: str, name: str | None = None) -> bool:
         lowered = secret.lower()
         plain = lowered.translate(_LEET)  # "s3cretPassw0rd" is spelled "secretpassword"
-        return (any(w in lowered or w in plain for w in self.stopwords) or any(r.search(secret) for r in self.regexes)
+        return (any(w in lowered or (len(w) >= 6 and w in plain) for w in self.stopwords) or any(r.search(secret) for r in self.regexes)
                 or (name is not None and any(r.search(name) for r in self.names)))
 
     def allows_path(self, path: str) -> bool:

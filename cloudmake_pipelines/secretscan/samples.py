@@ -194,7 +194,7 @@ def negatives(seed: int = 11) -> list[Sample]:
         ('key = "-----BEGIN PRIVATE KEY-----"  # header only\n', "pem header in code"),
         (f'STRIPE_PUBLISHABLE_KEY = "pk_live_{c(ALNUM, 24)}"\n', "stripe publishable key"),
         (f'POSTHOG_PROJECT_KEY = "phc_{c(ALNUM, 43)}"\n', "posthog public project key"),
-        (f'token = "eyJ{c(URLSAFE, 20)}.eyJ{c(URLSAFE, 20)}.{c(URLSAFE, 30)}"\n', "jwt-shaped noise"),
+        (f'payload = "eyJ{c(URLSAFE, 20)}.eyJ{c(URLSAFE, 20)}.{c(URLSAFE, 30)}"\n', "jwt-shaped noise"),
         ("jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVlLWhlcmU'\n",
          "jwt with a typed signature"),
         ('token_type = "bearer_token_v2_format"\n', "descriptive value"),

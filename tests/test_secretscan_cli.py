@@ -1,0 +1,335 @@
+"""`cloudmake secrets` end to end: real git repositories, every output format checked byte by byte for
+the secret, baselines, allow comments, binary, huge and non-UTF-8 files, exit codes.
+
+The command runs as a real subprocess (`python -m cloudmake_pipelines.cli`), so what is asserted on is
+exactly what a pre-commit hook or CI job would see on stdout and stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cloudmake_pipelines.secretscan.findings import fingerprint
+from cloudmake_pipelines.secretscan.samples import ALNUM, Forge, positives
+
+FORGE = Forge(2024)
+
+
+def cloudmake(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "cloudmake_pipelines.cli", "secrets", *args], cwd=cwd,
+                          capture_output=True, timeout=120, check=False)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "dev@example.invalid")
+    git(path, "config", "user.name", "Dev")
+    git(path, "config", "commit.gpgsign", "false")
+    return path
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def token(prefix: str = "ghp") -> str:
+    return FORGE.checksummed(prefix)
+
+
+def findings(result: subprocess.CompletedProcess[bytes]) -> list[tuple[str, int, str]]:
+    doc = json.loads(result.stdout)
+    return [(f["file"], f["line"], f["rule"]) for f in doc["findings"]]
+
+
+def assert_never_leaked(secret: str, *outputs: bytes) -> None:
+    """No run of 12 characters of the secret (beyond its shown 4-character prefix) in any output, in any
+    line of a multi-line secret, raw or JSON-escaped."""
+    blob = b"\n".join(outputs)
+    assert secret.encode() not in blob
+    for number, line in enumerate(secret.replace("\\n", "\n").splitlines()):
+        for start in range(4 if number == 0 else 0, len(line) - 11, 3):
+            piece = line[start:start + 12]
+            if "-----" not in piece:  # PEM armour lines are not secret
+                assert piece.encode() not in blob, f"output contains part of a secret: {piece[:2]}…"
+
+
+# --- staged, ranges, history -------------------------------------------------------------------------
+
+
+def test_staged_reports_only_added_lines_at_their_new_line_numbers(repo):
+    old, new, unstaged = token(), token("gho"), token("ghu")
+    (repo / "app.py").write_text(f'import os\nOLD = "{old}"\n')
+    commit(repo, "first")
+    assert cloudmake("scan", "--staged", cwd=repo).returncode == 0  # nothing staged
+
+    (repo / "app.py").write_text(f'import os\n\n\n\nNEW = "{new}"\n')  # old secret deleted, new at line 5
+    git(repo, "add", "app.py")
+    (repo / "app.py").write_text(f'import os\n\n\n\nNEW = "{new}"\nX = "{unstaged}"\n')  # not staged
+    result = cloudmake("scan", "--staged", "--format", "json", cwd=repo)
+    assert result.returncode == 1, result.stderr
+    assert findings(result) == [("app.py", 5, "github-oauth-token")]
+    assert_never_leaked(new, result.stdout, result.stderr)
+
+
+def test_staged_in_a_repository_without_commits(repo):
+    secret = token()
+    (repo / "first.env").write_text(f"GITHUB_TOKEN={secret}\n")
+    git(repo, "add", "first.env")
+    result = cloudmake("scan", "--staged", "--format", "json", cwd=repo)
+    assert result.returncode == 1
+    assert findings(result) == [("first.env", 1, "github-pat")]
+
+
+def test_empty_repository_with_nothing_staged_is_clean(repo):
+    result = cloudmake("scan", "--staged", cwd=repo)
+    assert result.returncode == 0 and b"No secrets found" in result.stdout
+
+
+def test_git_diff_range_follows_renames_and_ignores_deleted_lines(repo):
+    removed, added = token(), token("ghs")
+    (repo / "old_name.py").write_text("a = 1\nb = 2\n" + f'KEY = "{removed}"\n')
+    commit(repo, "one")
+    git(repo, "mv", "old_name.py", "new_name.py")
+    (repo / "new_name.py").write_text("a = 1\nb = 2\n" + f'TOKEN = "{added}"\n')
+    commit(repo, "two: rename, replace the key")
+    result = cloudmake("scan", "--git-diff", "HEAD~1..HEAD", "--format", "json", cwd=repo)
+    assert result.returncode == 1, result.stderr
+    assert findings(result) == [("new_name.py", 3, "github-app-token")]
+    assert cloudmake("scan", "--git-diff", "HEAD~2..HEAD~1", cwd=repo).returncode == 2  # no such revision
+
+
+def test_log_finds_a_secret_removed_in_a_later_commit(repo):
+    secret = token("ghr")
+    (repo / "deploy.sh").write_text(f"export REFRESH={secret}\n")
+    first = commit(repo, "add")
+    (repo / "deploy.sh").write_text("export REFRESH=$REFRESH\n")
+    commit(repo, "remove")
+    assert cloudmake("scan", "--git-diff", "HEAD~1..HEAD", cwd=repo).returncode == 0
+    assert cloudmake("scan", "deploy.sh", cwd=repo).returncode == 0
+    result = cloudmake("scan", "--log", "--format", "json", cwd=repo)
+    assert result.returncode == 1
+    (found,) = json.loads(result.stdout)["findings"]
+    assert (found["file"], found["line"], found["commit"]) == ("deploy.sh", 1, first)
+    assert_never_leaked(secret, result.stdout, result.stderr)
+
+
+def test_unusual_file_names_are_reported_as_git_shows_them(repo):
+    secret = token()
+    (repo / "dir with space").mkdir()
+    (repo / "dir with space" / "ünï\tcode.env").write_text(f"\n\nTOKEN={secret}\n")
+    git(repo, "add", "-A")
+    result = cloudmake("scan", "--staged", "--format", "json", cwd=repo)
+    assert findings(result) == [("dir with space/ünï\tcode.env", 3, "github-pat")]
+
+
+@pytest.mark.parametrize("args", [
+    ["--git-diff", "nope..HEAD"],
+    ["--git-diff", "--output=x"],
+    ["--staged", "somefile"],
+    ["--staged", "--log"],
+    ["--format", "xml"],
+    ["no/such/path"],
+    ["--baseline", "absent.json"],
+    ["--config", "absent.yaml"],
+])
+def test_usage_and_git_errors_exit_2(repo, args):
+    commit_file = repo / "a.txt"
+    commit_file.write_text("hello\n")
+    commit(repo, "one")
+    result = cloudmake("scan", *args, cwd=repo)
+    assert result.returncode == 2, (args, result.stdout, result.stderr)
+    assert result.stderr.strip()
+
+
+def test_staged_outside_a_git_repository_exits_2(tmp_path):
+    result = cloudmake("scan", "--staged", cwd=tmp_path)
+    assert result.returncode == 2
+    assert b"git rev-parse failed" in result.stderr
+
+
+# --- outputs ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> tuple[Path, list]:
+    """A directory holding every positive sample, one file each."""
+    root = tmp_path_factory.mktemp("tree")
+    samples = positives(seed=99)
+    for i, sample in enumerate(samples):
+        (root / f"{i:02d}_{sample.filename.lstrip('.')}").write_text(sample.text)
+    return root, samples
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_no_output_format_contains_any_secret(tree, tmp_path, fmt):
+    root, samples = tree
+    report = tmp_path / f"report.{fmt}"
+    printed = cloudmake("scan", "--format", fmt, ".", cwd=root)
+    written = cloudmake("scan", "--format", fmt, "--output", str(report), ".", cwd=root)
+    baseline = tmp_path / "baseline.json"
+    made = cloudmake("baseline", "--output", str(baseline), ".", cwd=root)
+    assert printed.returncode == written.returncode == 1 and made.returncode == 0
+    outputs = [printed.stdout, printed.stderr, written.stdout, written.stderr, report.read_bytes(),
+               made.stdout, made.stderr, baseline.read_bytes()]
+    untimed = re.compile(rb"[0-9.]+ s\)|\"seconds\": [0-9.]+")
+    assert untimed.sub(b"", printed.stdout) == untimed.sub(b"", report.read_bytes())
+    for sample in samples:
+        assert_never_leaked(sample.secret, *outputs)
+    if fmt != "text":
+        doc = json.loads(printed.stdout)
+        reported = doc["findings"] if fmt == "json" else doc["runs"][0]["results"]
+        assert len(reported) == len(samples)
+
+
+def test_text_report_shows_rule_file_line_prefix_and_fingerprint(tmp_path):
+    secret = token()
+    (tmp_path / "app.py").write_text(f'\nTOKEN = "{secret}"\n')
+    result = cloudmake("scan", "app.py", cwd=tmp_path)
+    assert result.returncode == 1
+    first = result.stdout.decode().splitlines()[0]
+    assert first == (f"app.py:2:10: github-pat: GitHub personal access token (classic): ghp_…(40 chars) "
+                     f"fingerprint {fingerprint('github-pat', 'app.py', secret)}")
+    log_line = json.loads(result.stderr.decode().splitlines()[-1])  # a Pino line on stderr
+    assert log_line["msg"] == "secret scan finished" and log_line["findings"] == 1 and log_line["level"] == 30
+
+
+def test_sarif_is_2_1_0_with_rules_locations_and_fingerprints(tmp_path):
+    secret = token("gho")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "client.py").write_text(f'x = 1\nOAUTH = "{secret}"\n')
+    result = cloudmake("scan", "--format", "sarif", "src", cwd=tmp_path)
+    doc = json.loads(result.stdout)
+    assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")
+    run = doc["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    (entry,) = run["results"]
+    assert rules[entry["ruleIndex"]]["id"] == entry["ruleId"] == "github-oauth-token"
+    location = entry["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "src/client.py"
+    assert location["region"]["startLine"] == 2 and location["region"]["startColumn"] == 10
+    assert entry["partialFingerprints"]["secretFingerprint/v1"] == fingerprint("github-oauth-token",
+                                                                               "src/client.py", secret)
+    assert all(r["properties"]["tags"] == ["security", "secret"] for r in rules)
+
+
+# --- baseline and allow comments -----------------------------------------------------------------------
+
+
+def test_baseline_acknowledges_old_findings_and_still_fails_on_new_ones(repo):
+    first, second = token(), token("ghs")
+    (repo / "legacy.py").write_text(f'A = "{first}"\nB = "{second}"\n')
+    made = cloudmake("baseline", "legacy.py", cwd=repo)
+    assert made.returncode == 0 and b"Wrote 2 fingerprints to .secrets-baseline.json" in made.stdout
+    baseline = json.loads((repo / ".secrets-baseline.json").read_text())
+    assert baseline["version"] == 1 and {e["rule"] for e in baseline["findings"]} == {"github-pat", "github-app-token"}
+    assert set(baseline["findings"][0]) == {"fingerprint", "rule", "file"}
+
+    clean = cloudmake("scan", "--baseline", ".secrets-baseline.json", "legacy.py", cwd=repo)
+    assert clean.returncode == 0 and b"2 acknowledged in the baseline" in clean.stdout
+
+    # moving an acknowledged secret keeps it acknowledged; a new secret is reported
+    fresh = token("npm")
+    (repo / "legacy.py").write_text(f'\n\n\nB = "{second}"\nA = "{first}"\nC = "{fresh}"\n')
+    result = cloudmake("scan", "--baseline", ".secrets-baseline.json", "--format", "json", "legacy.py", cwd=repo)
+    assert result.returncode == 1
+    assert findings(result) == [("legacy.py", 6, "npm-access-token")]
+    assert json.loads(result.stdout)["summary"]["baselined"] == 2
+
+
+def test_bad_baseline_is_a_usage_error(tmp_path):
+    (tmp_path / "b.json").write_text('{"findings": []}')
+    result = cloudmake("scan", "--baseline", "b.json", ".", cwd=tmp_path)
+    assert result.returncode == 2 and b'"version": 1' in result.stderr
+
+
+def test_allow_comment(tmp_path):
+    secret = token()
+    (tmp_path / "t.py").write_text(f'EXAMPLE_TOKEN = "{secret}"  # secretscan:allow revoked\n')
+    assert cloudmake("scan", "t.py", cwd=tmp_path).returncode == 0
+
+
+# --- binary, huge, non-UTF-8 ------------------------------------------------------------------------------
+
+
+def test_binary_files_are_skipped_early(tmp_path):
+    secret = token()
+    (tmp_path / "blob.dat").write_bytes(b"\x00\x01\x02" + f"TOKEN={secret}".encode())
+    (tmp_path / "image.png").write_bytes(f"TOKEN={secret}".encode())
+    result = cloudmake("scan", "--format", "json", ".", cwd=tmp_path)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["summary"]["skipped"] == {"binary": 2}
+
+
+def test_huge_files_are_scanned_up_to_the_limit_and_reported_beyond_it(tmp_path):
+    secret = token()
+    filler = (b"value = compute(a, b)  # plain source line\n" * 150_000)  # 6.6 MB
+    (tmp_path / "big.py").write_bytes(filler + f'TOKEN = "{secret}"\n'.encode())
+    result = cloudmake("scan", "--format", "json", "big.py", cwd=tmp_path)
+    assert findings(result) == [("big.py", 150_001, "github-pat")]
+
+    (tmp_path / "limits.yaml").write_text("max_file_size_mb: 5\n")
+    limited = cloudmake("scan", "--config", "limits.yaml", "big.py", cwd=tmp_path)
+    assert limited.returncode == 0
+    assert b"big.py: not scanned: larger than 5 MiB" in limited.stdout
+
+
+def test_non_utf8_and_utf16_files(tmp_path):
+    first, second = token(), token("gho")
+    (tmp_path / "latin1.cfg").write_bytes(b"# r\xe9glages\xff\nTOKEN=" + first.encode() + b"\n")
+    (tmp_path / "utf16.ps1").write_bytes(f'$token = "{second}"\r\n'.encode("utf-16"))
+    result = cloudmake("scan", "--format", "json", ".", cwd=tmp_path)
+    assert sorted(findings(result)) == [("latin1.cfg", 2, "github-pat"), ("utf16.ps1", 1, "github-oauth-token")]
+
+
+def test_large_trees_use_worker_processes_with_the_same_findings(tmp_path):
+    filler = b"def handler(event, context):\n    return event['body']\n" * 20_000  # ~1 MB per file
+    secrets = {}
+    for i in range(18):
+        secret = FORGE.chars(ALNUM, 30) + "x9"
+        secrets[f"mod{i:02d}.py"] = secret
+        (tmp_path / f"mod{i:02d}.py").write_bytes(filler + f'client_secret = "{secret}"\n'.encode())
+    serial = cloudmake("scan", "-j", "1", "--format", "json", ".", cwd=tmp_path)
+    parallel = cloudmake("scan", "-j", "2", "--format", "json", ".", cwd=tmp_path)
+    assert findings(serial) == findings(parallel)
+    assert sorted(f for f, _, _ in findings(parallel)) == sorted(secrets)
+
+
+def test_respects_gitignore_inside_a_work_tree_unless_told_otherwise(repo):
+    secret = token()
+    (repo / ".gitignore").write_text("local/\n")
+    (repo / "local").mkdir()
+    (repo / "local" / "dev.env").write_text(f"GITHUB_TOKEN={secret}\n")
+    assert cloudmake("scan", ".", cwd=repo).returncode == 0
+    assert cloudmake("scan", "--no-ignore", ".", cwd=repo).returncode == 1
+
+
+def test_help_and_rules_listing(tmp_path):
+    assert b"--git-diff RANGE" in cloudmake("scan", "--help", cwd=tmp_path).stdout
+    listing = cloudmake("rules", cwd=tmp_path).stdout.decode()
+    assert "github-pat" in listing and "generic-secret-assignment" in listing
+
+
+def test_the_command_does_not_import_heavy_modules(tmp_path):
+    code = ("import sys; from cloudmake_pipelines.cli import main\n"
+            "try:\n    main(['secrets', 'scan', '--staged'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('dagster', 'sqlalchemy', 'mcp', 'pandas') if m in sys.modules))")
+    git(tmp_path, "init", "-q")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ}, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
