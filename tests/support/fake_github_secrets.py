@@ -8,6 +8,7 @@ Endpoints (as documented at docs.github.com/rest/actions/secrets, /codespaces/or
 * ``GET|PUT|DELETE {base}/secrets/NAME`` PUT: 201 created, 204 updated; 422 on a bad body, a stale
   ``key_id`` or a value that does not open with our private key; DELETE: 204, 404 when absent
 * ``GET  /orgs/ORG/SCOPE/secrets/NAME/repositories`` the selected repositories of an org secret
+* ``GET  /repos/O/R`` a repository's id (from ``repository_ids``), to resolve names for ``selected``
 
 (tests name a collection by its path, ``{base}/secrets``) where ``{base}`` is ``/repos/O/R/SCOPE``, ``/repos/O/R/environments/ENV`` (Actions only) or
 ``/orgs/ORG/SCOPE``. Values are decrypted on arrival, so tests can assert exactly what GitHub would
@@ -138,6 +139,13 @@ class FakeGitHubSecrets:
             route(pattern + "/secrets/public-key", ["GET"])(self._public_key)
             route(pattern + "/secrets/{name}", ["GET", "PUT", "DELETE"])(self._secret)
         route("/orgs/{org}/{scope}/secrets/{name}/repositories", ["GET"])(self._selected)
+        route("/repos/{owner}/{repo}", ["GET"])(self._repository)
+
+    async def _repository(self, request):
+        full_name = f"{request.path_params['owner']}/{request.path_params['repo']}"
+        if full_name not in self.repository_ids:
+            return JSONResponse({"message": "Not Found"}, status_code=404)
+        return JSONResponse({"id": self.repository_ids[full_name], "full_name": full_name})
 
     async def _list(self, request):
         base = self._base(request.path_params)
