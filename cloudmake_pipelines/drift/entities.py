@@ -89,9 +89,9 @@ def reflect(engine: Engine, ignore_tables: list[str], label: str) -> dict[str, E
             continue
         primary = set(inspector.get_pk_constraint(table).get("constrained_columns") or [])
         fields = {col["name"]: Field(column_type(col["type"]), bool(col["nullable"]) and col["name"] not in primary,
-                                     col["name"] in primary, f"{url} {table}")
+                                     col["name"] in primary, f"{url}: {table}")
                   for col in inspector.get_columns(table)}
-        found[table] = Entity(table, fields, f"{url} {table}")
+        found[table] = Entity(table, fields, f"{url}: {table}")
     return found
 
 

@@ -34,7 +34,7 @@ class Route:
 
 def normalize_path(path: str, prefix: str = "") -> str:
     path = f"{prefix}/{path}" if prefix else path
-    path = _CONVERTER.sub(r"{\1}", _EXPRESS_PARAM.sub(r"{\1}", path))
+    path = _EXPRESS_PARAM.sub(r"{\1}", _CONVERTER.sub(r"{\1}", path))
     path = "/" + "/".join(part for part in path.split("/") if part)
     return path
 

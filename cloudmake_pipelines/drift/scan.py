@@ -130,7 +130,7 @@ def scan_python(path: Path, text: str, module: str) -> Source:
 _JS_COMMENT = re.compile(r"/\*.*?\*/|(?<![:'\"`\w])//[^\n]*", re.S)
 _JS_DECL = re.compile(r"(?:const|let|var)\s+(\w+)\s*(?::\s*[\w<>\[\], .]+)?=\s*(?:"
                       r"new\s+(?:\w+\.)?\w*Hono\b(?:<[^>]*>)?\s*\([^)]*\)(?:\s*\.\s*basePath\(\s*(['\"`])([^'\"`]*)\2\s*\))?"
-                      r"|(?:express\s*\.\s*)?Router\s*\(|express\s*\(\s*\))")
+                      r"|(?:(?:express|require\(\s*['\"]express['\"]\s*\))\s*\.\s*)?Router\s*\(|express\s*\(\s*\))")
 _JS_CALL = re.compile(r"(\w+)?\s*\.\s*(get|post|put|patch|delete|options|head|use|route|on)\s*\(\s*")
 _JS_IMPORT_DEFAULT = re.compile(r"import\s+(\w+)\s*(?:,\s*\{[^}]*\})?\s*from\s*['\"]([^'\"]+)['\"]")
 _JS_IMPORT_NAMED = re.compile(r"import\s*(?:\w+\s*,\s*)?\{([^}]*)\}\s*from\s*['\"]([^'\"]+)['\"]")
