@@ -12,9 +12,9 @@ in the backlog for the next run. 401/403 mean the key is wrong: no point calling
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import httpx
 from sqlalchemy import ColumnElement
@@ -33,6 +33,8 @@ from .cleanup import ArchivedEnvironment, CleanupFailed, Outcome, ProviderUnavai
 log = get_logger("previews")
 NEON_API_URL = "https://console.neon.tech/api/v2"
 RETRYABLE_STATUSES = frozenset({423, 429, 500, 502, 503, 504})
+#: Neon ids look like ``br-young-forest-a5b6c7d8`` / ``aged-wildflower-123456``: nothing to escape.
+_NEON_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class _Retry(Exception):
@@ -115,7 +117,10 @@ class NeonClient:
 
     def delete_branch(self, project_id: str, branch_id: str) -> bool:
         """Delete a branch. True: deleted now; False: it did not exist (404). Raises CleanupFailed."""
-        path = f"/projects/{quote(project_id, safe='')}/branches/{quote(branch_id, safe='')}"
+        for field, value in (("neon_project_id", project_id), ("neon_branch_id", branch_id)):
+            if not _NEON_ID.fullmatch(value or ""):
+                raise CleanupFailed(f"{field} {value!r} is not a Neon id (expected letters, digits, '-' or '_')")
+        path = f"/projects/{project_id}/branches/{branch_id}"
         try:
             for attempt in self._retrying:
                 with attempt:
