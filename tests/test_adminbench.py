@@ -225,7 +225,8 @@ def test_sc004_check_fails_when_a_query_is_made_slow(pg_url):
         conn.exec_driver_sql("DROP INDEX ix_admin_audit_logs_tenant_id_occurred_at_id")
     result, checks = _materialize(pg_url, **config)
     assert not checks[SC004_CHECK].passed and checks[ISOLATION_CHECK].passed
-    assert checks[SC004_CHECK].metadata["worst_query"].value == "audit_logs_by_tenant"
+    slow = {q for q in QUERY_NAMES if f"{q}: p95" in checks[SC004_CHECK].metadata["failures"].value}
+    assert "audit_logs_by_tenant" in slow and slow <= {"audit_logs_by_tenant", "tenant_audit_log"}
     plan = result.asset_materializations_for_node("admin_query_benchmark")[0].metadata[
         "audit_logs_by_tenant.slowest_plan"].value
     assert "Seq Scan on admin_audit_logs" in plan

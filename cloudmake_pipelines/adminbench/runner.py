@@ -1,7 +1,8 @@
-"""Run the admin queries as the platform-admin role with RLS in force: p50/p95/p99 per query (SC-004).
+"""Run the admin queries with RLS in force: p50/p95/p99 per query (SC-004).
 
-Each iteration is one transaction, as the application would run it: ``SET LOCAL ROLE cloudmake_admin``,
-the per-transaction claim, then one page of one query (READ ONLY). Only the query and the fetch of its
+Each iteration is one transaction, as the application would run it: ``SET LOCAL ROLE cloudmake_admin``
+and the per-transaction admin claim (or the tenant role and its tenant, for a tenant admin's query), then
+one page of one query (READ ONLY). Only the query and the fetch of its
 rows are timed; latencies go into an HdrHistogram (microseconds, 3 significant digits). The slowest
 iteration is re-run under ``EXPLAIN (ANALYZE, BUFFERS)`` so its plan explains the tail.
 """
@@ -80,28 +81,31 @@ class BenchmarkReport:
 
 
 @contextmanager
-def _as_admin(conn: Connection, schema: str) -> Iterator[None]:
+def _read_only_as(conn: Connection, schema: str, role: str = rls.ADMIN_ROLE,
+                  params: dict[str, Any] | None = None) -> Iterator[None]:
+    """One READ ONLY transaction as ``role``: the admin claim, or the tenant of ``params``."""
+    tenant_id = (params or {}).get("tenant_id") if role == rls.TENANT_ROLE else None
     with conn.begin() as tx:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        rls.act_as(conn, rls.ADMIN_ROLE, admin=True, schema=schema)
+        rls.act_as(conn, role, admin=role == rls.ADMIN_ROLE, tenant_id=tenant_id, schema=schema)
         yield
         tx.rollback()
 
 
 def _explain(conn: Connection, schema: str, query: AdminQuery, params: dict[str, Any]) -> str:
-    with _as_admin(conn, schema):
+    with _read_only_as(conn, schema, query.role, params):
         rows = conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {query.sql}"), params).scalars().all()
     return "\n".join(rows)
 
 
 def measure(conn: Connection, schema: str, query: AdminQuery, pager: Pager, *, iterations: int, warmup: int,
             threshold_ms: float, explain: bool) -> QueryStats:
-    """Time ``iterations`` pages of ``query`` (after ``warmup`` untimed ones) as the admin role."""
+    """Time ``iterations`` pages of ``query`` (after ``warmup`` untimed ones) as its role."""
     histogram = HdrHistogram(1, 60_000_000, 3)
     slowest_us, slowest_params, rows_total = -1, {}, 0
     for i in range(warmup + iterations):
         params = pager.next_params()
-        with _as_admin(conn, schema):
+        with _read_only_as(conn, schema, query.role, params):
             started = time.perf_counter_ns()
             rows = conn.execute(text(query.sql), params).all()
             elapsed_us = max(1, (time.perf_counter_ns() - started) // 1000)
@@ -131,7 +135,7 @@ def run_queries(engine: Engine, schema: str = "public", *, iterations: int = 200
     now = now or utcnow()
     results = []
     with engine.connect() as conn:
-        with _as_admin(conn, schema):
+        with _read_only_as(conn, schema):
             sample = load_sample(conn, rng)
         for query in queries:
             stats = measure(conn, schema, query, Pager(query, sample, rng, now), iterations=iterations,

@@ -37,8 +37,8 @@ class AdminBenchmarkConfig(dg.Config):
     name="admin_query_benchmark",
     group_name="adminbench",
     kinds={"python", "postgres"},
-    description="Admin queries (user list, audit logs, sessions) timed as the platform-admin role with "
-                "row-level security in force (seed task 10, SC-004): p50/p95/p99 per query, the plan of the "
+    description="Admin queries (user list, audit logs, sessions) timed as the platform-admin role (and one "
+                "as a tenant's admin) with row-level security in force (seed task 10, SC-004): p50/p95/p99 per query, the plan of the "
                 "slowest iteration, and a proof that RLS isolates tenants.",
     check_specs=[
         dg.AssetCheckSpec(SC004_CHECK, asset="admin_query_benchmark", blocking=True,

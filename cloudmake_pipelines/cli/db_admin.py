@@ -54,7 +54,8 @@ def _print(report: BenchmarkReport, explain: bool) -> None:
 @click.pass_context
 def benchmark_admin(ctx: click.Context, iterations: int, warmup: int, threshold_ms: float, synthetic: bool,
                     explain: bool, no_store: bool, as_json: bool, **scale: int) -> None:
-    """Time the admin queries (user list, audit logs, sessions) as the platform-admin role under RLS.
+    """Time the admin queries (user list, audit logs, sessions) under RLS, as the platform admin (and a
+    tenant's admin, whose audit-log query relies on RLS alone for its tenant filter).
 
     Reports p50/p95/p99 per query and proves that RLS isolates tenants. Without --seed it reads the
     live tables in READ ONLY transactions. PostgreSQL only. Exit 1 when a p95 exceeds --threshold-ms
