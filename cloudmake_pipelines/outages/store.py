@@ -105,9 +105,3 @@ class BreakerStore:
             return [Transition(r[0], r[1], State(r[2]), State(r[3]), r[4], r[5], r[6])
                     for r in conn.execute(query)]
 
-
-def registered_servers(conn: Connection) -> set[str]:
-    """Names in the MCP server registry (``mcp_servers``)."""
-    from ..db.tables import mcp_servers
-
-    return set(conn.execute(select(mcp_servers.c.name)).scalars())

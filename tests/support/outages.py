@@ -7,16 +7,21 @@ each requested run in process unless a run with that run key exists already — 
 from __future__ import annotations
 
 import contextlib
+import uuid
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from cloudmake_pipelines.db import make_engine
+from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource
 from cloudmake_pipelines.sensors.mcp_outage_detector import (
     OutageDetectionResource,
@@ -24,6 +29,19 @@ from cloudmake_pipelines.sensors.mcp_outage_detector import (
     mcp_outage_detector,
 )
 from tests.support.servers import serve_asgi
+
+#: The outage tables' own migration branch (0001 -> 0004): faster than every head, and all these tests need.
+OUTAGES_REVISION = "0004_mcp_outages"
+
+
+@pytest.fixture(name="engine")
+def outage_engine(db_url: str):
+    """Overrides the shared ``engine`` fixture: SQLite and PostgreSQL, migrated up to the outage tables."""
+    upgrade(db_url, target=OUTAGES_REVISION)
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -41,27 +59,58 @@ class FrozenOutageDetection(OutageDetectionResource):
         return datetime.fromisoformat(self.now_iso)
 
 
+@dataclass
+class Inbox:
+    """A real webhook receiver on 127.0.0.1: ``url(name)`` gives a mailbox, ``received[name]`` its bodies."""
+
+    base: str
+    received: dict[str, list[dict]]
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/hook/{name}"
+
+
 @contextlib.contextmanager
-def webhook() -> Iterator[tuple[str, list[dict]]]:
-    """A real webhook receiver on 127.0.0.1: yields its URL and the list of bodies it received."""
-    received: list[dict] = []
+def webhook() -> Iterator[Inbox]:
+    received: dict[str, list[dict]] = defaultdict(list)
 
     async def hook(request: Request) -> JSONResponse:
-        received.append(await request.json())
+        received[request.path_params["name"]].append(await request.json())
         return JSONResponse({"ok": True})
 
-    with serve_asgi(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as base:
-        yield f"{base}/hook", received
+    with serve_asgi(Starlette(routes=[Route("/hook/{name}", hook, methods=["POST"])])) as base:
+        yield Inbox(base, received)
+
+
+@pytest.fixture(scope="module")
+def inbox() -> Iterator[Inbox]:
+    with webhook() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def dagster_instance() -> Iterator[dg.DagsterInstance]:
+    """One test instance per module (creating one costs seconds); each Harness tags its own runs."""
+    with dg.instance_for_test() as instance:
+        yield instance
 
 
 @dataclass
 class Harness:
     db_url: str
     instance: dg.DagsterInstance
-    webhook_url: str
-    received: list[dict]
+    inbox: Inbox
     detection: dict = field(default_factory=dict)
     cursor: str | None = None
+    name: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @property
+    def webhook_url(self) -> str:
+        return self.inbox.url(self.name)
+
+    @property
+    def received(self) -> list[dict]:
+        return self.inbox.received[self.name]
 
     def resources(self, now: datetime) -> dict:
         return {"database": DatabaseResource(url=self.db_url), "settings": SettingsResource(),
@@ -84,11 +133,12 @@ class Harness:
 
     def launch(self, run_requests) -> None:
         for request in run_requests:
-            if self.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key})):
+            tags = {**request.tags, "dagster/run_key": request.run_key, "test_harness": self.name}
+            if self.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key,
+                                                                  "test_harness": self.name})):
                 continue
             result = mcp_outage_alert.execute_in_process(
-                run_config=request.run_config, instance=self.instance,
-                tags={**request.tags, "dagster/run_key": request.run_key},
+                run_config=request.run_config, instance=self.instance, tags=tags,
                 resources={"database": DatabaseResource(url=self.db_url),
                            "alerts": AlertsResource(webhook_url=self.webhook_url)})
             assert result.success

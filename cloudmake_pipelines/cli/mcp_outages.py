@@ -1,0 +1,141 @@
+"""`cloudmake mcp breaker set|list` and `cloudmake mcp outages`: circuit breakers and outages (seed task 2)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from ..db.engine import make_engine
+from ..db.types import utcnow
+from ..errors import ConfigError
+from ..mcp import Registry
+from ..outages import BreakerStore, State
+from ..outages.history import OutageHistory
+from ..outages.model import format_duration
+from .common import emit_json, json_option, setup
+
+T = TypeVar("T")
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else ""
+
+
+def _migrated(call: Callable[[], T]) -> T:
+    """Run ``call``; a missing table means migrations were not applied: say so (exit 2)."""
+    try:
+        return call()
+    except (OperationalError, ProgrammingError) as exc:
+        if "mcp_" not in str(exc.orig):
+            raise
+        raise ConfigError("the database has no MCP outage tables: run `cloudmake db upgrade` first") from None
+
+
+class Age(click.ParamType):
+    name = "age"
+
+    def convert(self, value, param, ctx) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        match = re.fullmatch(r"(\d+)([smhd])", value.strip())
+        if not match:
+            self.fail(f"{value!r}: expected a number and a unit, e.g. 90s, 30m, 24h, 7d", param, ctx)
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
+        return timedelta(**{unit: int(match[1])})
+
+
+@click.group("breaker")
+def breaker() -> None:
+    """Circuit breakers of MCP servers: force one to a state, list them."""
+
+
+@breaker.command("set")
+@click.argument("server")
+@click.argument("state", type=click.Choice([s.value for s in State]))
+@click.option("--failures", type=click.IntRange(min=0),
+              help="Failure count to record (default: 0 when closing, else the current count).")
+@click.option("--reason", default="set by operator", show_default=True, help="Why, for the transition log.")
+@json_option
+def set_state(server: str, state: str, failures: int | None, reason: str, as_json: bool) -> None:
+    """Set SERVER's breaker to STATE (closed, open, half_open); the outage sensor sees the transition."""
+    settings = setup(as_json)
+    engine = make_engine(settings.database_url)
+    Registry(engine).get(server)  # an unknown name is a usage error (exit 2)
+    store = BreakerStore(engine)
+    current = _migrated(lambda: store.status(server))
+    if failures is None:
+        failures = 0 if state == State.CLOSED else (current.failure_count if current else 0)
+    transition = store.set_state(server, state, failure_count=failures, at=utcnow(), reason=reason, source="cli")
+    if as_json:
+        emit_json({"server": server, "state": state, "failure_count": failures, "changed": transition is not None,
+                   "from_state": transition.from_state.value if transition else state,
+                   "transition_id": transition.id if transition else None})
+    elif transition is None:
+        click.echo(f"{server}: already {state} (failure count {failures})")
+    else:
+        click.echo(f"{server}: {transition.from_state.value} -> {state} (failure count {failures}, "
+                   f"transition {transition.id})")
+
+
+@breaker.command("list")
+@json_option
+def list_states(as_json: bool) -> None:
+    """Every breaker's current state, failure count and since when it is out of CLOSED."""
+    settings = setup(as_json)
+    snapshot = _migrated(lambda: BreakerStore(make_engine(settings.database_url)).snapshot())
+    if as_json:
+        emit_json([{"server": b.server, "state": b.state.value, "failure_count": b.failure_count,
+                    "left_closed_at": b.left_closed_at, "updated_at": b.updated_at} for b in snapshot.breakers])
+        return
+    table = Table("server", "state", "failures", "out of CLOSED since", "updated")
+    for b in snapshot.breakers:
+        table.add_row(b.server, b.state.value, str(b.failure_count),
+                      _when(b.left_closed_at), _when(b.updated_at))
+    Console().print(table)
+
+
+@click.command("outages")
+@click.option("--since", type=Age(), default="24h", show_default=True,
+              help="List outages resolved within this (e.g. 30m, 24h, 7d); ongoing ones are always listed.")
+@click.option("--check", is_flag=True, help="Exit 1 when a server is degraded now.")
+@json_option
+def outages(since: timedelta, check: bool, as_json: bool) -> None:
+    """Current and recent MCP outages with their durations, as the outage sensor recorded them."""
+    settings = setup(as_json)
+    history = OutageHistory(make_engine(settings.database_url))
+    now = utcnow()
+    episodes = _migrated(lambda: history.recent(now - since))
+    guidance = {row["server_name"]: row["fallback"] for row in history.statuses(only_degraded=True)}
+    degraded = [e for e in episodes if e.status == "degraded"]
+    if as_json:
+        emit_json({"as_of": now, "last_tick_at": history.last_tick_at(), "degraded": len(degraded), "outages": [
+            {"server": e.server, "status": e.status, "breaker_state": e.breaker_state.value,
+             "started_at": e.started_at, "ended_at": e.ended_at,
+             "duration_seconds": round(e.degraded_for(now).total_seconds(), 1),
+             "peak_failure_count": e.peak_failure_count, "reopened": e.reopen_count,
+             "alerted": e.alerted_at is not None, "fallback": guidance.get(e.server)} for e in episodes]})
+    elif not episodes:
+        last = history.last_tick_at()
+        click.echo(f"no MCP outage ongoing or resolved in the last {format_duration(since)}" + (
+            "" if last else " (the mcp_outage_detector sensor has recorded no breaker activity yet)"))
+    else:
+        table = Table("server", "status", "breaker", "started", "duration", "failures", "reopened", "alerted",
+                      "fallback")
+        for e in episodes:
+            table.add_row(e.server, e.status, e.breaker_state.value, _when(e.started_at),
+                          format_duration(e.degraded_for(now)) + ("" if e.ended_at else " (ongoing)"),
+                          str(e.peak_failure_count), str(e.reopen_count), "yes" if e.alerted_at else "no",
+                          (guidance.get(e.server) or {}).get("summary", ""))
+        Console().print(table)
+    if check and degraded:
+        raise click.exceptions.Exit(1)
+
+
+commands = [breaker, outages]
