@@ -70,14 +70,21 @@ class SyncStateStore:
                 set_={"pending_digest": stmt.excluded.pending_digest, "pending_at": stmt.excluded.pending_at}),
                 rows)
 
-    def record_written(self, target_key: str, name: str, value_digest: str, created: bool) -> None:
-        """GitHub confirmed the write: commit the digest now, so a later crash cannot lose it."""
-        values = {"digest": value_digest, "written_at": self.clock(), "remote_updated_at": None,
-                  "pending_digest": None, "pending_at": None}
-        if created:
-            values["created_by_us"] = True
+    def confirm(self, target_key: str, written: list[tuple[str, str, bool]]) -> None:
+        """GitHub confirmed these writes, (name, digest, created): record them in one transaction."""
+        if not written:
+            return
+        now = self.clock()
+        where = (_T.c.target_key == bindparam("tk"), _T.c.secret_name == bindparam("sn"))
         with self.engine.begin() as conn:
-            conn.execute(update(_T).where(self._row(target_key, name)).values(**values))
+            for created in (True, False):
+                rows = [{"tk": target_key, "sn": name, "d": d} for name, d, c in written if c is created]
+                values = {"digest": bindparam("d"), "written_at": now, "remote_updated_at": None,
+                          "pending_digest": None, "pending_at": None}
+                if created:
+                    values["created_by_us"] = True
+                if rows:
+                    conn.execute(update(_T).where(*where).values(**values), rows)
 
     def clear_pending(self, target_key: str, name: str) -> None:
         """The write did not happen: drop the marker (and the row, if nothing was ever written)."""

@@ -12,8 +12,9 @@ For each target: select the source secrets it gets (:mod:`.rules`), list what Gi
 * ``deferred`` — the quota (5,000 writes/hour, shared by every run through :mod:`cloudmake_pipelines.quota`)
   or a GitHub rate limit stopped it; the next run picks it up, as its state was not advanced.
 
-Writes are serial (spaced by the client), each confirmed write is committed to the state at once, and
-after a target's writes one list call records GitHub's ``updated_at`` as the baseline for conflicts.
+Writes are serial (spaced by the client) in chunks of :data:`CHUNK`: pending markers before, confirmed
+digests after (also when the run is interrupted). After a target's writes one list call records
+GitHub's ``updated_at`` as the baseline for conflicts.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ WRITE_QUOTA = Limit(5000, 3600)
 CLOCK_SKEW = timedelta(minutes=2)
 WRITE_ACTIONS = ("create", "update", "delete")
 DONE = {"create": "created", "update": "updated", "delete": "deleted"}
+#: Writes per state transaction. A chunk is marked pending just before it is sent and GitHub's
+#: confirmations are committed after it; a run killed mid-chunk leaves markers, so the next run rewrites
+#: those secrets (a no-op for GitHub) instead of calling them conflicts.
+CHUNK = 25
 #: Outcomes that mean GitHub's side is not what the source says (SC-005).
 OUT_OF_SYNC = {"create", "update", "delete", "conflict", "deferred", "failed"}
 
@@ -256,47 +261,65 @@ class SecretsSync:
                             for w in writes[grant.granted:]]
         if grant.denied:
             log.warning("write quota used up: writes deferred", extra={"target": target.key, "deferred": grant.denied})
-        self.state.mark_pending(target.key, [(w.name, w.digest, w.action == "create")
-                                             for w in allowed if w.action != "delete"])
         written: list[str] = []
-        for index, write in enumerate(allowed):
+        sent = [0]
+
+        def advance() -> None:
+            sent[0] += 1
+            if progress:
+                progress(target.key, sent[0], len(allowed))
+
+        for start in range(0, len(allowed), CHUNK):
+            chunk = allowed[start:start + CHUNK]
+            self.state.mark_pending(target.key, [(w.name, w.digest, w.action == "create")
+                                                 for w in chunk if w.action != "delete"])
+            done: list[tuple[_Write, bool]] = []
             try:
-                self._write(target, write, report, written)
+                stopped = self._send(target, chunk, report, done, advance)
+            finally:  # whatever happens, what GitHub confirmed is committed
+                self.state.confirm(target.key, [(w.name, w.digest, created) for w, created in done
+                                                if w.action != "delete"])
+                self.state.forget(target.key, [w.name for w, _ in done if w.action == "delete"])
+            written += [w.name for w, _ in done if w.action != "delete"]
+            if stopped:
+                index, action, why = stopped
+                for write in chunk[index:]:
+                    self.state.clear_pending(target.key, write.name)
+                rest = chunk[index:] + allowed[start + CHUNK:]
+                report.outcomes += [self._deferred(target, w, why) if action == "deferred"
+                                    else Outcome(target.key, w.name, action, why) for w in rest]
+                self.quota.refund(QUOTA_BUCKET, self.write_quota, len(rest))
+                break
+        if written:
+            remote = self.api.list(target)
+            self.state.record_remote(target.key, {n: remote[n].updated_at for n in written if n in remote})
+
+    def _send(self, target: Target, chunk: list[_Write], report: SyncReport, done: list[tuple[_Write, bool]],
+              advance: Callable[[], None]) -> tuple[int, str, str] | None:
+        """Send a chunk's writes in order; on a rate limit or an outage, (first unsent index, action, why)."""
+        for index, write in enumerate(chunk):
+            try:
+                if write.action == "delete":
+                    self.api.delete(target, write.name)
+                    created = False
+                else:
+                    created = self.api.put(target, write.name, write.value)
             except GitHubError as exc:
                 if _is_rate_limit(exc):
                     wait = getattr(exc, "wait_seconds", None)
                     self._rate_limited = "GitHub rate limit" + (f" (retry after {wait:.0f}s)" if wait else "")
-                    self._stop(target, allowed[index:], report, "deferred", self._rate_limited)
-                    break
+                    return index, "deferred", self._rate_limited
                 self.state.clear_pending(target.key, write.name)
                 report.outcomes.append(Outcome(target.key, write.name, "failed", str(exc)))
                 log.error("GitHub write failed", extra={"target": target.key, "secret": write.name,
                                                         "status": exc.status, "error": str(exc)})
                 if exc.status >= 500 or exc.status == 0:  # GitHub unavailable: stop this target
-                    self._stop(target, allowed[index + 1:], report, "failed", "not attempted: GitHub unavailable")
-                    break
-            if progress:
-                progress(target.key, index + 1, len(allowed))
-        if written:
-            remote = self.api.list(target)
-            self.state.record_remote(target.key, {n: remote[n].updated_at for n in written if n in remote})
-
-    def _write(self, target: Target, write: _Write, report: SyncReport, written: list[str]) -> None:
-        if write.action == "delete":
-            self.api.delete(target, write.name)
-            self.state.forget(target.key, [write.name])
-        else:
-            created = self.api.put(target, write.name, write.value)
-            self.state.record_written(target.key, write.name, write.digest, created)
-            written.append(write.name)
-        report.outcomes.append(Outcome(target.key, write.name, DONE[write.action], write.reason))
-
-    def _stop(self, target: Target, rest: list[_Write], report: SyncReport, action: str, why: str) -> None:
-        for write in rest:
-            self.state.clear_pending(target.key, write.name)
-            report.outcomes.append(self._deferred(target, write, why) if action == "deferred"
-                                   else Outcome(target.key, write.name, action, why))
-        self.quota.refund(QUOTA_BUCKET, self.write_quota, len(rest))
+                    return index + 1, "failed", "not attempted: GitHub unavailable"
+                continue
+            done.append((write, created))
+            report.outcomes.append(Outcome(target.key, write.name, DONE[write.action], write.reason))
+            advance()
+        return None
 
     def _audit(self, report: SyncReport, targets: int) -> None:
         with self.engine.begin() as conn:
