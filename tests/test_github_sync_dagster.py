@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import dagster as dg
 import pytest
@@ -141,3 +145,32 @@ def test_cli_targets_dry_run_sync_check_and_exit_codes(sqlite_url, github, monke
     get_settings.cache_clear()
     code, _, err = cloudmake(capsys, "github", "sync")
     assert code == 2 and "GITHUB_TOKEN is not set" in err
+
+
+def test_a_sync_killed_with_sigkill_mid_run_is_finished_by_the_next_run(sqlite_url, github, monkeypatch):
+    fake, base = github
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    keyring = open_keyring(engine, get_settings())
+    values = {f"S{i:02d}": f"value-{i}-abcdef" for i in range(40)}
+    for name, value in values.items():
+        keyring.put(name, value)
+    TargetStore(engine).add(REPO)
+    env = {**os.environ, "GITHUB_SYNC_WRITE_INTERVAL": "0.05"}
+    proc = subprocess.Popen([sys.executable, "-m", "cloudmake_pipelines.cli", "github", "sync", "--json"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(fake.writes()) < 15 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait(timeout=10)
+    landed = len(fake.names(REPO.secrets_path))
+    assert 15 <= landed < 40, "the run should have been killed half-way"
+    with SyncService(engine, config=SyncConfig(Secret(TOKEN), base, write_interval_seconds=0)) as service:
+        report = service.run()
+        assert not report.of("conflict", "failed")
+        assert report.counts()["created"] == 40 - landed  # landed but unconfirmed ones are rewritten
+        assert {n: fake.value(REPO.secrets_path, n) for n in values} == values
+        assert service.run().counts()["skipped"] == 40

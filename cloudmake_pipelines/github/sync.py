@@ -42,7 +42,7 @@ log = get_logger("github_sync")
 QUOTA_BUCKET = "github_secret_writes"
 WRITE_QUOTA = Limit(5000, 3600)
 #: How far GitHub's clock may be ahead of ours when the exact ``updated_at`` of a write is not yet known.
-CLOCK_SKEW = timedelta(minutes=2)
+CLOCK_SKEW = timedelta(minutes=5)
 WRITE_ACTIONS = ("create", "update", "delete")
 DONE = {"create": "created", "update": "updated", "delete": "deleted"}
 #: Writes per state transaction. A chunk is marked pending just before it is sent and GitHub's
