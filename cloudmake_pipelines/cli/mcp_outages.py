@@ -24,6 +24,12 @@ from .common import emit_json, json_option, setup
 T = TypeVar("T")
 
 
+def _print(table: Table) -> None:
+    """Tables at full width, also when piped (rich would wrap them at 80 columns)."""
+    console = Console()
+    (console if console.is_terminal else Console(width=200)).print(table)
+
+
 def _when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else ""
 
@@ -98,7 +104,7 @@ def list_states(as_json: bool) -> None:
     for b in snapshot.breakers:
         table.add_row(b.server, b.state.value, str(b.failure_count),
                       _when(b.left_closed_at), _when(b.updated_at))
-    Console().print(table)
+    _print(table)
 
 
 @click.command("outages")
@@ -133,7 +139,7 @@ def outages(since: timedelta, check: bool, as_json: bool) -> None:
                           format_duration(e.degraded_for(now)) + ("" if e.ended_at else " (ongoing)"),
                           str(e.peak_failure_count), str(e.reopen_count), "yes" if e.alerted_at else "no",
                           (guidance.get(e.server) or {}).get("summary", ""))
-        Console().print(table)
+        _print(table)
     if check and degraded:
         raise click.exceptions.Exit(1)
 

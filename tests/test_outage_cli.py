@@ -1,0 +1,82 @@
+"""`cloudmake mcp breaker set|list` and `cloudmake mcp outages`, in process, on SQLite and PostgreSQL."""
+
+import json
+
+import pytest
+from sqlalchemy import insert
+
+from cloudmake_pipelines.cli import main
+from cloudmake_pipelines.db.tables import mcp_servers
+from cloudmake_pipelines.errors import ConfigError
+from cloudmake_pipelines.outages import Cursor, DatabaseSource, OutageDetector
+from cloudmake_pipelines.outages.fallbacks import Fallbacks
+from tests.support import outages as support
+
+engine = support.outage_engine  # fixture
+
+
+class Result:
+    def __init__(self, code, out, err):
+        self.exit_code, self.output, self.stderr = code, out, err
+
+
+@pytest.fixture
+def run(engine, db_url, monkeypatch, capsys):
+    """``cloudmake mcp ...`` through the real entry point (exit codes included), in process."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    with engine.begin() as conn:
+        conn.execute(insert(mcp_servers).values(name="alpha", url="http://127.0.0.1:9/mcp"))
+
+    def invoke(*args):
+        with pytest.raises(SystemExit) as exited:
+            main(["mcp", *args])
+        captured = capsys.readouterr()
+        return Result(exited.value.code, captured.out, captured.err)
+
+    return invoke
+
+
+def test_breaker_set_list_and_outages(run, engine, capsys):
+    unknown = run("breaker", "set", "nope", "open")
+    assert unknown.exit_code == 2 and "error: server 'nope' is not registered" in unknown.stderr
+    assert run("breaker", "set", "alpha", "stuck").exit_code == 2
+
+    opened = run("breaker", "set", "alpha", "open", "--failures", "7", "--json")
+    assert opened.exit_code == 0, opened.output
+    assert json.loads(opened.output) == {"server": "alpha", "state": "open", "failure_count": 7, "changed": True,
+                                         "from_state": "closed", "transition_id": 1}
+    assert "alpha: already open (failure count 7)" in run("breaker", "set", "alpha", "open").output
+    listed = json.loads(run("breaker", "list", "--json").output)
+    assert [(b["server"], b["state"], b["failure_count"]) for b in listed] == [("alpha", "open", 7)]
+
+    assert "no MCP outage ongoing" in run("outages").output
+    OutageDetector(DatabaseSource(engine), engine, fallbacks=Fallbacks(default={"message": "retry later"})).tick(
+        Cursor(), support.at(0))
+    capsys.readouterr()  # the tick's own log lines
+    report = run("outages", "--json", "--check")
+    assert report.exit_code == 1  # --check: a server is degraded now
+    body = json.loads(report.output)
+    (outage,) = body["outages"]
+    assert body["degraded"] == 1 and outage["server"] == "alpha" and outage["status"] == "degraded"
+    assert outage["duration_seconds"] > 0 and outage["fallback"]["message"] == "retry later"
+    table = run("outages")
+    assert table.exit_code == 0 and "alpha" in table.output and "(ongoing)" in table.output
+
+    closed = json.loads(run("breaker", "set", "alpha", "closed", "--json").output)
+    assert closed["from_state"] == "open" and closed["failure_count"] == 0
+    assert run("outages", "--since", "1x").exit_code == 2
+
+
+def test_fallback_file_errors_name_the_file_and_field(tmp_path):
+    path = tmp_path / "fallbacks.yaml"
+    path.write_text("servers:\n  alpha:\n    cache_max_age_seconds: -5\n")
+    with pytest.raises(ConfigError, match=r"fallbacks.yaml: servers\.alpha\.cache_max_age_seconds: Input should be"):
+        Fallbacks.load(path)
+    path.write_text("servers:\n  alpha:\n    alternate: beta\n")
+    with pytest.raises(ConfigError, match=r"servers\.alpha\.alternate: Extra inputs are not permitted"):
+        Fallbacks.load(path)
+    path.write_text("servers: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        Fallbacks.load(path)
+    with pytest.raises(ConfigError, match="cannot read the fallback guidance file"):
+        Fallbacks.load(tmp_path / "missing.yaml")

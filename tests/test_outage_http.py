@@ -1,0 +1,81 @@
+"""The HTTP breaker source against the real endpoint (breaker_api) and against endpoints that misbehave."""
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from cloudmake_pipelines.outages import BreakerStore, Cursor, HttpSource, OutageDetector
+from cloudmake_pipelines.outages.fallbacks import Fallbacks
+from cloudmake_pipelines.outages.http_api import breaker_api
+from cloudmake_pipelines.outages.sources import BreakerEndpointError, SourceUnavailable
+from cloudmake_pipelines.settings import Secret
+from tests.support import outages as support
+from tests.support.outages import at
+from tests.support.servers import serve_asgi
+
+engine = support.outage_engine  # fixture
+
+
+def test_http_source_reads_what_the_endpoint_serves(engine, tmp_path):
+    store = BreakerStore(engine)
+    for i, state in enumerate(["open", "half_open", "open"]):
+        store.set_state("alpha", state, failure_count=i + 3, at=at(i))
+    store.set_state("beta", "open", failure_count=1, at=at(5))
+    guidance = tmp_path / "fallbacks.yaml"
+    guidance.write_text("default:\n  message: use cached results\n")
+    with serve_asgi(breaker_api(store)) as base:
+        source = HttpSource(base)
+        snapshot = source.snapshot()
+        assert snapshot.last_transition_id == 4
+        assert {(b.server, b.state.value, b.failure_count) for b in snapshot.breakers} == {
+            ("alpha", "open", 5), ("beta", "open", 1)}
+        assert [t.id for t in source.transitions(2, also=[1], limit=10)] == [1, 3, 4]
+        assert [t.id for t in source.transitions(0, limit=2)] == [1, 2]
+
+        detector = OutageDetector(source, engine, fallbacks=Fallbacks.load(guidance))
+        result = detector.tick(Cursor(), at(200))
+        assert result.applied == 4 and sorted(n.server for n in result.notifications) == ["alpha", "beta"]
+        degradation = httpx.get(f"{base}/degradation", params={"degraded": "1"}).json()["servers"]
+        assert [(s["server_name"], s["status"], s["fallback"]["message"]) for s in degradation] == [
+            ("alpha", "degraded", "use cached results"), ("beta", "degraded", "use cached results")]
+
+        bad = httpx.get(f"{base}/breakers/transitions", params={"after": "x"})
+        assert bad.status_code == 400 and bad.json() == {"error": "after: expected an integer"}
+        assert httpx.get(f"{base}/breakers/transitions", params={"limit": 0}).json() == {
+            "error": "limit: expected 1..10000"}
+
+
+def _app(status: int, body):
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("authorization"))
+        return JSONResponse(body, status_code=status)
+
+    return Starlette(routes=[Route("/breakers", handler), Route("/breakers/transitions", handler)]), seen
+
+
+def test_a_wrong_url_or_token_is_an_error_not_a_skip():
+    app, seen = _app(401, {"error": "unauthorized"})
+    with serve_asgi(app) as base:
+        with pytest.raises(BreakerEndpointError, match="answered HTTP 401: check CLOUDMAKE_MCP_BREAKER_URL"):
+            HttpSource(base, Secret("gateway-token-123")).transitions(0)
+    assert seen == ["Bearer gateway-token-123"]
+
+
+def test_a_malformed_body_names_the_field():
+    app, _ = _app(200, {"transitions": [{"id": 1, "server": "a", "from_state": "closed", "to_state": "down",
+                                         "failure_count": 1, "occurred_at": "2026-11-29T08:00:00Z"}]})
+    with serve_asgi(app) as base:
+        with pytest.raises(BreakerEndpointError, match=r"transitions\.0\.to_state: Input should be 'closed'"):
+            HttpSource(base).transitions(0)
+
+
+def test_server_errors_are_retried_then_reported_unavailable():
+    app, seen = _app(503, {"error": "overloaded"})
+    with serve_asgi(app) as base:
+        with pytest.raises(SourceUnavailable, match="answered HTTP 503"):
+            HttpSource(base, attempts=3, backoff_seconds=0.01).snapshot()
+    assert len(seen) == 3
