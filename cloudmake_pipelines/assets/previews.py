@@ -11,7 +11,7 @@
 import dagster as dg
 
 from ..previews import last_run
-from ..previews.archive import count_backlog, count_expired
+from ..previews.archive import backlog, count, expired_as_of
 from ..previews.clock import DatabaseClock
 from ..previews.runner import ALERT_AFTER_ATTEMPTS
 from ..resources import AlertsResource, DatabaseResource
@@ -65,7 +65,7 @@ def no_expired_preview_active(database: DatabaseResource) -> dg.AssetCheckResult
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR,
                                    description="no archival run is recorded yet: materialize the asset first")
     with engine.connect() as conn:
-        remaining = count_expired(conn, DatabaseClock(), as_of=run["as_of"])
+        remaining = count(conn, expired=expired_as_of(conn, DatabaseClock(), as_of=run["as_of"]))["expired"]
     return dg.AssetCheckResult(passed=remaining == 0, severity=dg.AssetCheckSeverity.ERROR, metadata={
         "expired_remaining": dg.MetadataValue.int(remaining), "as_of": dg.MetadataValue.timestamp(run["as_of"])})
 
@@ -75,9 +75,9 @@ def no_expired_preview_active(database: DatabaseResource) -> dg.AssetCheckResult
                             "(those need a person: see `cloudmake previews list --archived`).")
 def preview_cleanup_backlog(database: DatabaseResource) -> dg.AssetCheckResult:
     with database.get_engine().connect() as conn:
-        backlog, stuck = count_backlog(conn), count_backlog(conn, min_attempts=ALERT_AFTER_ATTEMPTS)
-    return dg.AssetCheckResult(passed=stuck == 0, severity=dg.AssetCheckSeverity.WARN, metadata={
-        "cleanup_backlog": dg.MetadataValue.int(backlog), "stuck": dg.MetadataValue.int(stuck)})
+        counts = count(conn, backlog=backlog(), stuck=backlog(ALERT_AFTER_ATTEMPTS))
+    return dg.AssetCheckResult(passed=counts["stuck"] == 0, severity=dg.AssetCheckSeverity.WARN, metadata={
+        "cleanup_backlog": dg.MetadataValue.int(counts["backlog"]), "stuck": dg.MetadataValue.int(counts["stuck"])})
 
 
 preview_archival_job = dg.define_asset_job(

@@ -325,6 +325,11 @@ for _column in (
 #: Active previews only, by expiry: the archival statement and its no-op re-run read just this index.
 Index("ix_environments_ttl_expires_at_created_at", environments.c.ttl_expires_at, environments.c.created_at,
       postgresql_where=environments.c.kind == "preview", sqlite_where=environments.c.kind == "preview")
+#: ... and it replaces the foundation's (kind, ttl_expires_at) index, which 0006_previews drops: with both,
+#: PostgreSQL's estimates (blind to "active previews expire in the future") made it pick that one and read
+#: every active preview on a no-op run (31 ms instead of 0.1 ms at 1,000,000 rows).
+environments.indexes.remove(next(index for index in environments.indexes
+                                 if [column.name for column in index.columns] == ["kind", "ttl_expires_at"]))
 #: Only environments whose resources still wait to be freed: the cleanup backlog.
 Index("ix_environments_cleanup_status", environments.c.cleanup_status,
       postgresql_where=environments.c.cleanup_status.in_(["pending", "failed"]),

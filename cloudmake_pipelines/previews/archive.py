@@ -129,20 +129,20 @@ def archived_previews(conn: Connection, ttl: timedelta = DEFAULT_TTL, limit: int
     return _rows(conn, where, [env.c.archived_at.desc(), env.c.id], limit, ttl)
 
 
-def count_active(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(env).where(is_preview())).scalar_one()
-
-
-def count_expired(conn: Connection, clock: Clock, ttl: timedelta = DEFAULT_TTL, *,
-                  as_of: datetime | None = None) -> int:
-    """Active previews past their TTL at ``as_of`` (default: now); 0 after a successful run."""
+def expired_as_of(conn: Connection, clock: Clock, ttl: timedelta = DEFAULT_TTL,
+                  as_of: datetime | None = None) -> ColumnElement[bool]:
+    """Active previews past their TTL at ``as_of`` (default: the clock's now)."""
     now = clock.at(conn.dialect.name) if as_of is None else literal(as_of, UTCDateTime)
-    return conn.execute(select(func.count()).select_from(env)
-                        .where(expired(conn.dialect.name, now, ttl))).scalar_one()
+    return expired(conn.dialect.name, now, ttl)
 
 
-def count_backlog(conn: Connection, min_attempts: int = 0) -> int:
+def backlog(min_attempts: int = 0) -> ColumnElement[bool]:
     """Archived environments whose resources are not freed yet (with at least ``min_attempts`` tries)."""
-    where = in_backlog() if not min_attempts else and_(in_backlog(), env.c.cleanup_attempts >= min_attempts)
-    return conn.execute(select(func.count()).select_from(env).where(where)).scalar_one()
+    return in_backlog() if not min_attempts else and_(in_backlog(), env.c.cleanup_attempts >= min_attempts)
 
+
+def count(conn: Connection, **predicates: ColumnElement[bool]) -> dict[str, int]:
+    """How many environments match each predicate, in one round trip (``count(conn, active=is_preview())``)."""
+    row = conn.execute(select(*(select(func.count()).select_from(env).where(where).scalar_subquery().label(name)
+                                for name, where in predicates.items()))).one()
+    return dict(row._mapping)

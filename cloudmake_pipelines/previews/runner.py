@@ -109,10 +109,12 @@ class Archiver:
         report.cleanup = Cleaner(self.engine, self.providers, self.clock, max_environments=self.cleanup_limit,
                                  time_budget_seconds=self.cleanup_budget_seconds).run()
         with self.engine.connect() as conn:
-            report.active = archive.count_active(conn)
-            report.cleanup_backlog = archive.count_backlog(conn)
-            report.expired_remaining = archive.count_expired(conn, self.clock, self.ttl, as_of=as_of)
-            stuck = archive.count_backlog(conn, min_attempts=ALERT_AFTER_ATTEMPTS)
+            counts = archive.count(conn, active=archive.is_preview(), backlog=archive.backlog(),
+                                   stuck=archive.backlog(ALERT_AFTER_ATTEMPTS),
+                                   expired=archive.expired_as_of(conn, self.clock, self.ttl, as_of))
+        report.active, report.cleanup_backlog, report.expired_remaining = (
+            counts["active"], counts["backlog"], counts["expired"])
+        stuck = counts["stuck"]
         report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         with self.engine.begin() as conn:
             finished_at = self._record(conn, report, source, run_id)
@@ -131,13 +133,10 @@ class Archiver:
     def dry_run(self, limit: int | None = None) -> DryRunReport:
         """What a run would archive now; writes nothing."""
         with self.engine.connect() as conn:
+            counts = archive.count(conn, active=archive.is_preview(), backlog=archive.backlog())
             return DryRunReport(archive.database_now(conn, self.clock),
                                 archive.expired_previews(conn, self.clock, self.ttl, limit),
-                                archive.count_active(conn), archive.count_backlog(conn))
-
-    def expired_remaining(self, as_of: datetime | None = None) -> int:
-        with self.engine.connect() as conn:
-            return archive.count_expired(conn, self.clock, self.ttl, as_of=as_of)
+                                counts["active"], counts["backlog"])
 
     def _finished_since(self, conn: Connection, interval: timedelta) -> datetime | None:
         since = self.clock.at(conn.dialect.name, -interval)

@@ -1,4 +1,4 @@
-"""Preview archival: Neon branch and cleanup state on environments, the expiry index, the run log.
+"""Preview archival: Neon branch and cleanup state on environments, the partial expiry index, the run log.
 
 Revision ID: 0006_previews
 Revises: 0001_foundation
@@ -31,6 +31,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("cleanup_updated_at", UTCDateTime, nullable=True))
     op.create_index("ix_environments_ttl_expires_at_created_at", "environments", ["ttl_expires_at", "created_at"],
                     postgresql_where=_PREVIEW, sqlite_where=_PREVIEW)
+    # Superseded by the partial index above, and harmful next to it (the planner preferred it and then read
+    # every active preview on a no-op run): see db/tables.py.
+    op.drop_index("ix_environments_kind_ttl_expires_at", "environments")
     op.create_index("ix_environments_cleanup_status", "environments", ["cleanup_status"],
                     postgresql_where=_BACKLOG, sqlite_where=_BACKLOG)
     op.create_table(
@@ -56,6 +59,7 @@ def downgrade() -> None:
     op.drop_table("preview_archival_runs")
     op.drop_index("ix_environments_cleanup_status", "environments")
     op.drop_index("ix_environments_ttl_expires_at_created_at", "environments")
+    op.create_index("ix_environments_kind_ttl_expires_at", "environments", ["kind", "ttl_expires_at"])
     with op.batch_alter_table("environments") as batch:
         for column in ("cleanup_updated_at", "cleanup_lease_until", "cleanup_error", "cleanup_attempts",
                        "cleanup_status", "neon_branch_id", "neon_project_id"):
