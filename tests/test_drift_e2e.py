@@ -1,0 +1,45 @@
+"""The real `dagster asset materialize` CLI: the blocking SC-008 check makes it exit non-zero on drift."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from cloudmake_pipelines.db import make_engine
+from cloudmake_pipelines.db.migrate import upgrade
+from cloudmake_pipelines.db.tables import mcp_drift_snapshots
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "drift"
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+@pytest.mark.e2e
+def test_dagster_asset_materialize_exits_non_zero_when_the_check_finds_drift(tmp_path):
+    """One real CLI run on a drifted target (the clean twin passing is covered in-process, in
+    test_drift_snapshots.py): the asset succeeds and stores its snapshot, the blocking check fails, and
+    the command's exit code says so. The in-process executor only saves the subprocess-per-step cost."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.embedded.yaml", home / "dagster.yaml")
+    (tmp_path / "run.yaml").write_text("execution: {config: {in_process: {}}}\n")
+    database_url = f"sqlite:///{tmp_path}/cloudmake.db"
+    upgrade(database_url)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": database_url,
+           "CLOUDMAKE_DRIFT_TARGET": str(FIXTURES / "express-drift")}
+    run = subprocess.run([DAGSTER, "asset", "materialize", "-m", "cloudmake_pipelines.definitions",
+                          "--select", "mcp_drift_snapshots", "-c", "run.yaml"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    output = run.stdout + run.stderr
+    assert run.returncode == 1, output[-4000:]
+    assert "Asset check 'sc_008_no_spec_drift' on 'mcp_drift_snapshots' did not pass" in output
+    assert "ASSET_MATERIALIZATION" in output or "Materialized value mcp_drift_snapshots" in output
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(mcp_drift_snapshots.c.target, mcp_drift_snapshots.c.has_drift)).all()
+    engine.dispose()
+    assert [(Path(target).name, drift) for target, drift in rows] == [("express-drift", True)]
