@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 from cloudmake_pipelines.adminbench import rls
@@ -136,7 +137,7 @@ def test_policies_survive_migration_reruns(pg_url):
     policies = _policies(engine)
     assert [(p[0], p[1], p[2]) for p in policies] == [
         ("admin_audit_logs", "admin_audit_logs_platform_admin", ["cloudmake_admin"]),
-        ("admin_audit_logs", "admin_audit_logs_platform_rows", ["postgres"]),
+        ("admin_audit_logs", "admin_audit_logs_platform_rows", [make_url(pg_url).username]),  # the migrating user
         ("admin_audit_logs", "admin_audit_logs_tenant_isolation", ["cloudmake_tenant"]),
         ("sessions", "sessions_platform_admin", ["cloudmake_admin"]),
         ("sessions", "sessions_tenant_isolation", ["cloudmake_tenant"]),

@@ -58,6 +58,11 @@ def _q(schema: str, table: str) -> str:
     return f'"{schema}"."{table}"'
 
 
+def _id_sequence(conn: Connection, target: str) -> str:
+    """The sequence behind ``target``'s ``id`` (every protected table has a bigserial id)."""
+    return conn.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": target}).scalar_one()
+
+
 def ensure_roles(conn: Connection) -> None:
     """Create the application roles if missing: NOLOGIN, no BYPASSRLS, no superuser. Tolerates races.
 
@@ -130,9 +135,7 @@ def protect(conn: Connection, schema: str = "public", style: str = PER_ROLE) -> 
             conn.exec_driver_sql(statement)
         for role, privileges in grants.items():
             conn.exec_driver_sql(f"GRANT {privileges} ON {target} TO {role}")
-            sequence = conn.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": target}).scalar()
-            if sequence:
-                conn.exec_driver_sql(f"GRANT USAGE ON SEQUENCE {sequence} TO {role}")
+        conn.exec_driver_sql(f"GRANT USAGE ON SEQUENCE {_id_sequence(conn, target)} TO {roles}")
 
 
 def unprotect(conn: Connection, schema: str = "public", tables: Iterable[str] = PROTECTED_TABLES) -> None:
@@ -144,6 +147,7 @@ def unprotect(conn: Connection, schema: str = "public", tables: Iterable[str] = 
         conn.exec_driver_sql(f"ALTER TABLE {target} NO FORCE ROW LEVEL SECURITY")
         conn.exec_driver_sql(f"ALTER TABLE {target} DISABLE ROW LEVEL SECURITY")
         conn.exec_driver_sql(f"REVOKE ALL ON {target} FROM {', '.join(ROLES)}")
+        conn.exec_driver_sql(f"REVOKE ALL ON SEQUENCE {_id_sequence(conn, target)} FROM {', '.join(ROLES)}")
 
 
 def act_as(conn: Connection, role: str, *, tenant_id: str | None = None, admin: bool = False,
