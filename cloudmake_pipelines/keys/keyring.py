@@ -90,7 +90,6 @@ class Keyring:
             raise ConfigError("secret name: expected 1 to 200 characters")
         if not isinstance(value, str):
             raise ConfigError(f"secret {name!r}: expected a string value")
-        redactor.add(value)
         with self.engine.begin() as conn:
             version = self.active_version(conn, lock=True)
             blob = self.seal_value(conn, name, value, version, self.secrets_format)
@@ -123,8 +122,9 @@ class Keyring:
         with self.engine.connect() as conn:
             rows = conn.execute(select(secrets.c.name, secrets.c.format, secrets.c.key_version,
                                        secrets.c.ciphertext).order_by(secrets.c.name)).all()
-            for row in rows:
-                yield row.name, self.open_row(conn, row)
+            pairs = [(row.name, self.decrypt_row(conn, row)) for row in rows]
+        redactor.add(*(value for _, value in pairs))  # one registration for the lot
+        yield from pairs
 
     def delete(self, name: str) -> None:
         """Remove ``name``; removing an absent secret does nothing."""
@@ -208,6 +208,12 @@ class Keyring:
 
     def open_row(self, conn: Connection, row) -> str:
         """Decrypt one ``secrets`` row (name, format, key_version, ciphertext) and register the value."""
+        value = self.decrypt_row(conn, row)
+        redactor.add(value)
+        return value
+
+    def decrypt_row(self, conn: Connection, row) -> str:
+        """Decrypt one ``secrets`` row without registering it: for values that never leave this package."""
         if row.format == AES_GCM:
             value = self.open("secrets", row.name, row.ciphertext, row.key_version, conn).decode()
         elif row.format == PGCRYPTO:
@@ -221,7 +227,6 @@ class Keyring:
                                        "(pgcrypto): wrong key or corrupt data") from None
         else:
             raise DecryptionFailed(f"secret {row.name!r} has unknown format {row.format!r}")
-        redactor.add(value)
         return value
 
     def _ensure_pgcrypto(self, conn: Connection) -> None:

@@ -5,6 +5,7 @@
 2. ``reencrypt``: v(n+1) becomes the active (writing) key and v(n) decrypt-only, in one transaction;
    then batches of rows still on another version are decrypted and re-sealed (``secrets`` in their own
    format, and the JWT private keys). A batch is one transaction; rows already on v(n+1) are skipped.
+   Re-run later, it sweeps rows an application wrote with the old key before step 3 reached it.
 3. ``update_binding``: the bindings' ``CLOUDMAKE_MASTER_KEY`` / ``CLOUDMAKE_MASTER_KEY_VERSION`` now
    name v(n+1), so applications write with it too.
 4. ``invalidate``: refuses while any row still uses another version; else v(n) is deleted from every
@@ -98,8 +99,6 @@ class MasterKeyRotation:
         """Step 2: switch writers to the new key, then re-seal every row still on another version."""
         with self.engine.begin() as conn:
             current = self._require(conn, "generated", "reencrypt")
-            if _reached(current, "reencrypted"):
-                return self._skip("reencrypt", current)
             new = int(current["to_ref"])
             if current["step"] == "generated":
                 self._switch_active(conn, int(current["from_ref"]), new)
@@ -107,8 +106,11 @@ class MasterKeyRotation:
                 self._audit(conn, current, "reencrypt", "started")
         moved = self._reencrypt_secrets(new)
         rewrapped = self._rewrap_signing_keys(new)
-        with self.engine.begin() as conn:
-            state.advance(conn, KIND, "reencrypted", at=self._now())
+        if _reached(current, "reencrypted") and not (moved or rewrapped):
+            return self._skip("reencrypt", current)
+        with self.engine.begin() as conn:  # a re-run after step 2 only sweeps rows written with an old key
+            if not _reached(current, "reencrypted"):
+                state.advance(conn, KIND, "reencrypted", at=self._now())
             self._audit(conn, current, "reencrypt", "completed", secrets=moved, signing_keys=rewrapped)
         log.info("secrets re-encrypted", extra={"rotation_id": current["rotation_id"], "secrets": moved,
                                                 "signing_keys": rewrapped, "key_version": new})
@@ -210,7 +212,7 @@ class MasterKeyRotation:
     def _reseal_batch(self, conn: Connection, rows, new: int) -> None:
         now = self._now()
         sealed = [{"row_id": row.id, "blob": self.keyring.seal("secrets", row.name,
-                                                               self.keyring.open_row(conn, row).encode(), new, conn)}
+                                                               self.keyring.decrypt_row(conn, row).encode(), new, conn)}
                   for row in rows if row.format == AES_GCM]
         if sealed:
             conn.execute(update(secrets).where(secrets.c.id == bindparam("row_id"))

@@ -1,0 +1,206 @@
+"""Master-key rotation: the four steps, dual-key overlap, the Cloudflare binding, refusal, audit, SIGKILL."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jwt
+import pytest
+from sqlalchemy import func, select
+
+from cloudmake_pipelines.db import make_engine
+from cloudmake_pipelines.db.migrate import upgrade
+from cloudmake_pipelines.db.tables import master_key_versions, secrets, signing_keys
+from cloudmake_pipelines.keys import open_keyring
+from cloudmake_pipelines.keys.audit import MASTER_ROTATION, timeline
+from cloudmake_pipelines.keys.binding import CloudflareError, CloudflareWorkerSecrets, binding_name
+from cloudmake_pipelines.keys.master import MasterKeyRotation, RotationRefused
+from cloudmake_pipelines.keys.service import KeyManagement
+from cloudmake_pipelines.keys.signing import JwksVerifier, SigningKeys
+from cloudmake_pipelines.settings import load_settings
+from tests.support.fake_cloudflare import fake_cloudflare
+
+PLAIN = {f"secret_{i:04d}": f"plaintext-value-{i}-{'x' * (i % 7)}" for i in range(60)}
+
+
+def _settings(url, tmp_path, **extra):
+    return load_settings({"DATABASE_URL": url, "CLOUDMAKE_STATE_DIR": str(tmp_path / "state"), **extra})
+
+
+def _remote(fake, base):
+    return CloudflareWorkerSecrets(fake.account_id, fake.script, fake.token, base_url=base, backoff_seconds=0.01)
+
+
+def _assert_invariants(keyring, tokens, engine, plain=PLAIN):
+    """Every secret decrypts to its plaintext; every token of a non-retired key verifies; one active key."""
+    assert dict(keyring.items()) == plain
+    signing = SigningKeys(keyring, environment="dev", actor="test")
+    verifier = JwksVerifier(signing.jwks)
+    for token in tokens:
+        assert verifier.verify(token)["sub"] == "user-1"
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(signing_keys)
+                            .where(signing_keys.c.status == "active")).scalar_one() == 1
+    assert signing.sign({"sub": "user-1"})
+
+
+def _seed(keyring):
+    for name, value in PLAIN.items():
+        keyring.put(name, value)
+    signing = SigningKeys(keyring, environment="dev", actor="test")
+    signing.rotate(force=True)
+    return [signing.sign({"sub": "user-1"})]
+
+
+def test_four_steps_with_both_keys_decrypting_throughout_and_an_audited_timeline(engine, tmp_path):
+    keyring = open_keyring(engine, _settings(str(engine.url), tmp_path))
+    tokens = _seed(keyring)
+    with fake_cloudflare() as (fake, base):
+        rotation = MasterKeyRotation(keyring, environment="production", actor="alice", remotes=[_remote(fake, base)],
+                                     batch_size=7)
+        with pytest.raises(RotationRefused, match="no master-key rotation is in progress"):
+            rotation.reencrypt()
+        first = rotation.generate()
+        assert (first["from_version"], first["to_version"]) == (1, 2)
+        assert fake.secrets[binding_name(2)] == keyring.store.get(2)  # published before any row uses it
+        _assert_invariants(keyring, tokens, engine)
+        with pytest.raises(RotationRefused, match="invalidate needs the rotation at 'binding_updated'"):
+            rotation.invalidate()
+        assert rotation.reencrypt()["secrets"] == len(PLAIN)
+        with engine.connect() as conn:
+            assert set(conn.execute(select(secrets.c.key_version)).scalars()) == {2}
+            assert set(conn.execute(select(signing_keys.c.key_version)).scalars()) == {2}
+        assert keyring.store.get(1)  # old key still there: dual-key overlap
+        _assert_invariants(keyring, tokens, engine)
+        rotation.update_binding()
+        assert fake.secrets["CLOUDMAKE_MASTER_KEY"] == keyring.store.get(2)
+        assert fake.secrets["CLOUDMAKE_MASTER_KEY_VERSION"] == "2"
+        last = rotation.invalidate()
+        assert last["retired_versions"] == [1]
+        assert binding_name(1) not in fake.secrets and keyring.store.get(1) is None
+        assert "skipped" not in last
+    _assert_invariants(open_keyring(engine, _settings(str(engine.url), tmp_path)), tokens, engine)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(select(master_key_versions.c.version, master_key_versions.c.status)).all())
+        rows = timeline(conn, MASTER_ROTATION, first["rotation_id"])
+    assert statuses == {1: "retired", 2: "active"}
+    assert [(r["detail"]["step"], r["detail"]["phase"]) for r in rows] == [
+        (step, phase) for step in ("generate", "reencrypt", "update_binding", "invalidate")
+        for phase in ("started", "completed")]
+    assert {r["actor"] for r in rows} == {"alice"} and {r["environment"] for r in rows} == {"production"}
+
+
+def test_invalidate_refuses_while_a_row_uses_the_old_key_then_a_rerun_finishes(engine, tmp_path):
+    keyring = open_keyring(engine, _settings(str(engine.url), tmp_path))
+    _seed(keyring)
+    rotation = MasterKeyRotation(keyring, environment="dev", actor="bob")
+    rotation.generate()
+    rotation.reencrypt()
+    rotation.update_binding()
+    # an application that still had the old key wrote one secret with it
+    with engine.begin() as conn:
+        conn.execute(secrets.update().where(secrets.c.name == "secret_0003").values(
+            key_version=1, ciphertext=keyring.seal("secrets", "secret_0003", PLAIN["secret_0003"].encode(), 1)))
+    with pytest.raises(RotationRefused, match="1 rows still use an older master key than v2"):
+        rotation.invalidate()
+    assert keyring.store.get(1) and keyring.get("secret_0003") == PLAIN["secret_0003"]
+    results = rotation.run()
+    assert results[1]["secrets"] == 1 and results[3]["retired_versions"] == [1]
+    assert dict(keyring.items()) == PLAIN
+
+
+def test_cloudflare_errors_are_clear_retries_honour_429_and_a_bad_token_changes_nothing(sqlite_url, tmp_path):
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    keyring = open_keyring(engine, _settings(sqlite_url, tmp_path))
+    _seed(keyring)
+    with fake_cloudflare() as (fake, base):
+        fake.fail_next(429, retry_after="0")
+        fake.fail_next(503)
+        _remote(fake, base).put("PROBE", "probe-value-1")
+        assert fake.secrets["PROBE"] == "probe-value-1" and len(fake.requests) == 3
+        bad = CloudflareWorkerSecrets(fake.account_id, fake.script, "wrong-token-abcdef", base_url=base)
+        rotation = MasterKeyRotation(keyring, environment="dev", actor="eve", remotes=[bad])
+        with pytest.raises(CloudflareError, match=r"HTTP 403 \(10000: Authentication error\)") as raised:
+            rotation.generate()
+        assert "wrong-token-abcdef" not in str(raised.value)
+        missing = CloudflareWorkerSecrets(fake.account_id, "no-such-script", fake.token, base_url=base)
+        with pytest.raises(CloudflareError, match="HTTP 404 .*script_not_found"):
+            missing.names()
+    with engine.connect() as conn:
+        assert conn.execute(select(master_key_versions.c.version)).scalars().all() == [1]
+        assert set(conn.execute(select(secrets.c.key_version)).scalars()) == {1}
+    assert dict(keyring.items()) == PLAIN
+
+
+def _cli(args, env):
+    return subprocess.Popen([sys.executable, "-m", "cloudmake_pipelines.cli", "keys", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _kill_when(proc, condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"finished before the kill point: {proc.communicate()[1][-1500:]}"
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"kill point never reached: {''.join(proc.communicate())[-3000:]}")
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_sigkill_at_every_step_and_mid_batch_then_rerun_keeps_every_invariant(db_url, tmp_path):
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with fake_cloudflare() as (fake, base):
+        extra = {"CLOUDFLARE_ACCOUNT_ID": fake.account_id, "CLOUDFLARE_WORKER_SCRIPT": fake.script,
+                 "CLOUDFLARE_API_TOKEN": fake.token, "CLOUDFLARE_API_BASE": base}
+        settings = _settings(db_url, tmp_path, **extra)
+        keyring = open_keyring(engine, settings)
+        tokens = _seed(keyring)
+        plain = {**PLAIN, **{f"bulk_{i:05d}": f"bulk-value-{i}" for i in range(400)}}
+        for name, value in plain.items():  # enough rows that a kill lands between batches of 2
+            keyring.put(name, value)
+        env = {**os.environ, "DATABASE_URL": db_url, "CLOUDMAKE_STATE_DIR": str(tmp_path / "state"), **extra}
+        args = ["rotate-master", "--confirm", "--batch-size", "2"]
+
+        def on_new_key():
+            with engine.connect() as conn:
+                return conn.execute(select(func.count()).select_from(secrets)
+                                    .where(secrets.c.key_version == 2)).scalar_one() > 0
+
+        kill_points = [
+            ("generate: key file written, publishing", lambda: fake.hold("PUT", binding_name(2))),
+            ("reencrypt: mid-batch", None),
+            ("update_binding: publishing", lambda: fake.hold("PUT", "CLOUDMAKE_MASTER_KEY")),
+            ("invalidate: deleting the old key", lambda: fake.hold("DELETE", binding_name(1))),
+        ]
+        for label, arm in kill_points:
+            arrived = arm() if arm else None
+            proc = _cli(args, env)
+            _kill_when(proc, arrived.is_set if arrived else on_new_key)
+            fresh = KeyManagement(engine, _settings(db_url, tmp_path, **extra), actor="test")
+            _assert_invariants(fresh.keyring, tokens, engine, plain)
+            with engine.connect() as conn:
+                left = conn.execute(select(func.count()).select_from(secrets)
+                                    .where(secrets.c.key_version == 1)).scalar_one()
+            if label.startswith("reencrypt"):
+                assert 0 < left < len(plain), label
+        done = _cli(args + ["--json"], env)
+        out, err = done.communicate(timeout=120)
+        assert done.returncode == 0, err[-2000:]
+        fresh = KeyManagement(engine, _settings(db_url, tmp_path, **extra), actor="test")
+        assert dict(fresh.keyring.items()) == plain
+        health = fresh.keyring_health()
+        assert health["failures"] == [] and health["not_on_active"] == 0 and health["active_version"] == 2
+        assert binding_name(1) not in fake.secrets and fake.secrets["CLOUDMAKE_MASTER_KEY_VERSION"] == "2"
+        signing = SigningKeys(fresh.keyring, environment="dev", actor="test")
+        assert jwt.decode(tokens[0], options={"verify_signature": False})["sub"] == "user-1"
+        assert JwksVerifier(signing.jwks).verify(tokens[0])["sub"] == "user-1"
+        with engine.connect() as conn:
+            steps = [(r["detail"]["step"], r["detail"]["phase"]) for r in timeline(conn, MASTER_ROTATION)]
+        assert steps[-1] == ("invalidate", "completed") and len({r for r in steps}) == 8
