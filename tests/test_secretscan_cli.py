@@ -88,12 +88,13 @@ def test_staged_reports_only_added_lines_at_their_new_line_numbers(repo):
 
 
 def test_staged_in_a_repository_without_commits(repo):
-    secret = token()
+    secret, bare = token(), FORGE.chars(ALNUM, 36) + "7"
     (repo / "first.env").write_text(f"GITHUB_TOKEN={secret}\n")
-    git(repo, "add", "first.env")
+    (repo / "second.env").write_text(f"\nSESSION_SECRET={bare}")  # no newline at the end
+    git(repo, "add", "first.env", "second.env")
     result = cloudmake("scan", "--staged", "--format", "json", cwd=repo)
     assert result.returncode == 1
-    assert findings(result) == [("first.env", 1, "github-pat")]
+    assert findings(result) == [("first.env", 1, "github-pat"), ("second.env", 2, "generic-secret-assignment")]
 
 
 def test_empty_repository_with_nothing_staged_is_clean(repo):

@@ -165,7 +165,7 @@ def test_custom_rules_disable_and_allowlist_from_config(tmp_path):
     ("disable: [no-such-rule]", "disable names unknown rule(s) ['no-such-rule']"),
     ("allowlist: {paths: ['[']}", "allowlist.paths[0]: not a valid regular expression"),
     ("max_file_size_mb: -1", "max_file_size_mb must be a positive number"),
-    ("rulez: []", "unknown key(s) ['rulez']"),
+    ("rulez: []", "unknown field(s) ['rulez']"),
     ("- just a list", "expected a mapping at the top level"),
     ("rules: [{id: x1", "not valid YAML"),
 ])

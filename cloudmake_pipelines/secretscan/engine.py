@@ -83,6 +83,8 @@ class Engine:
         file's (for a buffer made of a diff's added lines)."""
         if self.ruleset.allowlist.allows_path(path):
             return []
+        if data and not data.endswith(b"\n"):  # rules may look for the end of a line
+            data += b"\n"
         lines = _Lines(data, line_numbers)
         found: list[tuple[Rule, int, int, Finding]] = []
         for index, ends in sorted(self.candidates(data).items()):

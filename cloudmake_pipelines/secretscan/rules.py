@@ -29,6 +29,7 @@ RULES_FILE = Path(__file__).with_name("rules.yaml")
 CHECKS = ("crc32-base62", "jwt")
 _RULE_FIELDS = {"id", "description", "pattern", "keywords", "entropy", "check", "generic", "allowlist"}
 _ALLOWLIST_FIELDS = {"regexes", "names", "stopwords", "paths"}
+_CONFIG_FIELDS = {"rules", "disable", "allowlist", "max_file_size_mb"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
 _LEET = str.maketrans("0134579@$", "oieastgas")
 
@@ -108,10 +109,7 @@ def load_rules(config: str | Path | None = None) -> RuleSet:
 def _apply_config(path: Path, rules: list[Rule], allowlist: Allowlist,
                   max_size: int) -> tuple[list[Rule], Allowlist, int]:
     doc = _read_yaml(path)
-    unknown = set(doc) - {"rules", "disable", "allowlist", "max_file_size_mb"}
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}: expected rules, disable, allowlist, "
-                          "max_file_size_mb")
+    _check_fields(doc, _CONFIG_FIELDS, str(path))
     known = {r.id for r in rules}
     disable = _string_list(doc.get("disable"), f"{path}: disable")
     missing = set(disable) - known
@@ -151,11 +149,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _parse_rule(raw: Any, where: str) -> Rule:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping with id, description, pattern, keywords")
-    unknown = set(raw) - _RULE_FIELDS
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}: expected {sorted(_RULE_FIELDS)}")
+    _check_fields(raw, _RULE_FIELDS, where)
     for name in ("id", "description", "pattern"):
         if not isinstance(raw.get(name), str) or not raw[name].strip():
             raise ConfigError(f"{where}.{name}: expected a non-empty string")
@@ -181,11 +175,7 @@ def _parse_rule(raw: Any, where: str) -> Rule:
 
 
 def _parse_allowlist(raw: Any, where: str) -> Allowlist:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping with {sorted(_ALLOWLIST_FIELDS)}")
-    unknown = set(raw) - _ALLOWLIST_FIELDS
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}: expected {sorted(_ALLOWLIST_FIELDS)}")
+    _check_fields(raw, _ALLOWLIST_FIELDS, where)
 
     def regexes(name: str) -> tuple[re.Pattern[str], ...]:
         compiled = []
@@ -198,6 +188,14 @@ def _parse_allowlist(raw: Any, where: str) -> Allowlist:
 
     stopwords = tuple(w.lower() for w in _string_list(raw.get("stopwords"), f"{where}.stopwords"))
     return Allowlist(regexes("regexes"), regexes("names"), stopwords, regexes("paths"))
+
+
+def _check_fields(raw: Any, allowed: set[str], where: str) -> None:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with {sorted(allowed)}")
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}: expected {sorted(allowed)}")
 
 
 def _string_list(value: Any, where: str) -> list[str]:
