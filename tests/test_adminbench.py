@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 
@@ -24,12 +25,20 @@ from cloudmake_pipelines.adminbench.dataset import (
     synthetic_schema,
 )
 from cloudmake_pipelines.adminbench.isolation import FAILED, SKIPPED, prove_isolation
-from cloudmake_pipelines.adminbench.queries import QUERY_NAMES
+from cloudmake_pipelines.adminbench.queries import (
+    ADMIN_QUERIES,
+    FIRST_PAGE,
+    PAGE_SIZE,
+    QUERY_NAMES,
+    Pager,
+    Sample,
+)
 from cloudmake_pipelines.adminbench.runner import run_benchmark, store
 from cloudmake_pipelines.assets.admin_benchmark import ISOLATION_CHECK, SC004_CHECK, admin_query_benchmark
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import MIGRATIONS_DIR, _config, status, upgrade
 from cloudmake_pipelines.db.types import utcnow
+from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.resources import DatabaseResource, SettingsResource
 
 pytestmark = pytest.mark.postgres
@@ -256,6 +265,8 @@ def test_cli_on_sqlite_exits_2_and_says_why(sqlite_url):
 
 
 def test_cli_seeds_measures_and_exits_by_the_target(pg_url):
+    unmigrated = _cli("--no-store", url=pg_url)
+    assert unmigrated.returncode == 2 and "run `cloudmake db upgrade` first" in unmigrated.stderr
     upgrade(pg_url)
     small = ["--seed", "--users", "200", "--audit-logs", "2000", "--sessions", "500", "--tenants", "4",
              "--iterations", "10", "--warmup", "1"]
@@ -269,3 +280,25 @@ def test_cli_seeds_measures_and_exits_by_the_target(pg_url):
     assert _cli("--users", "5", url=pg_url).returncode == 2
     with make_engine(pg_url).connect() as conn:
         assert _count(conn, "SELECT count(*) FROM admin_benchmark_results") == len(QUERY_NAMES)
+
+
+@pytest.mark.parametrize(("fields", "named"), [({"tenants": 1}, "tenants"), ({"users": 5, "tenants": 10}, "users"),
+                                               ({"audit_logs": -1}, "audit-logs")])
+def test_scale_names_the_bad_field(fields, named):
+    with pytest.raises(ConfigError, match=named):
+        Scale(**fields)
+
+
+def test_pager_walks_pages_by_keyset_then_starts_over():
+    query = next(q for q in ADMIN_QUERIES if q.name == "user_list")
+    pager = Pager(query, Sample([("t1", 1), ("t2", 2)], ["x"]), random.Random(1), utcnow(), pages=2)
+    first = pager.next_params()
+    assert (first["before_ts"], first["before_id"]) == (FIRST_PAGE["before_ts"], FIRST_PAGE["before_id"])
+    row = type("Row", (), {"_mapping": {"created_at": utcnow(), "id": 42}})()
+    pager.saw([row] * PAGE_SIZE)
+    second = pager.next_params()
+    assert second["before_id"] == 42 and second["tenant_id"] == first["tenant_id"]
+    pager.saw([row] * PAGE_SIZE)
+    assert pager.next_params()["before_id"] == FIRST_PAGE["before_id"]  # after `pages` pages: a new walk
+    pager.saw([])  # a short page ends the walk early
+    assert pager.next_params()["before_id"] == FIRST_PAGE["before_id"]

@@ -128,8 +128,7 @@ def measure(conn: Connection, schema: str, query: AdminQuery, pager: Pager, *, i
 
 def run_queries(engine: Engine, schema: str = "public", *, iterations: int = 200, warmup: int = 10,
                 threshold_ms: float = SC004_P95_MS, explain: bool = True, seed: int = 10,
-                now: datetime | None = None, queries: Sequence[AdminQuery] = ADMIN_QUERIES,
-                on_query: Callable[[QueryStats], None] | None = None) -> list[QueryStats]:
+                now: datetime | None = None, queries: Sequence[AdminQuery] = ADMIN_QUERIES) -> list[QueryStats]:
     """Benchmark ``queries`` against the admin tables of ``schema``."""
     rng = random.Random(seed)
     now = now or utcnow()
@@ -144,8 +143,6 @@ def run_queries(engine: Engine, schema: str = "public", *, iterations: int = 200
                      extra={"query": query.name, "p50_ms": stats.p50_ms, "p95_ms": stats.p95_ms,
                             "p99_ms": stats.p99_ms, "iterations": iterations, "passed": stats.passed})
             results.append(stats)
-            if on_query:
-                on_query(stats)
     return results
 
 
@@ -154,15 +151,23 @@ def require_postgres(engine: Engine) -> None:
         raise ConfigError(RLS_NEEDS_POSTGRES)
 
 
+def require_tables(engine: Engine, *names: str) -> None:
+    """Fail early, before minutes of seeding or timing, when the database is not migrated."""
+    missing = [name for name in names if not inspect(engine).has_table(name)]
+    if missing:
+        raise ConfigError(f"table(s) {', '.join(missing)} missing: run `cloudmake db upgrade` first")
+
+
 def run_benchmark(engine: Engine, *, scale: Scale | None = None, iterations: int = 200, warmup: int = 10,
                   threshold_ms: float = SC004_P95_MS, explain: bool = True, seed: int = 10,
-                  clock: Callable[[], datetime] = utcnow,
-                  on_query: Callable[[QueryStats], None] | None = None) -> BenchmarkReport:
+                  clock: Callable[[], datetime] = utcnow) -> BenchmarkReport:
     """The whole run: (optionally) a synthetic dataset, the isolation proof, every admin query's figures.
 
     Without ``scale`` it reads the live tables (``public``) and writes nothing there.
     """
     require_postgres(engine)
+    if not scale:
+        require_tables(engine, *rls.PROTECTED_TABLES)
     if iterations < 1 or warmup < 0 or threshold_ms <= 0:
         raise ConfigError("iterations must be ≥ 1, warmup ≥ 0 and threshold-ms > 0")
     started, now = time.perf_counter(), clock()
@@ -171,8 +176,7 @@ def run_benchmark(engine: Engine, *, scale: Scale | None = None, iterations: int
     with synthetic_schema(engine, scale, now) if scale else nullcontext("public") as schema:
         report.isolation = prove_isolation(engine, schema)
         report.queries = run_queries(engine, schema, iterations=iterations, warmup=warmup,
-                                     threshold_ms=threshold_ms, explain=explain, seed=seed, now=now,
-                                     on_query=on_query)
+                                     threshold_ms=threshold_ms, explain=explain, seed=seed, now=now)
     report.duration_s = round(time.perf_counter() - started, 2)
     log.info("admin query benchmark finished", extra={"run_key": report.run_key, "passed": report.passed,
                                                       "failures": report.failures(), "duration_s": report.duration_s})
@@ -181,8 +185,7 @@ def run_benchmark(engine: Engine, *, scale: Scale | None = None, iterations: int
 
 def store(engine: Engine, report: BenchmarkReport, *, environment: str, run_id: str | None = None) -> int:
     """Append one row per query to ``admin_benchmark_results``; returns how many."""
-    if not inspect(engine).has_table(admin_benchmark_results.name):
-        raise ConfigError("table admin_benchmark_results is missing: run `cloudmake db upgrade` first")
+    require_tables(engine, admin_benchmark_results.name)
     rows = [{"run_key": report.run_key, "started_at": report.started_at, "query": q.name,
              "iterations": q.iterations, "p50_ms": q.p50_ms, "p95_ms": q.p95_ms, "p99_ms": q.p99_ms,
              "max_ms": q.max_ms, "threshold_ms": q.threshold_ms, "passed": q.passed, "dataset": report.dataset,

@@ -6,8 +6,16 @@ import click
 from click.core import ParameterSource
 
 from ..adminbench.dataset import Scale
-from ..adminbench.runner import RLS_NEEDS_POSTGRES, SC004_P95_MS, BenchmarkReport, run_benchmark, store
+from ..adminbench.runner import (
+    RLS_NEEDS_POSTGRES,
+    SC004_P95_MS,
+    BenchmarkReport,
+    require_tables,
+    run_benchmark,
+    store,
+)
 from ..db.engine import make_engine
+from ..db.tables import admin_benchmark_results
 from ..errors import ConfigError
 from .common import emit_json, json_option, setup
 
@@ -70,6 +78,8 @@ def benchmark_admin(ctx: click.Context, iterations: int, warmup: int, threshold_
         raise click.UsageError(f"{', '.join(given)} only apply with --seed")
     engine = make_engine(settings.database_url)
     try:
+        if not no_store:
+            require_tables(engine, admin_benchmark_results.name)
         report = run_benchmark(engine, scale=Scale(**scale) if synthetic else None, iterations=iterations,
                                warmup=warmup, threshold_ms=threshold_ms)
         if not no_store:
