@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from .model import DIMENSIONS, KINDS, DriftItem, SpecError
+from .model import DIMENSIONS, KINDS, DriftItem, SpecError, yaml_document
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ def load_allowlist(path: Path, display: str) -> list[Accepted]:
         return []
     text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text) or {}
+        node, data = yaml_document(text)
+        data = data or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise SpecError(display, f"not valid YAML: {getattr(exc, 'problem', exc)}",

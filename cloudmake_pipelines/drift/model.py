@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import yaml
+
 from ..errors import ConfigError
+
+#: libyaml's loader when PyYAML was built with it (much faster on big contracts), else the pure one.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 DIMENSIONS = ("entities", "routes", "schemas", "tokens")
 #: missing: the spec declares it, the code lacks it. extra: the code has it, the spec does not.
@@ -20,6 +25,16 @@ class SpecError(ConfigError):
         self.path, self.line = str(path), line
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {problem}")
+
+
+def yaml_document(text: str) -> tuple[yaml.Node | None, object]:
+    """Parse YAML once, keeping the node tree (for line numbers) and the Python value."""
+    loader = YAML_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        return node, loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ seen; a path built at run time is invisible to a static scan (use ``routes.opena
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -143,10 +144,11 @@ _CHAINED = re.compile(r"\s*\.\s*(\w+)\s*\(")
 _STRING_ARG = re.compile(r"(['\"`])([^'\"`]*)\1\s*")
 
 
-def _skip_args(text: str, start: int) -> int:
-    """Index just past the ``)`` closing the call whose arguments start at ``start``."""
-    depth, i, quote = 1, start, ""
-    while i < len(text) and depth:
+def _call_args(text: str, start: int) -> tuple[list[str], int]:
+    """The top-level arguments of the call whose ``(`` ends just before ``start``, and the index just
+    past its closing ``)``. Strings (with escapes) and nested brackets are skipped as wholes."""
+    args, depth, i, quote, begin = [], 1, start, "", start
+    while i < len(text):
         c = text[i]
         if quote:
             if c == "\\":
@@ -159,27 +161,14 @@ def _skip_args(text: str, start: int) -> int:
             depth += 1
         elif c in ")]}":
             depth -= 1
+            if depth == 0:
+                break
+        elif c == "," and depth == 1:
+            args.append(text[begin:i].strip())
+            begin = i + 1
         i += 1
-    return i
-
-
-def _split_args(text: str) -> list[str]:
-    parts, depth, current, quote = [], 0, "", ""
-    for c in text:
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "'\"`":
-            quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(current.strip())
-            current = ""
-            continue
-        current += c
-    return [p for p in [*parts, current.strip()] if p]
+    args.append(text[begin:i].strip())
+    return [a for a in args if a], i + 1
 
 
 def _names(block: str, separator: str) -> Iterator[tuple[str, str]]:
@@ -214,7 +203,7 @@ def scan_javascript(path: Path, text: str) -> Source:
         source.exports[match.group(1)] = match.group(2)
     for match in _JS_DECL.finditer(text):
         source.routers[match.group(1)] = match.group(3) or ""
-        index = _skip_args(text, match.end()) if match.group(0).endswith("(") else match.end()
+        index = _call_args(text, match.end())[1] if match.group(0).endswith("(") else match.end()
         _chain(source, text, match.group(1), index)
     for match in _JS_CALL.finditer(text):
         if match.group(1):  # an owner name; calls on non-routers are dropped when names are resolved
@@ -224,8 +213,7 @@ def scan_javascript(path: Path, text: str) -> Source:
 
 def _call(source: Source, text: str, owner: str, verb: str, args_start: int) -> int:
     """Record one ``owner.verb(args)`` call (and calls chained on it); returns the index after them."""
-    end = _skip_args(text, args_start)
-    args = _split_args(text[args_start:end - 1])
+    args, end = _call_args(text, args_start)
     line = _line(text, args_start)
     first = _STRING_ARG.fullmatch(args[0]) if args else None
     if verb in HTTP_METHODS and first:
@@ -239,7 +227,7 @@ def _call(source: Source, text: str, owner: str, verb: str, args_start: int) -> 
             if chained.group(1) not in HTTP_METHODS:
                 break
             source.routes.append((owner, chained.group(1).upper(), first.group(2), _line(text, chained.start(1))))
-            end = _skip_args(text, chained.end())
+            end = _call_args(text, chained.end())[1]
     elif verb in ("use", "route") and args:
         prefix = first.group(2) if first else ""
         child = args[-1] if first or verb == "use" else ""
@@ -267,6 +255,7 @@ class _Project:
     def __init__(self, root: Path, sources: list[Source]):
         self.root = root
         self.by_path = {s.path: s for s in sources}
+        self.by_name = {str(s.path): s for s in sources}
         self.by_module: dict[str, Source] = {}
         for source in sorted((s for s in sources if s.module), key=lambda s: s.module.count(".")):
             parts = source.module.split(".")
@@ -276,10 +265,10 @@ class _Project:
     def _js_file(self, origin: Path, spec: str) -> Source | None:
         if not spec.startswith("."):
             return None
-        base = (origin.parent / spec).resolve()
-        for candidate in [Path(f"{base}{ext}") for ext in _JS_EXTENSIONS] + [base / f"index{e}" for e in _JS_EXTENSIONS[1:]]:
-            if candidate in self.by_path:
-                return self.by_path[candidate]
+        base = os.path.normpath(os.path.join(origin.parent, spec))
+        for candidate in [base + ext for ext in _JS_EXTENSIONS] + [f"{base}/index{e}" for e in _JS_EXTENSIONS[1:]]:
+            if candidate in self.by_name:
+                return self.by_name[candidate]
         return None
 
     def _lookup(self, source: Source | None, name: str, depth: int = 0) -> Node | None:

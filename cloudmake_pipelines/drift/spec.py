@@ -29,7 +29,7 @@ from markdown_it import MarkdownIt
 from . import routes, schemas, tokens
 from .config import DriftConfig
 from .entities import Entity, Field, parse_type
-from .model import SpecError
+from .model import YAML_LOADER, SpecError, yaml_document
 
 FEATURE_DIR = re.compile(r"^\d{3}-[\w.-]+$")
 _FIELD = re.compile(r"^\s*(?P<type>[\w]+(?:\([\d\s,]+\))?)\s*(?P<null>\?)?\s*(?P<pk>pk)?\s*$", re.I)
@@ -94,8 +94,7 @@ def read_data_model(path: Path, display: str) -> list[Entity]:
             continue
         first = token.map[0] + 2 if token.map else 1  # the line after the opening fence
         try:
-            node = yaml.compose(token.content)
-            data = yaml.safe_load(token.content)
+            node, data = yaml_document(token.content)
         except yaml.YAMLError as exc:
             raise _yaml_error(exc, display, first) from None
         if not isinstance(data, dict) or "entity" not in data:
@@ -116,7 +115,7 @@ def read_data_model(path: Path, display: str) -> list[Entity]:
 def read_contract(path: Path, display: str) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     try:
-        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        doc = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=YAML_LOADER)
     except json.JSONDecodeError as exc:
         raise SpecError(display, f"not valid JSON: {exc.msg}", exc.lineno) from None
     except yaml.YAMLError as exc:
