@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,7 @@ class Run:
     tool: str
     mode: str
     seconds: float
+    cpu_seconds: float
     peak_mb: float
     files_with_findings: set[str]
     ok: bool
@@ -106,7 +108,7 @@ def measure(tool: str, target: Path, cores: int, *, pin: bool, workdir: Path, ti
     if pin:
         argv = ["taskset", "-c", "0", *argv]
     mode = "1 core" if pin else f"{cores} cores"
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _children_cpu()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=target)
     peak = _PeakRss(process.pid)
     try:
@@ -114,12 +116,18 @@ def measure(tool: str, target: Path, cores: int, *, pin: bool, workdir: Path, ti
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        return Run(tool, mode, timeout, peak.stop(), set(), False, f"timed out after {timeout:.0f} s")
-    seconds = time.perf_counter() - started
+        return Run(tool, mode, timeout, 0.0, peak.stop(), set(), False, f"timed out after {timeout:.0f} s")
+    seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
     peak_mb = peak.stop()
     if process.returncode not in ((0, 1) if tool == "cloudmake" else (0,)):  # peers run with exit code 0
-        return Run(tool, mode, seconds, peak_mb, set(), False, stderr.decode(errors="replace")[-300:])
-    return Run(tool, mode, seconds, peak_mb, parse(tool, out, stdout, target), True)
+        return Run(tool, mode, seconds, cpu, peak_mb, set(), False, stderr.decode(errors="replace")[-300:])
+    return Run(tool, mode, seconds, cpu, peak_mb, parse(tool, out, stdout, target), True)
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of every finished child (and its waited-for descendants)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class _PeakRss:
@@ -236,8 +244,10 @@ def main() -> None:
         _throughput_table(rows, corpus_bytes)
         one_core = {r.tool: r for r in rows if r.mode == "1 core" and r.ok}
         if {"cloudmake", "betterleaks"} <= set(one_core):
-            ratio = one_core["betterleaks"].seconds / one_core["cloudmake"].seconds
-            print(f"cloudmake / betterleaks throughput on one core: {ratio:.2f}x")
+            mine, peer = one_core["cloudmake"], one_core["betterleaks"]
+            print(f"cloudmake / betterleaks on one core: {peer.seconds / mine.seconds:.2f}x wall-clock throughput, "
+                  f"{peer.cpu_seconds / mine.cpu_seconds:.2f}x per CPU-second, "
+                  f"{peer.peak_mb / mine.peak_mb:.2f}x less peak memory")
 
         print(f"\nThroughput on the {subset_bytes / 1e6:.1f} MB subset (every tool, one core) and findings "
               "on real code (no secret expected)")
@@ -246,7 +256,8 @@ def main() -> None:
         base = next((r for r in subset_rows if r.tool == "cloudmake" and r.ok), None)
         for r in subset_rows:
             if base and r.ok and r.tool != "cloudmake":
-                print(f"cloudmake / {r.tool} throughput: {r.seconds / base.seconds:.1f}x")
+                print(f"cloudmake / {r.tool}: {r.seconds / base.seconds:.1f}x wall-clock throughput, "
+                      f"{r.cpu_seconds / base.cpu_seconds:.1f}x per CPU-second")
 
         print("\nRecall and precision on the labelled set (file-level: a finding in the file counts)")
         results = [measure(t, labelled, 1, pin=True, workdir=work, timeout=args.timeout) for t in tools]
@@ -254,13 +265,16 @@ def main() -> None:
 
 
 def _throughput_table(rows: list[Run], size: int, findings: bool = False) -> None:
-    print(f"  {'tool':16}{'mode':10}{'seconds':>9}{'MB/s':>9}{'peak MB':>9}" + ("  files flagged" if findings else ""))
+    """Wall-clock MB/s, and MB per CPU-second (steadier when other work shares the cores)."""
+    print(f"  {'tool':16}{'mode':10}{'seconds':>9}{'MB/s':>9}{'CPU s':>8}{'MB/CPU-s':>10}{'peak MB':>9}"
+          + ("  files flagged" if findings else ""))
     for r in rows:
         if not r.ok:
             print(f"  {r.tool:16}{r.mode:10} failed: {r.note}")
             continue
         extra = f"  {len(r.files_with_findings)}" if findings else ""
-        print(f"  {r.tool:16}{r.mode:10}{r.seconds:9.2f}{size / 1e6 / r.seconds:9.1f}{r.peak_mb:9.0f}{extra}")
+        print(f"  {r.tool:16}{r.mode:10}{r.seconds:9.2f}{size / 1e6 / r.seconds:9.1f}{r.cpu_seconds:8.2f}"
+              f"{size / 1e6 / max(r.cpu_seconds, 1e-3):10.1f}{r.peak_mb:9.0f}{extra}")
 
 
 def _quality_table(results: list[Run], positive: dict[str, str], negative: dict[str, str]) -> None:

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from cloudmake_pipelines.secretscan import sources
 from cloudmake_pipelines.secretscan.findings import fingerprint
+from cloudmake_pipelines.secretscan.rules import load_rules
 from cloudmake_pipelines.secretscan.samples import ALNUM, Forge, positives
+from cloudmake_pipelines.secretscan.scan import make_engine, scan_files
 
 FORGE = Forge(2024)
 
@@ -298,17 +301,20 @@ def test_non_utf8_and_utf16_files(tmp_path):
     assert sorted(findings(result)) == [("latin1.cfg", 2, "github-pat"), ("utf16.ps1", 1, "github-oauth-token")]
 
 
-def test_large_trees_use_worker_processes_with_the_same_findings(tmp_path):
-    filler = b"def handler(event, context):\n    return event['body']\n" * 20_000  # ~1 MB per file
+def test_worker_processes_find_the_same_as_one_process(tmp_path):
+    filler = b"def handler(event, context):\n    return event['body']\n" * 40_000  # ~2 MB per file
     secrets = {}
-    for i in range(18):
+    for i in range(6):
         secret = FORGE.chars(ALNUM, 30) + "x9"
-        secrets[f"mod{i:02d}.py"] = secret
-        (tmp_path / f"mod{i:02d}.py").write_bytes(filler + f'client_secret = "{secret}"\n'.encode())
-    serial = cloudmake("scan", "-j", "1", "--format", "json", ".", cwd=tmp_path)
-    parallel = cloudmake("scan", "-j", "2", "--format", "json", ".", cwd=tmp_path)
-    assert findings(serial) == findings(parallel)
-    assert sorted(f for f, _, _ in findings(parallel)) == sorted(secrets)
+        secrets[str(tmp_path / f"mod{i}.py")] = secret
+        (tmp_path / f"mod{i}.py").write_bytes(filler + f'client_secret = "{secret}"\n'.encode())
+    refs = list(sources.files([str(tmp_path)]))
+    engine = make_engine(load_rules(), sum(r.size for r in refs))
+    serial = scan_files(engine, refs, jobs=1)
+    parallel = scan_files(engine, refs, jobs=2, parallel_threshold=0)  # 3 batches over 2 processes
+    assert [(f.path, f.line, f.secret) for f in parallel.findings] == [(f.path, f.line, f.secret) for f in serial.findings]
+    assert {f.path: f.secret for f in parallel.findings} == secrets
+    assert parallel.files == serial.files == 6 and parallel.bytes == serial.bytes
 
 
 def test_respects_gitignore_inside_a_work_tree_unless_told_otherwise(repo):
