@@ -45,6 +45,8 @@ class BreakerSource(Protocol):
 
     def snapshot(self) -> Snapshot: ...
 
+    def close(self) -> None: ...
+
 
 def is_connection_error(exc: DBAPIError) -> bool:
     """A database that cannot be reached, as opposed to a bad query (SQLite reports both as OperationalError)."""
@@ -80,6 +82,9 @@ class DatabaseSource:
         with database_reachable():
             return self.store.snapshot()
 
+    def close(self) -> None:
+        """The engine is shared (and pooled) by its owner: nothing to release here."""
+
 
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, httpx.HTTPStatusError):
@@ -96,6 +101,9 @@ class HttpSource:
         self._client = httpx.Client(timeout=timeout_seconds, headers=headers)
         self._get = retry(retry=retry_if_exception(_transient), stop=stop_after_attempt(attempts),
                           wait=wait_exponential(multiplier=backoff_seconds, max=5), reraise=True)(self._get_once)
+
+    def close(self) -> None:
+        self._client.close()
 
     def _get_once(self, path: str, params: dict | None = None) -> dict:
         response = self._client.get(f"{self.url}{path}", params=params)
