@@ -12,6 +12,7 @@ import sys
 import dagster as dg
 import pytest
 from alembic import command
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
@@ -155,15 +156,18 @@ def test_policies_survive_migration_reruns(pg_url):
     ]
     assert all("current_setting" in p[3] and "SELECT" in p[3] for p in policies if "platform_rows" not in p[1])
     assert upgrade(pg_url).applied == [] and _policies(engine) == policies
-    # Down and up again: the roles already exist on the server (cluster-wide), the policies come back.
+    # This branch down and up again (the other branches untouched): the roles already exist on the
+    # server (they are cluster-wide), the policies come back the same.
     with engine.connect() as conn:
-        cfg = _config(conn, MIGRATIONS_DIR)
-        command.downgrade(cfg, "0010_admin_rls-1")
+        command.downgrade(_config(conn, MIGRATIONS_DIR), "0010_admin_rls@-1")
         conn.commit()
-    assert "0010_admin_rls" not in status(pg_url).current
-    assert not {"users", "sessions"} & set(inspect(engine).get_table_names())
-    assert "tenant_id" not in {c["name"] for c in inspect(engine).get_columns("admin_audit_logs")}
-    assert upgrade(pg_url).applied and _policies(engine) == policies
+        assert "0010_admin_rls" not in MigrationContext.configure(conn).get_current_heads()
+        assert not {"users", "sessions"} & set(inspect(conn).get_table_names())
+        assert "tenant_id" not in {c["name"] for c in inspect(conn).get_columns("admin_audit_logs")}
+        assert _policies(engine) == []
+        command.upgrade(_config(conn, MIGRATIONS_DIR), "0010_admin_rls")
+        conn.commit()
+    assert status(pg_url).up_to_date and _policies(engine) == policies
     _seed_public(engine, SMALL)
     report = prove_isolation(engine)
     assert report.passed and all(f.status != SKIPPED for f in report.findings), report.failures()
@@ -248,6 +252,10 @@ def test_sc004_check_fails_when_a_query_is_made_slow(pg_url):
 
 
 def test_asset_on_sqlite_explains_rls_needs_postgres(sqlite_url):
+    from cloudmake_pipelines.definitions import defs
+
+    assert defs.resolve_job_def("admin_benchmark").asset_layer.executable_asset_keys == {
+        dg.AssetKey("admin_query_benchmark")}
     result, _ = _materialize(sqlite_url)
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error

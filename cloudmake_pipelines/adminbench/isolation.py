@@ -84,7 +84,8 @@ def _rejected(conn: Connection, statement: str, params: dict) -> str | None:
         savepoint.rollback()
 
 
-def _writes(conn: Connection, tenant_a: str, tenant_b: str, own_user: int, report: IsolationReport) -> None:
+def _writes(conn: Connection, tenant_a: str, tenant_b: str, own_user: int, their_user: int,
+            report: IsolationReport) -> None:
     probes = {
         "insert a user into another tenant":
             ("INSERT INTO users (id, tenant_id, email, display_name) VALUES (-1, :b, 'probe@example.invalid', 'p')",
@@ -95,6 +96,9 @@ def _writes(conn: Connection, tenant_a: str, tenant_b: str, own_user: int, repor
         "insert a platform-level audit row":
             ("INSERT INTO admin_audit_logs (id, tenant_id, operation_type, actor, environment, detail) "
              "VALUES (-1, NULL, 'probe', 'probe', 'dev', '{}')", {}),
+        "insert a session for another tenant's user":
+            ("INSERT INTO sessions (id, tenant_id, user_id, auth_method, expires_at) "
+             "VALUES (-1, :b, :u, 'password', now())", {"b": tenant_b, "u": their_user}),
         "move an own user to another tenant":
             ("UPDATE users SET tenant_id = :b WHERE id = :u", {"b": tenant_b, "u": own_user}),
         "update another tenant's users":
@@ -130,7 +134,7 @@ def prove_isolation(engine: Engine, schema: str = "public") -> IsolationReport:
         if len(tenants) < 2:
             report.findings.append(Finding("tenant_isolation", SKIPPED, "fewer than two tenants have users"))
             return report
-        (tenant_a, user_a), (tenant_b, _user_b) = tenants
+        (tenant_a, user_a), (tenant_b, user_b) = tenants
         report.add("admin_sees_every_tenant", admin_tenants >= 2,
                    f"the admin role saw {admin_tenants} tenants among the first 5000 users")
         with conn.begin() as tx:
@@ -140,6 +144,6 @@ def prove_isolation(engine: Engine, schema: str = "public") -> IsolationReport:
             own = conn.execute(text("SELECT count(*) FROM users")).scalar_one()
             report.add("tenant_reads_only_its_rows", own > 0 and not any(foreign.values()),
                        f"tenant {tenant_a} saw {own} own users; rows of other tenants or the platform: {foreign}")
-            _writes(conn, tenant_a, tenant_b, user_a, report)
+            _writes(conn, tenant_a, tenant_b, user_a, user_b, report)
             tx.rollback()
     return report
