@@ -96,6 +96,7 @@ def test_a_changed_value_writes_exactly_one_secret_and_github_answers_204(sqlite
     fake, base = github
     sync = make_sync(sqlite_engine, base)
     sync.run([REPO, DEPENDABOT_ORG], DictSource(VALUES))
+    fake.rotate_key(REPO.secrets_path)  # GitHub rotated the key: the next run must fetch it again
     fake.requests.clear()
     report = sync.run([REPO, DEPENDABOT_ORG], DictSource({**VALUES, "API_KEY": "sk-live-2"}))
     assert [(o.target, o.name, o.action) for o in report.of("created", "updated")] == [
@@ -321,3 +322,15 @@ def test_token_and_values_never_reach_logs_or_errors(sqlite_engine, github):
     assert "github secrets sync finished" in text
     for secret in (wrong, TOKEN, *(v for v in VALUES.values() if len(v) >= 6)):
         assert secret not in text
+
+
+def test_one_target_failing_does_not_stop_the_others(sqlite_engine, github):
+    fake, base = github
+    fake.github.fail("GET", r"/codespaces/secrets$", 404, message="Not Found")
+    fake.github.fail("GET", r"/orgs/octo/dependabot/secrets$", 403, headers={"retry-after": "3600"},
+                     message="You have exceeded a secondary rate limit")
+    report = make_sync(sqlite_engine, base).run([CODESPACES, DEPENDABOT_ORG, REPO], DictSource(VALUES))
+    assert [(o.target, o.name, o.action) for o in report.outcomes if o.name == "*"] == [
+        (CODESPACES.key, "*", "failed"), (DEPENDABOT_ORG.key, "*", "deferred")]
+    assert "HTTP 404" in report.outcomes[0].reason
+    assert report.counts()["created"] == len(VALUES) and fake.names(REPO.secrets_path) == {n.upper() for n in VALUES}

@@ -53,6 +53,9 @@ class SecretsApi:
         return {item["name"]: RemoteSecret(item["name"], parse_time(item["updated_at"]), item.get("visibility"))
                 for item in self.client.paginate(target.secrets_path, items_key="secrets")}
 
+    def forget_keys(self) -> None:
+        self._keys.clear()
+
     def public_key(self, target: Target) -> PublicKey:
         if target.key not in self._keys:
             body = self.client.get(target.public_key_path)

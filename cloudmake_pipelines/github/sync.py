@@ -147,12 +147,14 @@ class SecretsSync:
         redactor.add(*items.values())
         report = SyncReport(dry_run, len(targets))
         self._rate_limited = None
+        self.api.forget_keys()  # public keys are cached per run: GitHub may rotate them between runs
         for target in targets:
             try:
                 self._sync_target(target, items, report, dry_run, force, progress)
             except GitHubError as exc:
-                log.error("GitHub target failed", extra={"target": target.key, "error": str(exc)})
-                report.outcomes.append(Outcome(target.key, "*", "failed", str(exc)))
+                action = "deferred" if _is_rate_limit(exc) else "failed"
+                log.error(f"GitHub target {action}", extra={"target": target.key, "error": str(exc)})
+                report.outcomes.append(Outcome(target.key, "*", action, str(exc)))
         report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         report.requests_sent = client.requests_sent - requests_before
         report.writes_sent = client.writes_sent - writes_before
@@ -208,13 +210,11 @@ class SecretsSync:
     def _within_count_limit(self, target: Target, accepted: dict[str, str], remote: dict[str, RemoteSecret],
                             rejected: list[Rejection]) -> dict[str, str]:
         """Drop new secrets that would take the target past GitHub's per-target limit."""
-        room = target.max_secrets - len(remote)
         new = [n for n in accepted if n not in remote]
-        for name in new[max(room, 0):]:
-            rejected.append(Rejection(name, f"{target.key} would exceed GitHub's limit of {target.max_secrets} "
-                                            f"secrets (it holds {len(remote)})"))
-            accepted = {k: v for k, v in accepted.items() if k != name}
-        return accepted
+        over = set(new[max(target.max_secrets - len(remote), 0):])
+        rejected += [Rejection(name, f"{target.key} would exceed GitHub's limit of {target.max_secrets} secrets "
+                                     f"(it holds {len(remote)})") for name in new if name in over]
+        return {name: value for name, value in accepted.items() if name not in over}
 
     def _decide(self, target: Target, name: str, value: str, r: RemoteSecret | None, s: SecretState | None,
                 force: bool) -> tuple[Outcome | None, _Write | None]:
