@@ -5,7 +5,8 @@
 * ``jwt_signing_keys`` -> ``jwks``: rotation (when due, or forced by config) and the published key set.
   Dagster cannot say "every 90 days" in cron: the daily ``jwt_rotation_due`` schedule requests one run
   per due date (``run_key``), in production only; it also requests a run when a key's grace ends.
-* Checks: SC-011 on ``jwt_signing_keys``; the keyring check on ``secrets_at_rest``.
+* Checks: SC-011 on ``jwks`` (it runs after the rotation and the publication); the keyring check on
+  ``secrets_at_rest``.
 * ``master_key_age_reminder``: a weekly look that alerts once the active master key is over a year old.
 """
 
@@ -90,7 +91,7 @@ def jwks(database: DatabaseResource, settings: SettingsResource) -> dg.Materiali
                                           "keys": len(document["keys"]), "path": str(keys.jwks_path)})
 
 
-@dg.asset_check(asset=jwt_signing_keys, name="sc_011_rotation_window",
+@dg.asset_check(asset=jwks, name="sc_011_rotation_window",
                 description="SC-011: one active key, at most 90 days + 24 h old; no key past its grace published.")
 def sc_011_rotation_window(database: DatabaseResource, settings: SettingsResource) -> dg.AssetCheckResult:
     keys = _keys(database, settings, "dagster")
