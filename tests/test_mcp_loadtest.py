@@ -89,15 +89,19 @@ async def _list_pages(url, max_pages):
 
 
 def test_measured_p95_matches_a_known_distribution_with_time_correlated_stalls():
-    """The server freezes 200 ms of every second. Open loop measures the true p95; a closed loop hides it."""
-    period, stall, base = 1.0, 0.2, 0.005
-    true_p95 = periodic_stall_percentile(period, stall, base, 0.95) * 1000  # 155 ms
+    """The server freezes 500 ms of every second. Open loop measures the true p95; a closed loop hides it."""
+    period, stall, base = 1.0, 0.5, 0.005
+    true_p95 = periodic_stall_percentile(period, stall, base, 0.95) * 1000  # 455 ms
     with serve_mcp("stateless", Behaviour(latency=periodic_stall(period, stall, base))) as server:
-        result = run(server.url, rate_per_second=100, duration_seconds=3 * period, operations=["tools/list"])
-        closed = asyncio.run(_closed_loop(server.url, 3 * period))
-    measured = result.operations[0]["p95_ms"]
-    assert result.operations[0]["requests"] == 300 and result.operations[0]["errors"] == 0
-    assert abs(measured - true_p95) / true_p95 < 0.05, (measured, true_p95)
+        result = run(server.url, rate_per_second=50, duration_seconds=4 * period, operations=["tools/list"])
+        closed = asyncio.run(_closed_loop(server.url, 2 * period))
+    op = result.operations[0]
+    assert op["requests"] == 200 and op["errors"] == 0
+    # Half the arrivals miss the freeze, so p50 is the base latency plus this machine's own overhead (client,
+    # server and OS scheduling: ~1 ms when quiet, tens of ms on an overloaded shared CI box). Allow that
+    # overhead on top of 5%: the closed loop below is off by hundreds of ms.
+    overhead = max(0.0, op["p50_ms"] - base * 1000)
+    assert abs(op["p95_ms"] - true_p95) <= 0.05 * true_p95 + overhead, (op, true_p95)
     assert closed.percentile_ms(95) < true_p95 / 2  # what a closed-loop generator would have reported
 
 

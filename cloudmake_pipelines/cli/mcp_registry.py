@@ -178,8 +178,10 @@ def loadtest(names, thresholds_path, duration, rate, as_json):
                               json.dumps(op["errors_by_kind"]) if op["errors_by_kind"] else "-", verdict)
         _console().print(table)
         for r in results:
-            for line in ([f"{r.server}: {r.connect_error}"] if r.connect_error else []) + [
-                    f"{r.server}: {note}" for note in r.notes]:
+            lines = [f"{r.server}: {r.connect_error}"] if r.connect_error else [
+                f"{r.server}: protocol {r.protocol_version}, {r.duration_ms / 1000:.1f} s, late starts "
+                f"{r.late_starts} (max {r.max_lateness_ms:g} ms)"]
+            for line in lines + [f"{r.server}: {note}" for note in r.notes + r.alert_reasons()]:
                 click.echo(line)
     if failed:
         raise click.exceptions.Exit(1)

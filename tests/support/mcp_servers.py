@@ -74,6 +74,7 @@ class RunningServer:
     methods: list[str]  # every JSON-RPC method that reached the server, in order
     verbs: list[str]  # every HTTP method, in order
     behaviour: Behaviour
+    service_seconds: list[float] = field(default_factory=list)  # per JSON-RPC request, as the server saw it
 
 
 def _page(kind: str, total: int, size: int | None, cursor: str | None) -> tuple[range, str | None]:
@@ -128,7 +129,7 @@ def _build_server(behaviour: Behaviour, release: threading.Event, started: float
     return Server("cloudmake-test-server", version="1.0", **handlers)
 
 
-def _recording(app, behaviour: Behaviour, methods: list[str], verbs: list[str]):
+def _recording(app, behaviour: Behaviour, methods: list[str], verbs: list[str], service: list[float]):
     """ASGI wrapper: records each JSON-RPC method received, enforces auth, plays a pre-2026 server."""
 
     async def wrapped(scope, receive, send):
@@ -136,6 +137,7 @@ def _recording(app, behaviour: Behaviour, methods: list[str], verbs: list[str]):
             return await app(scope, receive, send)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         verbs.append(scope["method"])
+        started = time.perf_counter()
         if behaviour.bearer_token and headers.get("authorization") != f"Bearer {behaviour.bearer_token}":
             return await _reply(send, 401, {"error": "invalid_token"})
         chunks = []
@@ -163,7 +165,9 @@ def _recording(app, behaviour: Behaviour, methods: list[str], verbs: list[str]):
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        return await app(scope, replay, send)
+        await app(scope, replay, send)
+        if isinstance(parsed, dict) and "id" in parsed:
+            service.append(time.perf_counter() - started)
 
     return wrapped
 
@@ -181,15 +185,15 @@ def serve_mcp(mode: str = "stateful_json", behaviour: Behaviour | None = None) -
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: expected one of {MODES}")
     behaviour = behaviour or Behaviour()
-    release, methods, verbs = threading.Event(), [], []
+    release, methods, verbs, service = threading.Event(), [], [], []
     if mode == "legacy_sse":
         app, path = MCPServer("cloudmake-legacy").sse_app(), "/sse"
     else:
         server = _build_server(behaviour, release, time.monotonic())
         app = server.streamable_http_app(json_response=mode != "stateful_sse", stateless_http=mode == "stateless")
         path = "/mcp"
-    with serve_asgi(_recording(app, behaviour, methods, verbs)) as base:
+    with serve_asgi(_recording(app, behaviour, methods, verbs, service)) as base:
         try:
-            yield RunningServer(base + path, methods, verbs, behaviour)
+            yield RunningServer(base + path, methods, verbs, behaviour, service)
         finally:
             release.set()
