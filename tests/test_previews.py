@@ -24,7 +24,7 @@ from cloudmake_pipelines.previews import (
 )
 from cloudmake_pipelines.previews.archive import archive_expired
 from cloudmake_pipelines.previews.cleanup import Cleaner, holds_any
-from tests.support.fake_neon import API_KEY, serve_fake_neon
+from tests.support.fake_neon import API_KEY, FakeNeon, serve_fake_neon
 from tests.support.fake_pushgateway import serve_fake_pushgateway
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -202,6 +202,33 @@ def test_cleanup_frees_branches_and_retries_failures_next_run(engine):
         assert set(neon.branches) == {("proj-1", "br-active")}
         third = archiver.run()
         assert third.cleanup.counts()["freed"] == 0 and len(neon.deletes()) == 8, "nothing is deleted twice"
+
+
+def test_overlapping_cleanups_delete_each_branch_once(engine, db_url):
+    clock = ManualClock(T0)
+    ids = [f"e{i:02d}" for i in range(12)]
+    _add(engine, *[_env(i, ttl=T0 - timedelta(minutes=1), branch=f"br-{i}") for i in ids])
+    with engine.begin() as conn:
+        archive_expired(conn, clock, holds_any(_no_neon()))
+    other = make_engine(db_url)
+    with serve_fake_neon(FakeNeon(delay_seconds=0.05)) as (neon, url):
+        for i in ids:
+            neon.add_branch("proj-1", f"br-{i}")
+        barrier, summaries = threading.Barrier(2), []
+
+        def clean(engine_):
+            barrier.wait()
+            summaries.append(Cleaner(engine_, [_neon(url)], clock, batch_size=2).run())
+
+        threads = [threading.Thread(target=clean, args=(e,)) for e in (engine, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    other.dispose()
+    freed = [s.freed for s in summaries]
+    assert len(freed) == 2 and all(freed) and sorted(freed[0] + freed[1]) == ids, "both worked, none twice"
+    assert len(neon.deletes()) == 12 and not neon.branches
 
 
 def test_missing_or_rejected_key_keeps_the_backlog_without_hammering_neon(engine):

@@ -12,6 +12,7 @@ Every request is recorded (:attr:`FakeNeon.requests`) with its arrival time, so 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -48,8 +49,9 @@ class Recorded:
 
 
 class FakeNeon:
-    def __init__(self, api_key: str = API_KEY):
+    def __init__(self, api_key: str = API_KEY, delay_seconds: float = 0.0):
         self.api_key = api_key
+        self.delay_seconds = delay_seconds  # answer this much later (to make overlapping clients overlap)
         self.branches: dict[tuple[str, str], dict] = {}
         self.requests: list[Recorded] = []
         self._script: dict[str, deque[tuple[int, str | None]]] = defaultdict(deque)
@@ -81,6 +83,8 @@ class FakeNeon:
     async def _branch(self, request: Request) -> JSONResponse:
         project_id, branch_id = request.path_params["project_id"], request.path_params["branch_id"]
         authorized = request.headers.get("authorization") == f"Bearer {self.api_key}"
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         with self._lock:
             response = self._answer(request.method, project_id, branch_id, authorized)
             self.requests.append(Recorded(request.method, request.url.path, response.status_code,
