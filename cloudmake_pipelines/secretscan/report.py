@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from urllib.parse import quote
 
 from .findings import ScanResult
 from .rules import RuleSet
@@ -79,7 +80,7 @@ def _sarif(result: ScanResult, ruleset: RuleSet, source: str) -> str:
             "message": {"text": f"{f.description}: {f.redacted} (fingerprint {f.fingerprint})"
                                 + (f" added in commit {f.commit}" if f.commit else "")},
             "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": f.path.replace("\\", "/"), "uriBaseId": "%SRCROOT%"},
+                "artifactLocation": {"uri": quote(f.path.replace("\\", "/")), "uriBaseId": "%SRCROOT%"},
                 "region": {"startLine": f.line, "startColumn": f.column, "endLine": max(f.end_line, f.line),
                            "endColumn": f.end_column},
             }}],
