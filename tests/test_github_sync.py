@@ -283,21 +283,21 @@ def test_a_run_killed_mid_way_loses_no_state(engine, github):
     assert sync.run([REPO], source).counts()["skipped"] == 6
 
 
-def test_dry_run_plans_without_writing_anything(engine, github):
+def test_dry_run_plans_without_writing_anything(sqlite_engine, github):
     fake, base = github
-    sync = make_sync(engine, base)
+    sync = make_sync(sqlite_engine, base)
     plan = sync.run(ALL, DictSource(VALUES), dry_run=True)
     assert plan.counts()["planned"] == len(ALL) * len(VALUES) and {o.action for o in plan.outcomes} == {"create"}
     assert fake.writes() == [] and all("public-key" not in r[1] for r in fake.requests)
-    with engine.connect() as conn:
+    with sqlite_engine.connect() as conn:
         assert conn.execute(select(github_sync_state)).all() == []
-    assert QuotaService(engine).available(QUOTA_BUCKET, Limit(5000, 3600)) == 5000
+    assert QuotaService(sqlite_engine).available(QUOTA_BUCKET, Limit(5000, 3600)) == 5000
 
 
-def test_state_keeps_a_keyed_hash_never_the_value(engine, github):
+def test_state_keeps_a_keyed_hash_never_the_value(sqlite_engine, github):
     fake, base = github
-    make_sync(engine, base).run([REPO], DictSource({"API_KEY": "sk-live-1"}))
-    with engine.connect() as conn:
+    make_sync(sqlite_engine, base).run([REPO], DictSource({"API_KEY": "sk-live-1"}))
+    with sqlite_engine.connect() as conn:
         row = conn.execute(select(github_sync_state)).one()
     assert row.digest == digest(HMAC_KEY, REPO, "sk-live-1") != digest(b"o" * 32, REPO, "sk-live-1")
     assert "sk-live-1" not in json.dumps([str(v) for v in row])
