@@ -22,7 +22,8 @@ def test_this_repository_matches_its_own_spec_on_sqlite_built_from_its_migration
                                           "cloudmake_pipelines/db/migrations")
     assert not report.has_drift, (
         "specs/001-cloudmake-pipelines/data-model.md disagrees with the migrations. Specify new tables and "
-        "columns there (see specs/README.md), or fix the migration:\n" + as_text(report))
+        "columns there (`cloudmake drift scaffold` prints the blocks of unspecified tables; see "
+        "specs/README.md), or fix the migration:\n" + as_text(report))
 
 
 @pytest.mark.postgres

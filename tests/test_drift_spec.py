@@ -138,3 +138,20 @@ def test_spec_digest_changes_with_any_spec_file(tmp_path):
     (target / "specs/001-core/spec.md").write_text("# changed\n")
     assert run_check(target).spec_digest != first
     assert json.dumps(run_check(target).as_dict())  # the report is JSON-serializable
+
+
+def test_scaffolded_blocks_specify_the_extra_tables_exactly(tmp_path):
+    import shutil
+
+    from cloudmake_pipelines.drift.check import scaffold_entities
+
+    target = tmp_path / "t"
+    shutil.copytree(FIXTURES / "fastapi-drift", target, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(FIXTURES / "shop-spec", tmp_path / "shop-spec")
+    [block] = scaffold_entities(target)
+    assert block.startswith("## audit_events\n\n```yaml\nentity: audit_events\nfields:\n  id: integer pk\n")
+    model = tmp_path / "shop-spec/specs/001-shop/data-model.md"
+    model.write_text(model.read_text() + "\n" + block)
+    keys = {item.key for item in run_check(target).items}
+    assert "entities:extra:audit_events" not in keys and "entities:missing:orders" in keys
+    assert scaffold_entities(target) == []

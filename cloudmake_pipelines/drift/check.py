@@ -166,6 +166,18 @@ def _check_tokens(spec: Spec, config: DriftConfig, report: DriftReport) -> list[
     return tokens.compare(spec.tokens, tokens.read_css(files, config.root))
 
 
+def scaffold_entities(target: Path | str, *, config_path: Path | None = None) -> list[str]:
+    """``data-model.md`` blocks for the tables the database has and the spec does not declare."""
+    config = load_config(Path(target), config_path)
+    spec = load_spec(config)
+    with _import_path(config.root, config.python_path), entities.database(config) as found:
+        if found is None:
+            raise SpecError(config.source or config.root, "the target has no database: set database.url, "
+                            "database.migrations or database.sql in drift.yaml")
+        actual = entities.reflect(found[0], config.database["ignore_tables"], found[2])
+    return [entities.render(entity) for name, entity in sorted(actual.items()) if name not in spec.entities]
+
+
 def code_revision(root: Path) -> str | None:
     """The target's git commit, if it is a git work tree."""
     try:

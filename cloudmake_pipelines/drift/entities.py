@@ -95,6 +95,14 @@ def reflect(engine: Engine, ignore_tables: list[str], label: str) -> dict[str, E
     return found
 
 
+def render(entity: Entity) -> str:
+    """The ``data-model.md`` block that specifies ``entity`` as it is (for ``cloudmake drift scaffold``)."""
+    lines = [f"## {entity.name}", "", "```yaml", f"entity: {entity.name}", "fields:"]
+    lines += [f"  {name}: {f.type}{'?' if f.nullable else ''}{' pk' if f.primary_key else ''}"
+              for name, f in entity.fields.items()]
+    return "\n".join([*lines, "```", ""])
+
+
 def discover_migrations(root: Path) -> list[Path]:
     """Alembic script directories under ``root``: a folder with ``env.py`` and ``versions/``."""
     return [p.parent for p in walk_files(root, ["**/env.py"])
