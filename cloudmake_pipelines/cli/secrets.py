@@ -63,6 +63,7 @@ def scan(paths, staged, git_diff, history, config, no_ignore, jobs, fmt, baselin
 
     A finding shows the rule, file, line, a redacted prefix and a fingerprint; never the secret.
     Silence one line with a `secretscan:allow` comment, or acknowledge findings with --baseline.
+    Exit 0 clean, 1 secrets found, 2 usage, config or git error.
     """
     logs.configure(sys.stderr)
     known = baselines.load(baseline_file) if baseline_file else set()
@@ -74,8 +75,7 @@ def scan(paths, staged, git_diff, history, config, no_ignore, jobs, fmt, baselin
         result.findings = kept
     text = render(result, ruleset, fmt, source=source)
     if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        baselines.write_atomically(output, text.encode("utf-8", "surrogateescape"))
     else:
         click.echo(text, nl=False)
     log.info("secret scan finished", extra={"source": source, **summary(result)})

@@ -39,16 +39,21 @@ def write(path: str | Path, findings: Iterable[Finding]) -> int:
     entries = sorted({f.fingerprint: {"fingerprint": f.fingerprint, "rule": f.rule_id, "file": f.path}
                       for f in findings}.values(), key=lambda e: (e["file"], e["rule"], e["fingerprint"]))
     text = json.dumps({"version": BASELINE_VERSION, "findings": entries}, indent=2) + "\n"
-    directory = path.parent if str(path.parent) else Path(".")
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=directory, prefix=f".{path.name}.",
-                                         delete=False)
+    write_atomically(path, text.encode("utf-8"))
+    return len(entries)
+
+
+def write_atomically(path: str | Path, content: bytes) -> None:
+    """Write a file so that a reader (or a killed run) never sees half of it: a temporary file in the same
+    directory, flushed to disk, renamed over the target."""
+    path = Path(path)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
     try:
         with handle:
-            handle.write(text)
+            handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, path)
     except BaseException:
         os.unlink(handle.name)
         raise
-    return len(entries)

@@ -14,7 +14,6 @@ import bisect
 import hashlib
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -198,11 +197,11 @@ def _cache_dir() -> Path:
 
 def _write_atomically(path: Path, content: bytes) -> None:
     """Best effort: a cache that cannot be written only costs the next run a compile."""
+    from .baseline import write_atomically
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as handle:
-            handle.write(content)
-        os.replace(handle.name, path)
+        write_atomically(path, content)
     except OSError:
         pass
 
