@@ -23,7 +23,7 @@ COMPOSITE = {"shadow", "typography", "border", "transition", "gradient", "stroke
 _ALIAS = re.compile(r"^\{([^{}]+)\}$")
 _VAR = re.compile(r"var\(\s*(--[\w-]+)\s*(?:,[^)]*)?\)")
 _COMMENT = re.compile(r"/\*.*?\*/", re.S)
-_DECL = re.compile(r"(--[A-Za-z0-9_-]+)\s*:\s*([^;{}]*)")
+_DECL = re.compile(r"(?<![\w-])(--[A-Za-z0-9_-]+)\s*:\s*([^;{}]*)")  # not BEM selectors: .btn--x:hover
 
 
 @dataclass(frozen=True)
