@@ -1,11 +1,19 @@
 """`cloudmake mcp breaker set|list` and `cloudmake mcp outages`, in process, on SQLite and PostgreSQL."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
 
 from cloudmake_pipelines.cli import main
+from cloudmake_pipelines.db import make_engine
+from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.db.tables import mcp_servers
 from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.outages import Cursor, DatabaseSource, OutageDetector
@@ -80,3 +88,29 @@ def test_fallback_file_errors_name_the_file_and_field(tmp_path):
         Fallbacks.load(path)
     with pytest.raises(ConfigError, match="cannot read the fallback guidance file"):
         Fallbacks.load(tmp_path / "missing.yaml")
+
+
+@pytest.mark.e2e
+def test_operator_opens_a_breaker_and_the_sensor_in_the_code_location_requests_the_alert(sqlite_url, tmp_path):
+    """Real processes: `cloudmake mcp breaker set`, then `dagster sensor preview` on the code location."""
+    root = Path(__file__).resolve().parents[1]
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(root / "deploy" / "dagster.embedded.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "DAGSTER_HOME": str(home),
+           "CLOUDMAKE_MCP_OUTAGE_THRESHOLD_SECONDS": "0"}
+    upgrade(sqlite_url, target=support.OUTAGES_REVISION)
+    with make_engine(sqlite_url).begin() as conn:
+        conn.execute(insert(mcp_servers).values(name="alpha", url="http://127.0.0.1:9/mcp"))
+    cloudmake = [sys.executable, "-m", "cloudmake_pipelines.cli", "mcp"]
+    opened = subprocess.run([*cloudmake, "breaker", "set", "alpha", "open", "--failures", "4"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert opened.returncode == 0, opened.stderr
+    time.sleep(0.05)  # degraded for more than the (zero) threshold
+    preview = subprocess.run([str(Path(sys.executable).with_name("dagster")), "sensor", "preview",
+                              "mcp_outage_detector", "-m", "cloudmake_pipelines.definitions"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert preview.returncode == 0, preview.stderr[-2000:]
+    assert "Sensor returning run requests for 1 run(s)" in preview.stdout
+    assert "kind: opened" in preview.stdout and "server: alpha" in preview.stdout
+    assert "summary: MCP server 'alpha' degraded for" in preview.stdout and "4 failures" in preview.stdout
