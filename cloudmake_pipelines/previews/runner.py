@@ -89,16 +89,8 @@ class Archiver:
     def run(self, *, source: str = "cli", run_id: str | None = None,
             skip_if_ran_within: timedelta | None = None) -> ArchivalReport:
         started = time.perf_counter()
-        if skip_if_ran_within:
-            with self.engine.connect() as conn:
-                recent, now = self._finished_since(conn, skip_if_ran_within), archive.database_now(conn, self.clock)
-            if recent is not None:
-                report = ArchivalReport(now, skipped=(
-                    f"the last archival finished at {recent.isoformat()}, within the "
-                    f"{skip_if_ran_within.total_seconds() / 3600:g} h schedule: nothing to do until the next "
-                    "scheduled run (use --force to archive now)"))
-                log.info(f"preview archival skipped: {report.skipped}")
-                return report
+        if skip_if_ran_within and (skipped := self._skipped(skip_if_ran_within)):
+            return skipped
         # On SQLite every write transaction below starts with its write (reading the clock touches no
         # table): a transaction that reads first cannot wait for a concurrent writer, it fails instead.
         with self.engine.begin() as conn:
@@ -138,10 +130,20 @@ class Archiver:
                                 archive.expired_previews(conn, self.clock, self.ttl, limit),
                                 counts["active"], counts["backlog"])
 
-    def _finished_since(self, conn: Connection, interval: timedelta) -> datetime | None:
-        since = self.clock.at(conn.dialect.name, -interval)
-        return conn.execute(select(runs.c.finished_at).where(runs.c.finished_at > since)
-                            .order_by(runs.c.finished_at.desc()).limit(1)).scalar()
+    def _skipped(self, interval: timedelta) -> ArchivalReport | None:
+        """A report saying why this run is skipped when a run finished less than ``interval`` ago."""
+        with self.engine.connect() as conn:
+            since = self.clock.at(conn.dialect.name, -interval)
+            recent = conn.execute(select(runs.c.finished_at).where(runs.c.finished_at > since)
+                                  .order_by(runs.c.finished_at.desc()).limit(1)).scalar()
+            now = archive.database_now(conn, self.clock)
+        if recent is None:
+            return None
+        report = ArchivalReport(now, skipped=(
+            f"the last archival finished at {recent.isoformat()}, within the {interval.total_seconds() / 3600:g} h "
+            "schedule: nothing to do until the next scheduled run (use --force to archive now)"))
+        log.info(f"preview archival skipped: {report.skipped}")
+        return report
 
     def _record(self, conn: Connection, report: ArchivalReport, source: str, run_id: str | None) -> datetime:
         counts = report.cleanup.counts()
