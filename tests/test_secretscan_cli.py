@@ -209,8 +209,11 @@ def test_text_report_shows_rule_file_line_prefix_and_fingerprint(tmp_path):
     first = result.stdout.decode().splitlines()[0]
     assert first == (f"app.py:2:10: github-pat: GitHub personal access token (classic): ghp_…(40 chars) "
                      f"fingerprint {fingerprint('github-pat', 'app.py', secret)}")
-    log_line = json.loads(result.stderr.decode().splitlines()[-1])  # a Pino line on stderr
-    assert log_line["msg"] == "secret scan finished" and log_line["findings"] == 1 and log_line["level"] == 30
+    found, finished = (json.loads(line) for line in result.stderr.decode().splitlines())  # Pino lines on stderr
+    assert (found["msg"], found["level"], found["rule"], found["file"], found["line"]) == (
+        "secret found", 40, "github-pat", "app.py", 2)
+    assert found["fingerprint"] == fingerprint("github-pat", "app.py", secret)
+    assert finished["msg"] == "secret scan finished" and finished["findings"] == 1 and finished["level"] == 30
 
 
 def test_sarif_is_2_1_0_with_rules_locations_and_fingerprints(tmp_path):

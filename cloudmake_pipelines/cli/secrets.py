@@ -78,6 +78,8 @@ def scan(paths, staged, git_diff, history, config, no_ignore, jobs, fmt, baselin
         baselines.write_atomically(output, text.encode("utf-8", "surrogateescape"))
     else:
         click.echo(text, nl=False)
+    for finding in result.findings:  # sanitized: the same fields as the report, never the secret
+        log.warning("secret found", extra={k: v for k, v in finding.to_dict().items() if k != "description"})
     log.info("secret scan finished", extra={"source": source, **summary(result)})
     if result.findings:
         raise click.exceptions.Exit(1)
