@@ -92,11 +92,12 @@ def list_targets(as_json: bool) -> None:
     if not found:
         click.echo("no targets: add one with `cloudmake github targets add SPEC`")
     for t in found:
-        extra = f" visibility={t.visibility}" + (f" repos={list(t.selected_repository_ids)}"
-                                                 if t.selected_repository_ids else "") if t.visibility else ""
-        click.echo(f"{t.key}  include={','.join(t.include)}"
-                   + (f" exclude={','.join(t.exclude)}" if t.exclude else "") + extra
-                   + (" delete-orphans" if t.delete_orphans else ""))
+        parts = [t.key, f"include={','.join(t.include)}"]
+        parts += [f"exclude={','.join(t.exclude)}"] if t.exclude else []
+        parts += [f"visibility={t.visibility}"] if t.visibility else []
+        parts += [f"repository-ids={','.join(map(str, t.selected_repository_ids))}"] if t.selected_repository_ids else []
+        parts += ["delete-orphans"] if t.delete_orphans else []
+        click.echo("  ".join(parts))
 
 
 @targets.command("remove")
