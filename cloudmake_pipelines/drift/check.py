@@ -65,7 +65,10 @@ def _openapi_documents(config: DriftConfig) -> list[tuple[dict[str, Any], str]]:
             app = app()  # an app factory
         if not hasattr(app, "openapi"):
             raise SpecError(source, f"routes.openapi.app {settings['app']!r} has no openapi(): expected a FastAPI app")
-        found.append((app.openapi(), f"app {settings['app']}"))
+        try:
+            found.append((app.openapi(), f"app {settings['app']}"))
+        except Exception as exc:  # the target's app failing to describe itself is the target's error
+            raise SpecError(source, f"{settings['app']}.openapi() failed: {type(exc).__name__}: {exc}") from None
     if "file" in settings:
         path = config.root / settings["file"]
         if not path.is_file():

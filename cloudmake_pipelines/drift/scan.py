@@ -128,7 +128,9 @@ def scan_python(path: Path, text: str, module: str) -> Source:
 
 
 # -- JavaScript / TypeScript ------------------------------------------------------------------------------
-_JS_COMMENT = re.compile(r"/\*.*?\*/|(?<![:'\"`\w])//[^\n]*", re.S)
+#: A string literal (kept) or a comment (blanked): strings first, so '/api/*' and 'http://' stay intact.
+_JS_STRING_OR_COMMENT = re.compile(r"""('(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`(?:\\.|[^`\\])*`)|/\*.*?\*/|//[^\n]*""",
+                                   re.S)
 _JS_DECL = re.compile(r"(?:const|let|var)\s+(\w+)\s*(?::\s*[\w<>\[\], .]+)?=\s*(?:"
                       r"new\s+(?:\w+\.)?\w*Hono\b(?:<[^>]*>)?\s*\([^)]*\)(?:\s*\.\s*basePath\(\s*(['\"`])([^'\"`]*)\2\s*\))?"
                       r"|(?:(?:express|require\(\s*['\"]express['\"]\s*\))\s*\.\s*)?Router\s*\(|express\s*\(\s*\))")
@@ -185,7 +187,7 @@ def _line(text: str, index: int) -> int:
 
 def scan_javascript(path: Path, text: str) -> Source:
     source = Source(path)
-    text = _JS_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    text = _JS_STRING_OR_COMMENT.sub(lambda m: m.group(1) or "\n" * m.group(0).count("\n"), text)
     for match in _JS_IMPORT_DEFAULT.finditer(text):
         source.imports[match.group(1)] = (match.group(2), "default")
     for regex, separator in ((_JS_IMPORT_NAMED, " as "), (_JS_REQUIRE_NAMED, ":")):
