@@ -338,6 +338,10 @@ def test_postgres_indexes_are_partial(pg_engine):
         defs = dict(conn.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'environments'")).all())
     assert "WHERE ((kind)::text = 'preview'::text)" in defs["ix_environments_ttl_expires_at_created_at"]
     assert "cleanup_status" in defs["ix_environments_cleanup_status"].split("WHERE")[1]
+    assert "ix_environments_kind_ttl_expires_at" not in defs, "replaced by the partial index"
+    with pg_engine.connect() as conn:
+        options = conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'environments'")).scalar_one()
+    assert "autovacuum_vacuum_scale_factor=0.01" in options
 
 
 @pytest.mark.postgres

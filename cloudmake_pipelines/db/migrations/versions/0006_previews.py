@@ -34,6 +34,12 @@ def upgrade() -> None:
     # Superseded by the partial index above, and harmful next to it (the planner preferred it and then read
     # every active preview on a no-op run): see db/tables.py.
     op.drop_index("ix_environments_kind_ttl_expires_at", "environments")
+    if op.get_bind().dialect.name == "postgresql":
+        # An archival run turns its rows into dead entries of the partial index, which the next runs' bitmap
+        # scans must still visit until VACUUM (1M rows, 100k archived: 56 ms instead of 4.5 ms). The default
+        # threshold (20% of the table changed) may never be reached by archival alone: vacuum after ~1%.
+        op.execute("ALTER TABLE environments SET (autovacuum_vacuum_scale_factor = 0.01, "
+                   "autovacuum_analyze_scale_factor = 0.02)")
     op.create_index("ix_environments_cleanup_status", "environments", ["cleanup_status"],
                     postgresql_where=_BACKLOG, sqlite_where=_BACKLOG)
     op.create_table(
@@ -57,6 +63,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("preview_archival_runs")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE environments RESET (autovacuum_vacuum_scale_factor, autovacuum_analyze_scale_factor)")
     op.drop_index("ix_environments_cleanup_status", "environments")
     op.drop_index("ix_environments_ttl_expires_at_created_at", "environments")
     op.create_index("ix_environments_kind_ttl_expires_at", "environments", ["kind", "ttl_expires_at"])
