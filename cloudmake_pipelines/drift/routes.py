@@ -49,13 +49,15 @@ def server_prefix(doc: dict[str, Any]) -> str:
     return urlparse(url).path if "://" in url else url
 
 
-def openapi_routes(doc: dict[str, Any], location: str) -> list[Route]:
-    """Every (method, path) of an OpenAPI 3.x document, joined to its first server's path."""
+def openapi_routes(doc: dict[str, Any], location: str, lines: dict[str, str] | None = None) -> list[Route]:
+    """Every (method, path) of an OpenAPI 3.x document, joined to its first server's path.
+    ``lines`` maps a path as written to a more precise location (``file:line``)."""
     prefix = server_prefix(doc)
     routes = []
     for path, item in (doc.get("paths") or {}).items():
         if isinstance(item, dict):
-            routes += [Route(m.upper(), normalize_path(path, prefix), location) for m in item if m in HTTP_METHODS]
+            where = (lines or {}).get(path, location)
+            routes += [Route(m.upper(), normalize_path(path, prefix), where) for m in item if m in HTTP_METHODS]
     return routes
 
 

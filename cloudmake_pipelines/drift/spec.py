@@ -169,9 +169,7 @@ def load_spec(config: DriftConfig) -> Spec:
             display = _rel(contract, base)
             doc = read_contract(contract, display)
             lines = _locate_paths(contract.read_text(encoding="utf-8"), display)
-            for route in routes.openapi_routes(doc, display):
-                raw = route.path[len(routes.server_prefix(doc).rstrip("/")):] or "/"
-                spec.routes.append(routes.Route(route.method, route.path, lines.get(raw, display)))
+            spec.routes += routes.openapi_routes(doc, display, lines)
             for name, value in schemas.document_schemas(doc, display).items():
                 if name in spec.schemas and spec.schemas[name][0] != value[0]:
                     raise SpecError(display, f"schema {name} differs from the one in {spec.schemas[name][1]}")
