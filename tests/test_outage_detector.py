@@ -250,3 +250,13 @@ def test_the_sensor_is_defined_as_the_daemon_runs_it():
     assert sensor.minimum_interval_seconds == 300 and sensor.job_name == "mcp_outage_alert"
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert merged.resolve_job_def("mcp_outage_alert")
+
+
+def test_the_tick_log_in_dagster_carries_the_pino_lines(sqlite_only, harness, store, capfd):
+    store.set_state("alpha", "open", failure_count=4, at=at(1))
+    harness.evaluate(at(30), Cursor().dumps())
+    output = capfd.readouterr()
+    lines = [json.loads(line[line.index("{"):]) for line in (output.out + output.err).splitlines()
+             if " - dagster - INFO - {" in line]
+    assert [(line["msg"], line.get("failure_count")) for line in lines] == [
+        ("breaker transitions for alpha", 4), ("outage detector tick", None)]

@@ -6,8 +6,10 @@ kind, so Dagster itself never launches the same alert twice. When the breaker so
 unreachable the tick is skipped with the reason and the cursor stays: the next tick catches up.
 """
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 
 import dagster as dg
@@ -89,6 +91,21 @@ class _ToTickLog(logging.Handler):
         self.target.log(record.levelno, self.format(record))
 
 
+@contextlib.contextmanager
+def _tick_log(target: logging.Logger) -> Iterator[None]:
+    """For one tick, the detector's INFO lines reach the tick log (the code server configures no level)."""
+    logger = logging.getLogger(f"cloudmake.{TASK}")
+    handler, level = _ToTickLog(target), logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 @dg.sensor(name="mcp_outage_detector", job=mcp_outage_alert, minimum_interval_seconds=300,
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="Seed task 2: reads MCP circuit-breaker transitions since its cursor; alerts once per "
@@ -96,20 +113,15 @@ class _ToTickLog(logging.Handler):
 def mcp_outage_detector(context: dg.SensorEvaluationContext, database: DatabaseResource,
                         mcp_outages: OutageDetectionResource, settings: SettingsResource):
     cursor = Cursor.loads(context.cursor)
-    logger = logging.getLogger(f"cloudmake.{TASK}")
-    handler = _ToTickLog(context.log)
-    logger.addHandler(handler)
-    detector = None
+    detector = mcp_outages.detector(database, settings.get().environment)
     try:
-        detector = mcp_outages.detector(database, settings.get().environment)
-        result = detector.tick(cursor, mcp_outages.now())
+        with _tick_log(context.log):
+            result = detector.tick(cursor, mcp_outages.now())
     except SourceUnavailable as exc:
         where = f"transition {cursor.after}" if cursor else "the start"
         return dg.SkipReason(f"skipped: {exc}. The cursor stays at {where}; the next tick catches up.")
     finally:
-        logger.removeHandler(handler)
-        if detector is not None:
-            detector.source.close()
+        detector.source.close()
     run_requests = [
         dg.RunRequest(
             run_key=n.run_key,
