@@ -133,6 +133,26 @@ def test_log_finds_a_secret_removed_in_a_later_commit(repo):
     assert_never_leaked(secret, result.stdout, result.stderr)
 
 
+def test_log_reports_branch_secrets_once_and_secrets_written_by_a_merge(repo):
+    on_branch, in_resolution = token(), token("gho")
+    (repo / "f.txt").write_text("a\nb\nc\n")
+    commit(repo, "base")
+    git(repo, "checkout", "-q", "-b", "side")
+    (repo / "f.txt").write_text("a\nSIDE\nc\n")
+    (repo / "side.env").write_text(f"TOKEN={on_branch}\n")
+    side = commit(repo, "side")
+    git(repo, "checkout", "-q", "main")
+    (repo / "f.txt").write_text("a\nMAIN\nc\n")
+    commit(repo, "main")
+    subprocess.run(["git", "merge", "-q", "side"], cwd=repo, capture_output=True, check=False)  # conflicts
+    (repo / "f.txt").write_text(f'a\nTOKEN = "{in_resolution}"\nc\n')
+    merge = commit(repo, "merge, resolving the conflict with a token")
+    result = cloudmake("scan", "--log", "--format", "json", cwd=repo)
+    reported = [(f["file"], f["line"], f["rule"], f["commit"]) for f in json.loads(result.stdout)["findings"]]
+    assert sorted(reported) == sorted([("side.env", 1, "github-pat", side),
+                                       ("f.txt", 2, "github-oauth-token", merge)])
+
+
 def test_unusual_file_names_are_reported_as_git_shows_them(repo):
     secret = token()
     (repo / "dir with space").mkdir()

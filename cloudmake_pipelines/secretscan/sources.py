@@ -17,7 +17,8 @@ from ..errors import ConfigError
 
 _DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "--unified=0", "--find-renames",
                  "--diff-filter=d", "--src-prefix=a/", "--dst-prefix=b/")
-_HUNK = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+# "@@ -a,b +c,d @@", or for a merge's combined diff "@@@ -a,b -c,d +e,f @@@" (one column per parent)
+_HUNK = re.compile(rb"^(@@+) (?:-\d+(?:,\d+)? )+\+(\d+)(?:,\d+)? \1")
 _COMMIT_MARK = b"\x00commit "
 _ESCAPES = {b"a": 7, b"b": 8, b"t": 9, b"n": 10, b"v": 11, b"f": 12, b"r": 13, b'"': 34, b"\\": 92}
 SKIP_DIRS = {".git", ".hg", ".svn"}
@@ -83,7 +84,7 @@ def diff_range(spec: str, cwd: str | Path | None = None) -> list[Blob]:
 def history(cwd: str | Path | None = None) -> Iterator[Blob]:
     """Every commit's added lines on every ref, streamed from ``git log -p`` (oldest memory use: one file)."""
     root = repo_root(cwd)
-    command = ["git", "-c", "core.quotePath=false", "log", "-p", "--all", "--full-history", "--reverse",
+    command = ["git", "-c", "core.quotePath=false", "log", "-p", "--cc", "--all", "--full-history", "--reverse",
                "--format=%x00commit %H", *_DIFF_OPTIONS]
     process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -107,14 +108,18 @@ def commit_count(cwd: str | Path | None = None) -> int:
 
 
 def parse_diff(lines: Iterable[bytes]) -> Iterator[Blob]:
-    """Blobs of added lines from unified diff text (``git diff -U0`` or ``git log -p`` output)."""
+    """Blobs of added lines from unified diff text (``git diff -U0`` or ``git log -p --cc`` output).
+
+    In a merge's combined diff only lines added against every parent count: the merge itself wrote them
+    (a conflict resolution); lines taken from one side were already scanned in that side's commits.
+    """
     if isinstance(lines, bytes):
         lines = lines.splitlines(keepends=True)
     commit = path = None
     added: list[bytes] = []
     numbers: list[int] = []
     in_hunk = False
-    next_line = 0
+    next_line = columns = 0
 
     def flush() -> Iterator[Blob]:
         if path is not None and added:
@@ -127,17 +132,19 @@ def parse_diff(lines: Iterable[bytes]) -> Iterator[Blob]:
         if line.startswith(_COMMIT_MARK):
             yield from flush()
             commit, path, in_hunk = line[len(_COMMIT_MARK):].decode(), None, False
-        elif line.startswith(b"diff --git "):
+        elif line.startswith((b"diff --git ", b"diff --cc ", b"diff --combined ")):
             yield from flush()
             path, in_hunk = None, False
-        elif in_hunk and line.startswith(b"+"):
-            added.append(line[1:].rstrip(b"\r"))
-            numbers.append(next_line)
-            next_line += 1
-        elif in_hunk and line.startswith(b" "):
+        elif in_hunk and line[:1] in (b"+", b"-", b" ") and len(line) >= columns:
+            prefix = line[:columns]
+            if b"-" in prefix:  # removed: not in the new revision
+                continue
+            if prefix == b"+" * columns:
+                added.append(line[columns:].rstrip(b"\r"))
+                numbers.append(next_line)
             next_line += 1
         elif (hunk := _HUNK.match(line)) is not None:
-            in_hunk, next_line = True, int(hunk.group(1))
+            in_hunk, columns, next_line = True, len(hunk.group(1)) - 1, int(hunk.group(2))
         elif not in_hunk and line.startswith(b"+++ "):
             target = _unquote(line[4:])
             path = None if target == b"/dev/null" else os.fsdecode(target[2:] if target.startswith(b"b/") else target)
