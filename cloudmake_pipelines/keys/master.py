@@ -190,8 +190,8 @@ class MasterKeyRotation:
                      .values(status="active", activated_at=self._now()))
 
     def _reencrypt_secrets(self, new: int) -> int:
-        moved = 0
-        total = None
+        """Keyset passes in id order until a whole pass finds nothing left (catching late writers)."""
+        moved, total, after, moved_this_pass = 0, None, 0, 0
         while True:
             with self.engine.begin() as conn:
                 if total is None:
@@ -200,12 +200,18 @@ class MasterKeyRotation:
                 rows = conn.execute(
                     select(secrets.c.id, secrets.c.name, secrets.c.format, secrets.c.key_version,
                            secrets.c.ciphertext)
-                    .where(secrets.c.key_version != new).order_by(secrets.c.id).limit(self.batch_size)
-                    .with_for_update()).all()
-                if not rows:
+                    .where(secrets.c.id > after, secrets.c.key_version != new).order_by(secrets.c.id)
+                    .limit(self.batch_size).with_for_update()).all()
+                if rows:
+                    self._reseal_batch(conn, rows, new)
+            if not rows:
+                if moved_this_pass == 0 or after == 0:
                     return moved
-                self._reseal_batch(conn, rows, new)
+                after, moved_this_pass = 0, 0  # one more pass from the start
+                continue
+            after = rows[-1].id
             moved += len(rows)
+            moved_this_pass += len(rows)
             if self.on_batch:
                 self.on_batch(moved, total)
 
