@@ -113,3 +113,18 @@ def test_spec_error_fails_the_asset_with_the_file_and_line(instance, sqlite_url,
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
     assert "specs/001-x/data-model.md:3: unknown type 'nope'" in failure.message
+
+
+def test_hourly_utc_schedule_targets_the_asset_and_its_check():
+    from cloudmake_pipelines.assets import drift
+    from cloudmake_pipelines.definitions import defs
+
+    [schedule] = drift.defs.schedules
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 * * * *", "UTC")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    job = defs.resolve_job_def(schedule.job_name)
+    assert job.asset_layer.executable_asset_keys == {dg.AssetKey("mcp_drift_snapshots")}
+    check_keys = job.asset_layer.asset_graph.asset_check_keys
+    assert dg.AssetCheckKey(dg.AssetKey("mcp_drift_snapshots"), "sc_008_no_spec_drift") in check_keys
+    [check] = drift.defs.asset_checks
+    assert next(iter(check.check_specs)).blocking
