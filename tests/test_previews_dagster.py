@@ -14,6 +14,7 @@ from cloudmake_pipelines.assets import previews as previews_module
 from cloudmake_pipelines.assets.previews import no_expired_preview_active
 from cloudmake_pipelines.cli import cli
 from cloudmake_pipelines.db.tables import environments as env
+from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.previews import Archiver, ManualClock, neon_provider
 from cloudmake_pipelines.resources import DatabaseResource, shared_resources
 from cloudmake_pipelines.resources.previews import PreviewsResource
@@ -116,3 +117,10 @@ def test_cli_dry_run_archive_and_list(engine, db_url):
     archived = _cli(["list", "--archived"], db_url)
     assert "pr-1  pr-1  archived" in archived.stdout and "cleanup freed after 2 attempt(s)" in archived.stdout
     assert _cli(["list"], db_url).stdout.startswith("pr-3")
+
+
+def test_cli_on_an_unmigrated_database_says_what_to_do(sqlite_url):
+    for args in (["list"], ["archive", "--dry-run"]):
+        get_settings.cache_clear()
+        result = CliRunner().invoke(cli, ["previews", *args], env={"DATABASE_URL": sqlite_url})
+        assert isinstance(result.exception, ConfigError) and "cloudmake db upgrade" in str(result.exception)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..db.engine import make_engine
-from ..previews import SCHEDULE_INTERVAL, active_previews, archived_previews, build_archiver
+from ..previews import SCHEDULE_INTERVAL, active_previews, archived_previews, build_archiver, require_schema
 from .common import emit_json, json_option, setup
 
 _SHOWN = 50
@@ -80,7 +80,9 @@ def archive(force: bool, dry_run: bool, neon_api_url: str | None, pushgateway_ur
 def list_(archived: bool, limit: int, as_json: bool) -> None:
     """List active preview environments, soonest to expire first (or archived ones, latest first)."""
     settings = setup(as_json)
-    with make_engine(settings.database_url).connect() as conn:
+    engine = make_engine(settings.database_url)
+    require_schema(engine)
+    with engine.connect() as conn:
         rows = archived_previews(conn, limit=limit) if archived else active_previews(conn, limit=limit)
     if as_json:
         emit_json([row.as_dict() for row in rows])

@@ -16,11 +16,19 @@ from .cleanup import (
 )
 from .clock import Clock, DatabaseClock, ManualClock
 from .neon import NEON_API_URL, NeonBranchProvider, NeonClient, neon_provider
-from .runner import SCHEDULE_INTERVAL, ArchivalReport, Archiver, DryRunReport, build_archiver, last_run
+from .runner import (
+    SCHEDULE_INTERVAL,
+    ArchivalReport,
+    Archiver,
+    DryRunReport,
+    build_archiver,
+    last_run,
+    require_schema,
+)
 
 __all__ = [
     "DEFAULT_TTL", "NEON_API_URL", "SCHEDULE_INTERVAL", "ArchivalReport", "ArchivedEnvironment", "Archiver",
     "CleanupFailed", "CleanupProvider", "CleanupSummary", "Clock", "DatabaseClock", "DryRunReport",
     "ManualClock", "NeonBranchProvider", "NeonClient", "Outcome", "PreviewRow", "ProviderUnavailable",
-    "active_previews", "archived_previews", "build_archiver", "last_run", "neon_provider",
+    "active_previews", "archived_previews", "build_archiver", "last_run", "neon_provider", "require_schema",
 ]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, inspect, select
 
 from ..alerts import Alert, Alerter
 from ..db.tables import preview_archival_runs as runs
@@ -185,11 +185,19 @@ def _http_url(value: str | None, variable: str) -> str | None:
     return value
 
 
+def require_schema(engine: Engine) -> None:
+    """Fail with what to do when migration 0006_previews is not applied (instead of an SQL error)."""
+    if not inspect(engine).has_table(runs.name):
+        raise ConfigError("the database has no preview archival tables: apply migrations first "
+                          "(cloudmake db upgrade, or the Dagster job db_migrate)")
+
+
 def build_archiver(engine: Engine, settings: Settings, *, neon_api_url: str | None = None,
                    pushgateway_url: str | None = None, alerter: Alerter | None = None,
                    cleanup_limit: int = 200) -> Archiver:
     """The archiver as configured: NEON_API_KEY (settings), NEON_API_URL and PROMETHEUS_PUSHGATEWAY_URL
     (arguments first, then the environment). The one place the CLI and Dagster build it."""
+    require_schema(engine)
     key = settings.credential("NEON_API_KEY")
     api_url = _http_url(neon_api_url or os.environ.get("NEON_API_URL"), "NEON_API_URL")
     gateway = _http_url(pushgateway_url or os.environ.get("PROMETHEUS_PUSHGATEWAY_URL"),
