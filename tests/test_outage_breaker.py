@@ -123,3 +123,19 @@ def test_concurrent_writers_keep_one_consistent_chain(engine):
     assert rows and all(a.to_state == b.from_state for a, b in zip(rows, rows[1:], strict=False))
     assert all(r.from_state != r.to_state for r in rows)
     assert store.status("shared").state.value == rows[-1].to_state
+
+
+def test_guard_counts_only_real_failures_and_frees_a_cancelled_probe(engine):
+    clock = Clock()
+    breaker = CircuitBreaker("alpha", BreakerStore(engine), failure_threshold=1, reset_timeout_seconds=5,
+                             clock=clock)
+    with pytest.raises(PermissionError):
+        with breaker.guard(is_failure=lambda exc: not isinstance(exc, PermissionError)):
+            raise PermissionError("403 from the server: it answered")
+    assert breaker.state == State.CLOSED and breaker.failure_count == 0
+    breaker.record_failure()
+    clock.advance(5)
+    with pytest.raises(KeyboardInterrupt):  # a cancelled probe (asyncio.CancelledError is one too)
+        with breaker.guard():
+            raise KeyboardInterrupt
+    assert breaker.state == State.HALF_OPEN and breaker.allow() is True  # the slot was freed

@@ -260,3 +260,18 @@ def test_the_tick_log_in_dagster_carries_the_pino_lines(sqlite_only, harness, st
              if " - dagster - INFO - {" in line]
     assert [(line["msg"], line.get("failure_count")) for line in lines] == [
         ("breaker transitions for alpha", 4), ("outage detector tick", None)]
+
+
+def test_an_undelivered_alert_fails_its_run_but_is_not_sent_again(sqlite_only, harness, store, engine):
+    store.set_state("alpha", "open", failure_count=5, at=at(1))
+    data = harness.evaluate(at(200), Cursor().dumps())
+    (request,) = data.run_requests
+    result = support.mcp_outage_alert.execute_in_process(
+        run_config=request.run_config, instance=harness.instance, raise_on_error=False,
+        resources={"database": support.DatabaseResource(url=harness.db_url),
+                   "alerts": support.AlertsResource(webhook_url=f"http://127.0.0.1:{free_port()}/hook")})
+    assert not result.success  # red in the UI: "re-execute this run to resend"
+    assert "did not accept the opened notification for alpha" in str(result.all_events)
+    (episode,) = episodes(engine)
+    assert episode.alerted_at is not None  # it is in the logs at level 50; the next tick does not repeat it
+    assert harness.evaluate(at(500), data.cursor).run_requests == []

@@ -90,14 +90,23 @@ class CircuitBreaker:
                 self._move(State.OPEN, reason or f"{self._failures} consecutive failures")
 
     @contextlib.contextmanager
-    def guard(self) -> Iterator[None]:
-        """Run the block if the breaker allows it; its exception counts as a failure (and propagates)."""
+    def guard(self, is_failure: Callable[[Exception], bool] = lambda exc: True) -> Iterator[None]:
+        """Run the block if the breaker allows it. An exception propagates; it counts as a failure when
+        ``is_failure(exc)`` (e.g. not for a 4xx the server answered), else as a success. A cancellation
+        (``BaseException``) counts as neither but frees its HALF_OPEN probe slot."""
         if not self.allow():
             raise CircuitOpenError(self.server, self._opened_at + self.reset_timeout if self._opened_at else None)
         try:
             yield
         except Exception as exc:
-            self.record_failure(f"{type(exc).__name__}")
+            if is_failure(exc):
+                self.record_failure(type(exc).__name__)
+            else:
+                self.record_success()
+            raise
+        except BaseException:
+            with self._lock:
+                self._probes = max(0, self._probes - 1)
             raise
         self.record_success()
 
