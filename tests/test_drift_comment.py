@@ -65,6 +65,23 @@ def test_a_clean_pr_gets_no_comment_and_a_resolved_one_says_so(github):
     assert RESOLVED in comment["body"] and "### Spec drift (SC-008): resolved" in comment["body"]
 
 
+def test_duplicates_from_racing_runs_are_folded_into_one(github):
+    fake, base = github
+    first = fake.add_comment(REPO, 11, f"{MARKER}\nold", login="github-actions[bot]")
+    fake.add_comment(REPO, 11, f"{MARKER}\nrace", login="github-actions[bot]")
+    with GitHubClient(TOKEN, base, sleep=lambda s: None) as gh:
+        assert sync_comment(gh, PullRequest(REPO, 11), "new", has_drift=True) == "updated"
+    assert [(c["id"], c["body"]) for c in fake.on(REPO, 11)] == [(first["id"], f"{MARKER}\nnew")]
+
+
+def test_huge_reports_stay_under_githubs_comment_limit():
+    from cloudmake_pipelines.drift import DriftItem, DriftReport
+
+    items = [DriftItem("routes", "extra", f"GET /r{i}/" + "x" * 300, None, "y" * 300, "f.py:1") for i in range(150)]
+    body = as_markdown(DriftReport(target="/t", items=items))
+    assert len(body) < 65536 and "more: run `cloudmake drift check` for the full list" in body
+
+
 def test_github_errors_surface_with_status_and_without_the_token(github):
     fake, base = github
     fake.fail("POST", r"/comments$", 403, message="Resource not accessible by integration")

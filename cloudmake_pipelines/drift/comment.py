@@ -58,8 +58,10 @@ def _body(markdown: str, has_drift: bool) -> str:
 def sync_comment(client: GitHubClient, pr: PullRequest, markdown: str, has_drift: bool) -> str:
     """Create, update or resolve the sticky comment. Returns created|updated|resolved|unchanged|none."""
     base = f"/repos/{pr.repository}/issues"
-    existing = next((c for c in client.paginate(f"{base}/{pr.number}/comments")
-                     if MARKER in (c.get("body") or "")), None)
+    ours = [c for c in client.paginate(f"{base}/{pr.number}/comments") if MARKER in (c.get("body") or "")]
+    existing = ours[0] if ours else None
+    for duplicate in ours[1:]:  # two runs that raced to create it: keep the oldest, one comment only
+        client.request("DELETE", f"{base}/comments/{duplicate['id']}", expected=(204,))
     body = _body(markdown, has_drift)
     if existing is None:
         if not has_drift:

@@ -43,18 +43,25 @@ def _md(value: str) -> str:
     return value.replace("|", "\\|").replace("\n", " ")
 
 
-def as_markdown(report: DriftReport, *, limit: int = 200) -> str:
-    """A GitHub-flavoured Markdown table (first ``limit`` items; GitHub caps a comment at 65,536 chars)."""
+def as_markdown(report: DriftReport, *, limit: int = 200, budget: int = 60_000) -> str:
+    """A GitHub-flavoured Markdown table of at most ``limit`` items and about ``budget`` characters
+    (GitHub refuses comments over 65,536); the rest is counted, not shown."""
     lines = [f"### Spec drift (SC-008): {summary(report)}", ""]
     rows = _rows(report)
     if rows:
         lines.append("| " + " | ".join(COLUMNS) + " |")
         lines.append("|" + "---|" * len(COLUMNS))
+        size, shown = 0, 0
         for row in rows[:limit]:
             cells = [f"`{_md(c)}`" if c and i in (2, 3, 4) else _md(c) for i, c in enumerate(row)]
-            lines.append("| " + " | ".join(cells) + " |")
-        if len(rows) > limit:
-            lines.append(f"\n…and {len(rows) - limit} more: run `cloudmake drift check` for the full list.")
+            line = "| " + " | ".join(cells) + " |"
+            size += len(line) + 1
+            if size > budget:
+                break
+            lines.append(line)
+            shown += 1
+        if shown < len(rows):
+            lines.append(f"\n…and {len(rows) - shown} more: run `cloudmake drift check` for the full list.")
     if report.accepted:
         lines += ["", "<details><summary>Accepted drift</summary>", ""]
         lines += [f"- `{_md(a['key'])}` until {a['expires']}: {_md(a['reason'])}" for a in report.accepted]
