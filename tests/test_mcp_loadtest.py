@@ -199,3 +199,25 @@ def test_rows_are_written_once_per_run_even_when_retried(engine):
     row = next(r for r in rows if r["operation"] == "tools/list")
     assert row["started_at"].tzinfo is not None and row["environment"] == "dev" and row["errors_by_kind"] == {}
     assert row["p95_ms"] == by_op(result)["tools/list"]["p95_ms"] and row["request_count"] >= 2
+
+
+def test_auth_value_from_the_encrypted_keyring(engine):
+    from cloudmake_pipelines.alerts import Alerter
+    from cloudmake_pipelines.keys import open_keyring
+    from cloudmake_pipelines.loadtest.service import measure_and_record
+    from cloudmake_pipelines.loadtest.thresholds import load_thresholds
+    from cloudmake_pipelines.mcp import Registry
+
+    token = "tok-keyring-0123456789"
+    open_keyring(engine).put("docs_mcp", f"Bearer {token}")
+    with serve_mcp("stateless", Behaviour(bearer_token=token)) as server:
+        registry = Registry(engine)
+        registry.add(McpServer("docs", server.url, auth_header="Authorization", auth_secret_ref="secret:docs_mcp"))
+        registry.add(McpServer("other", server.url, auth_header="Authorization", auth_secret_ref="secret:missing"))
+        result, alerted = measure_and_record(engine, "docs", load_thresholds(), environment="dev", run_id="r1",
+                                             alerter=Alerter(None), overrides={"duration_seconds": 0.25})
+        with pytest.raises(ConfigError, match="cloudmake keys put-secret missing"):
+            measure_and_record(engine, "other", load_thresholds(), environment="dev", run_id="r1",
+                               alerter=Alerter(None))
+    assert result.connect_error is None and not alerted
+    assert all(op["errors"] == 0 for op in result.operations)

@@ -58,7 +58,8 @@ def _parse_thresholds(pairs: tuple[str, ...]) -> dict:
 @click.option("--transport", type=click.Choice(TRANSPORTS), default="streamable_http", show_default=True,
               help="streamable_http negotiates the session-less revision, else the initialize handshake.")
 @click.option("--auth-header", help="Header that carries the credential, e.g. Authorization.")
-@click.option("--auth-secret", "auth_secret_ref", help="Where its value lives: env:VARIABLE (never the value).")
+@click.option("--auth-secret", "auth_secret_ref",
+              help="Where its value lives: env:VARIABLE, or secret:NAME in the keyring (never the value).")
 @click.option("--threshold", "thresholds", multiple=True, metavar="KEY=VALUE",
               help="Per-server override of a thresholds-file setting (repeatable), e.g. sc021_p95_ms=800.")
 @click.option("--disabled", is_flag=True, help="Register without including it in the nightly run.")

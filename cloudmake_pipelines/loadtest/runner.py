@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from ..logs import get_logger
 from ..mcp import McpServer, resolve_auth
 from .engine import Plan, RunStats, run_open_loop
-from .protocol import McpClient, McpError, is_read_only
+from .protocol import McpClient, McpError
 from .stats import OperationStats
 from .thresholds import Thresholds
 
@@ -118,12 +118,14 @@ async def _run(server: McpServer, thresholds: Thresholds, headers: Mapping[str, 
 
 
 def load_test_server(server: McpServer, thresholds: Thresholds, *, environment: str, read_only: bool = True,
-                     environ: Mapping[str, str] | None = None, clock: Callable[[], datetime] = utcnow,
+                     environ: Mapping[str, str] | None = None, secrets: Callable[[str], str] | None = None,
+                     clock: Callable[[], datetime] = utcnow,
                      on_arrival: Callable[[int, int], None] | None = None) -> ServerResult:
-    """Load-test ``server`` and return its result. Never raises for server misbehaviour: that is data."""
+    """Load-test ``server`` and return its result. Never raises for server misbehaviour: that is data.
+    ``environ`` and ``secrets`` (a keyring lookup) resolve the server's auth header."""
     if environment == "production" and not read_only:
         raise ConfigError("read-only mode cannot be turned off in production")
-    headers = resolve_auth(server, environ)
+    headers = resolve_auth(server, environ, secrets)
     started_at, t0 = clock(), time.perf_counter()
     log.info("load test started", extra={"server": server.name, "rate_per_second": thresholds.rate_per_second,
                                          "duration_seconds": thresholds.duration_seconds, "read_only": read_only})
@@ -149,5 +151,3 @@ def load_test_server(server: McpServer, thresholds: Thresholds, *, environment: 
                                           "sc021_failures": result.sc021_failures(), "notes": notes})
     return result
 
-
-__all__ = ["ServerResult", "load_test_server", "is_read_only"]

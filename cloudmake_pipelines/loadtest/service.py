@@ -7,12 +7,27 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from ..alerts import Alert, Alerter
+from ..errors import ConfigError
 from ..mcp import Registry
 from .runner import ServerResult, load_test_server
 from .store import save_result
 from .thresholds import ThresholdsFile
 
 TASK = "mcp_load_test"
+
+
+def keyring_lookup(engine: Engine) -> Callable[[str], str]:
+    """Reads ``secret:NAME`` auth values from the encrypted keyring, opened only when one is needed."""
+
+    def lookup(name: str) -> str:
+        from ..keys import SecretNotFound, open_keyring
+
+        try:
+            return open_keyring(engine).get(name)
+        except SecretNotFound as exc:
+            raise ConfigError(f"{exc} (store it: cloudmake keys put-secret {name})") from None
+
+    return lookup
 
 
 def alert_for(result: ServerResult, run_id: str) -> Alert | None:
@@ -34,7 +49,8 @@ def measure_and_record(engine: Engine, name: str, thresholds_file: ThresholdsFil
     holds. Returns the result and whether an alert was sent."""
     server = Registry(engine).get(name)
     thresholds = thresholds_file.for_server(name, server.thresholds).merged(overrides or {})
-    result = load_test_server(server, thresholds, environment=environment, on_arrival=on_arrival)
+    result = load_test_server(server, thresholds, environment=environment, secrets=keyring_lookup(engine),
+                              on_arrival=on_arrival)
     save_result(engine, result, run_id)
     alert = alert_for(result, run_id)
     if alert is not None:

@@ -1,8 +1,8 @@
 """Add, list, get, enable/disable and remove MCP servers in the ``mcp_servers`` table.
 
 A server's name is also its Dagster partition key, so it is restricted to a safe alphabet. Credentials
-are never stored here: ``auth_secret_ref`` names where the header value lives (``env:VARIABLE``), and
-:func:`resolve_auth` reads it at the moment a request needs it.
+are never stored here: ``auth_secret_ref`` names where the header value lives (``env:VARIABLE``, or
+``secret:NAME`` in the encrypted keyring), and :func:`resolve_auth` reads it when a request needs it.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from ..logs import redactor
 #: ``streamable_http`` negotiates: the session-less 2026-07-28 revision when the server offers it, else the
 #: ``initialize`` handshake. The other two pin one of them.
 TRANSPORTS = ("streamable_http", "streamable_http_handshake", "streamable_http_sessionless")
-#: Where an auth header's value may come from.
-AUTH_SCHEMES = ("env",)
+#: Where an auth header's value may come from: an environment variable, or the encrypted keyring.
+AUTH_SCHEMES = ("env", "secret")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 HEADER_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 
@@ -59,7 +59,7 @@ class McpServer:
             raise RegistryError(f"url {self.url!r}: expected an http:// or https:// URL with a host")
         if parts.username or parts.password:
             raise RegistryError("url: credentials in the URL are not allowed; use --auth-header with "
-                                "--auth-secret env:VARIABLE")
+                                "--auth-secret env:VARIABLE or secret:NAME")
         if self.transport not in TRANSPORTS:
             raise RegistryError(f"transport {self.transport!r}: expected one of {', '.join(TRANSPORTS)}")
         if (self.auth_header is None) != (self.auth_secret_ref is None):
@@ -69,22 +69,27 @@ class McpServer:
         if self.auth_secret_ref is not None:
             scheme, _, ref = self.auth_secret_ref.partition(":")
             if scheme not in AUTH_SCHEMES or not ref:
-                raise RegistryError(f"auth_secret_ref {self.auth_secret_ref!r}: expected env:VARIABLE")
+                raise RegistryError(f"auth_secret_ref {self.auth_secret_ref!r}: expected env:VARIABLE or secret:NAME")
         if not isinstance(self.thresholds, Mapping):
             raise RegistryError("thresholds: expected a JSON object of threshold overrides")
         return self
 
 
-def resolve_auth(server: McpServer, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The auth header for ``server`` ({} when it has none). The value is registered with the log redactor."""
+def resolve_auth(server: McpServer, environ: Mapping[str, str] | None = None,
+                 secrets: Callable[[str], str] | None = None) -> dict[str, str]:
+    """The auth header for ``server`` ({} when it has none). ``secrets`` looks up ``secret:NAME`` in the
+    keyring. The value is registered with the log redactor before anything can print it."""
     if server.auth_header is None or server.auth_secret_ref is None:
         return {}
-    env = os.environ if environ is None else environ
-    _scheme, _, variable = server.auth_secret_ref.partition(":")
-    value = env.get(variable)
-    if not value:
-        raise ConfigError(f"server {server.name!r}: auth secret {server.auth_secret_ref} is not set "
-                          f"(export {variable})")
+    scheme, _, ref = server.auth_secret_ref.partition(":")
+    if scheme == "secret":
+        if secrets is None:
+            raise ConfigError(f"server {server.name!r}: {server.auth_secret_ref} needs the keyring")
+        value = secrets(ref)
+    else:
+        value = (os.environ if environ is None else environ).get(ref)
+        if not value:
+            raise ConfigError(f"server {server.name!r}: auth secret {server.auth_secret_ref} is not set (export {ref})")
     redactor.add(value, value.partition(" ")[2])  # also the token alone, without "Bearer "
     return {server.auth_header: value}
 
