@@ -111,3 +111,21 @@ def test_pgcrypto_format_on_postgres_reads_back_in_sql(pg_engine, tmp_path):
 def test_pgcrypto_is_refused_on_sqlite(sqlite_url, tmp_path):
     with pytest.raises(Exception, match="pgcrypto needs PostgreSQL"):
         KeysConfig.from_env(_settings(sqlite_url, tmp_path), {"CLOUDMAKE_SECRETS_FORMAT": "pgcrypto"})
+
+
+@pytest.mark.postgres
+def test_master_rotation_reencrypts_pgcrypto_rows_in_sql(pg_engine, tmp_path):
+    from cloudmake_pipelines.keys.master import MasterKeyRotation
+
+    settings = _settings(str(pg_engine.url), tmp_path)
+    keyring = open_keyring(pg_engine, settings, config=KeysConfig.from_env(settings, {"CLOUDMAKE_SECRETS_FORMAT": "pgcrypto"}))
+    for i in range(5):
+        keyring.put(f"pg_{i}", f"pgcrypto-value-{i}")
+    results = MasterKeyRotation(keyring, environment="dev", actor="t", batch_size=2).run()
+    assert results[1]["secrets"] == 5 and results[3]["retired_versions"] == [1]
+    assert dict(keyring.items()) == {f"pg_{i}": f"pgcrypto-value-{i}" for i in range(5)}
+    with pg_engine.connect() as conn:
+        plain = conn.exec_driver_sql("SELECT pgp_sym_decrypt(ciphertext, %(k)s) FROM secrets ORDER BY name",
+                                     {"k": keyring.store.get(2)}).scalars().all()
+        versions = set(conn.execute(select(secrets.c.key_version)).scalars())
+    assert plain == [f"pgcrypto-value-{i}" for i in range(5)] and versions == {2}
