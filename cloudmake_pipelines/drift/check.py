@@ -29,10 +29,10 @@ log = get_logger("drift")
 
 
 @contextlib.contextmanager
-def _import_path(root: Path, paths: list[Path]) -> Iterator[None]:
+def _import_path(paths: list[Path]) -> Iterator[None]:
     """Import the target's modules from ``paths``; forget them afterwards, so that two targets with
     the same module names (a drifted app and its clean twin) never see each other's code."""
-    added = [str(p) for p in paths if str(p) not in sys.path]
+    added = [str(p.resolve()) for p in paths if str(p.resolve()) not in sys.path]
     sys.path[:0] = added
     before = set(sys.modules)
     try:
@@ -41,8 +41,9 @@ def _import_path(root: Path, paths: list[Path]) -> Iterator[None]:
         for entry in added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(entry)
-        for name in set(sys.modules) - before:
-            if Path(getattr(sys.modules[name], "__file__", None) or "/").resolve().is_relative_to(root):
+        for name in set(sys.modules) - before:  # only what came from the folders added here
+            file = Path(getattr(sys.modules[name], "__file__", None) or "/").resolve()
+            if any(file.is_relative_to(folder) for folder in added):
                 del sys.modules[name]
 
 
@@ -173,7 +174,7 @@ def scaffold_entities(target: Path | str, *, config_path: Path | None = None) ->
     """``data-model.md`` blocks for the tables the database has and the spec does not declare."""
     config = load_config(Path(target), config_path)
     spec = load_spec(config)
-    with _import_path(config.root, config.python_path), entities.database(config) as found:
+    with _import_path(config.python_path), entities.database(config) as found:
         if found is None:
             raise SpecError(config.source or config.root, "the target has no database: set database.url, "
                             "database.migrations or database.sql in drift.yaml")
@@ -198,7 +199,7 @@ def run_check(target: Path | str, *, config_path: Path | None = None,
     config = load_config(Path(target), config_path)
     spec = load_spec(config)
     report = DriftReport(target=str(config.root), spec_digest=spec.digest)
-    with _import_path(config.root, config.python_path):
+    with _import_path(config.python_path):
         docs = _openapi_documents(config) if config.routes["openapi"] else []
         items = [*_check_entities(spec, config, report), *_check_routes(spec, config, report, docs),
                  *_check_schemas(spec, config, report, docs), *_check_tokens(spec, config, report)]
