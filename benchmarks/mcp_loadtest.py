@@ -246,7 +246,8 @@ def main() -> None:
     if shutil.which("wrk"):
         with Server(stall=True) as server:
             result = wrk(server.url, span)
-        _accuracy("wrk -t1 -c8", result[2], true_p95, server.server_p95_ms)
+        _accuracy("wrk -t1 -c8 (closed loop; wrk back-fills samples from the mean interval)", result[2], true_p95,
+                  server.server_p95_ms)
 
 
 def _accuracy(label: str, p95: float, injected: float, server_seen: float) -> None:
