@@ -95,24 +95,35 @@ def _choose_operations(client: McpClient, wanted: tuple[str, ...]) -> tuple[list
     return chosen, notes
 
 
+class _CannotRun(Exception):
+    """The server could not be load-tested at all (connect failed, nothing to test): the kind and why."""
+
+    def __init__(self, kind: str, reason: str, notes: list[str] | None = None):
+        super().__init__(reason)
+        self.kind, self.reason, self.notes = kind, reason, notes or []
+
+
 async def _run(server: McpServer, thresholds: Thresholds, headers: Mapping[str, str], read_only: bool,
-               on_arrival: Callable[[int, int], None] | None) -> tuple[RunStats | None, McpClient | None, str | None, list[str]]:
+               on_arrival: Callable[[int, int], None] | None) -> tuple[RunStats, str | None, list[str]]:
+    """Connect, run the plan, disconnect. Returns the stats, the protocol revision used and notes."""
     client = McpClient(server.url, transport=server.transport, headers=headers, read_only=read_only,
                        timeout_seconds=thresholds.request_timeout_seconds, max_connections=thresholds.max_in_flight)
     try:
         async with asyncio.timeout(thresholds.request_timeout_seconds * 3):
             await client.__aenter__()
-    except (McpError, TimeoutError) as exc:
-        return None, client, exc.kind if isinstance(exc, McpError) else "timeout", [str(exc) or "connect timed out"]
+    except McpError as exc:
+        raise _CannotRun(exc.kind, str(exc)) from None
+    except TimeoutError:
+        raise _CannotRun("timeout", "connect did not finish in time") from None
     try:
         operations, notes = _choose_operations(client, thresholds.operations)
         if not operations:
-            return None, client, "protocol", ["the server advertises none of the configured operations", *notes]
+            raise _CannotRun("protocol", "the server advertises none of the configured operations", notes)
         plan = Plan(operations, thresholds.rate_per_second, thresholds.duration_seconds,
                     thresholds.max_in_flight, thresholds.request_timeout_seconds)
         progress = (lambda n: on_arrival(n, plan.arrivals)) if on_arrival else None
         stats = await run_open_loop(plan, _operation(client, thresholds.max_pages), _classify, on_arrival=progress)
-        return stats, client, None, notes
+        return stats, client.protocol_version, notes
     finally:
         await client.__aexit__(None, None, None)
 
@@ -129,20 +140,20 @@ def load_test_server(server: McpServer, thresholds: Thresholds, *, environment: 
     started_at, t0 = clock(), time.perf_counter()
     log.info("load test started", extra={"server": server.name, "rate_per_second": thresholds.rate_per_second,
                                          "duration_seconds": thresholds.duration_seconds, "read_only": read_only})
-    stats, client, failure_kind, notes = asyncio.run(_run(server, thresholds, headers, read_only, on_arrival))
-    duration_ms = round((time.perf_counter() - t0) * 1000, 1)
-    if stats is None:
+    try:
+        stats, protocol, notes = asyncio.run(_run(server, thresholds, headers, read_only, on_arrival))
+    except _CannotRun as failure:
         failed = [OperationStats(op) for op in thresholds.operations]
         for op in failed:
-            op.record_unsent(failure_kind or "protocol")
-        result = ServerResult(server.name, environment, started_at, duration_ms, thresholds,
-                              [op.summary() for op in failed], connect_error=f"{failure_kind}: {notes[0]}",
-                              notes=notes[1:])
+            op.record_unsent(failure.kind)
+        result = ServerResult(server.name, environment, started_at, round((time.perf_counter() - t0) * 1000, 1),
+                              thresholds, [op.summary() for op in failed],
+                              connect_error=f"{failure.kind}: {failure.reason}", notes=failure.notes)
         log.error("load test could not run", extra={"server": server.name, "error": result.connect_error})
         return result
+    duration_ms = round((time.perf_counter() - t0) * 1000, 1)
     result = ServerResult(server.name, environment, started_at, duration_ms, thresholds,
-                          [s.summary() for s in stats.per_operation.values()],
-                          protocol_version=client.protocol_version if client else None,
+                          [s.summary() for s in stats.per_operation.values()], protocol_version=protocol,
                           late_starts=stats.late_starts, max_lateness_ms=round(stats.max_lateness_ms, 1), notes=notes)
     for op in result.operations:
         log.info("load test operation measured", extra={"server": server.name, **op})
