@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from .errors import ConfigError
 
 ENVIRONMENTS = ("dev", "staging", "production")
@@ -41,6 +39,13 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+def make_url(raw: str):
+    """SQLAlchemy's URL parser, imported on first use: `cloudmake secrets scan` must start fast."""
+    from sqlalchemy.engine import make_url as parse
+
+    return parse(raw)
 
 
 def normalize_database_url(raw: str, variable: str = "DATABASE_URL") -> str:

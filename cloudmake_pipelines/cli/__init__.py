@@ -18,16 +18,16 @@ import click
 from ..errors import CloudMakeError
 from ..logs import redactor
 
-#: command name -> "module:attribute" under cloudmake_pipelines.cli
+#: command name -> ("module:attribute" under cloudmake_pipelines.cli, one-line help for `cloudmake --help`)
 COMMANDS = {
-    "db": "db:group",
-    "mcp": "mcp:group",
-    "drift": "drift:group",
-    "previews": "previews:group",
-    "keys": "keys:group",
-    "secrets": "secrets:group",
-    "github": "github:group",
-    "status": "status:command",
+    "db": ("db:group", "Migrations (seed task 9) and the admin query benchmark (task 10)."),
+    "mcp": ("mcp:group", "MCP servers: registry, load tests (task 1), breakers and outages (task 2)."),
+    "drift": ("drift:group", "Spec drift detection (task 3, SC-008)."),
+    "previews": ("previews:group", "Preview environment archival (task 4)."),
+    "keys": ("keys:group", "JWT signing-key and master-key rotation, keyring secrets (tasks 5, 6)."),
+    "secrets": ("secrets:group", "Secret scanning for pre-commit and CI (task 7)."),
+    "github": ("github:group", "GitHub secrets sync (task 8)."),
+    "status": ("status:command", "Every scheduled task: cadence, on/off, last and next run, checks."),
 }
 
 
@@ -37,13 +37,20 @@ class LazyGroup(click.Group):
 
     @staticmethod
     def _spec_exists(name: str) -> bool:
-        return importlib.util.find_spec(f"{__name__}.{COMMANDS[name].split(':')[0]}") is not None
+        return importlib.util.find_spec(f"{__name__}.{COMMANDS[name][0].split(':')[0]}") is not None
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS or not self._spec_exists(name):
             return None
-        module_name, attribute = COMMANDS[name].split(":")
+        module_name, attribute = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(f"{__name__}.{module_name}"), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands from COMMANDS without importing them (keeps `cloudmake --help` instant)."""
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
