@@ -31,7 +31,7 @@ from cloudmake_pipelines.github.secrets_api import SecretsApi  # noqa: E402
 from cloudmake_pipelines.github.sync import SecretsSync  # noqa: E402
 from cloudmake_pipelines.github.targets import Target, parse_spec  # noqa: E402
 from cloudmake_pipelines.logs import configure  # noqa: E402
-from tests.support.fake_github_secrets import running  # noqa: E402
+from tests.support.fake_github_secrets import DictSource, running  # noqa: E402
 
 TOKEN = "ghp_" + "B3nchmarkT0ken" * 3
 #: (target, include glob, how many secrets): 500 Actions, 250 Codespaces, 250 Dependabot
@@ -46,14 +46,6 @@ LAYOUT = [
     (parse_spec("dependabot:repo:octo/web", include=("D_REPO_*",)), "D_REPO", 50),
 ]
 TARGETS = [target for target, _, _ in LAYOUT]
-
-
-class Source:
-    def __init__(self, values: dict[str, str]):
-        self.values = values
-
-    def items(self):
-        return self.values.items()
 
 
 def source_values() -> dict[str, str]:
@@ -101,11 +93,11 @@ def main() -> None:
             client = GitHubClient(TOKEN, base, max_attempts=3)
             sync = SecretsSync(engine, SecretsApi(client), b"b" * 32, exclude=())
             print("ours:")
-            first = measure("first sync", client, lambda: sync.run(TARGETS, Source(values)))
+            first = measure("first sync", client, lambda: sync.run(TARGETS, DictSource(values)))
             check_delivered(fake, values)
-            resync = measure("unchanged re-sync", client, lambda: sync.run(TARGETS, Source(values)))
+            resync = measure("unchanged re-sync", client, lambda: sync.run(TARGETS, DictSource(values)))
             changed = {**values, "A_ENV_0007": "rotated-value-0007"}
-            one = measure("re-sync, one value changed", client, lambda: sync.run(TARGETS, Source(changed)))
+            one = measure("re-sync, one value changed", client, lambda: sync.run(TARGETS, DictSource(changed)))
             check_delivered(fake, changed)
         with running(TOKEN) as (fake, base):
             client = GitHubClient(TOKEN, base, max_attempts=3)

@@ -20,7 +20,7 @@ from cloudmake_pipelines.github.state import SyncStateStore, digest
 from cloudmake_pipelines.github.sync import QUOTA_BUCKET, SecretsSync
 from cloudmake_pipelines.github.targets import parse_spec
 from cloudmake_pipelines.quota import Limit, QuotaService
-from tests.support.fake_github_secrets import running
+from tests.support.fake_github_secrets import DictSource, ManualClock, running
 
 TOKEN = "ghp_" + "Sync7oken" * 5
 HMAC_KEY = b"k" * 32
@@ -30,22 +30,6 @@ CODESPACES = parse_spec("codespaces:repo:octo/web")
 DEPENDABOT_ORG = parse_spec("dependabot:org:octo", visibility="selected", selected_repository_ids=(11, 12))
 CODESPACES_ORG = parse_spec("codespaces:org:octo", visibility="private")
 ALL = [REPO, ENV, CODESPACES, DEPENDABOT_ORG, CODESPACES_ORG]
-
-
-class DictSource:
-    def __init__(self, values: dict[str, str]):
-        self.values = dict(values)
-
-    def items(self):
-        return list(self.values.items())
-
-
-class Clock:
-    def __init__(self):
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
@@ -190,7 +174,7 @@ def test_per_target_count_limit(sqlite_engine, github):
 
 def test_quota_exhausted_mid_run_is_deferred_and_resumed(engine, github):
     fake, base = github
-    clock = Clock()
+    clock = ManualClock()
     sync = make_sync(engine, base, clock=clock, quota=Limit(5, 3600))
     source = DictSource({f"S{i}": f"v{i}" for i in range(8)})
     first = sync.run([REPO], source)

@@ -16,13 +16,13 @@ from cloudmake_pipelines.cli import main
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.definitions import defs
-from cloudmake_pipelines.github.service import HMAC_KEY_NAME, SyncConfig, SyncService
+from cloudmake_pipelines.github.service import HMAC_KEY_NAME, SyncBusy, SyncConfig, SyncService, exclusive_run
 from cloudmake_pipelines.github.targets import TargetStore, parse_spec
 from cloudmake_pipelines.keys import open_keyring
 from cloudmake_pipelines.resources import DatabaseResource
 from cloudmake_pipelines.resources.github_sync import GitHubSyncResource
 from cloudmake_pipelines.settings import Secret, get_settings
-from tests.support.fake_github_secrets import running
+from tests.support.fake_github_secrets import DictSource, running
 
 TOKEN = "ghp_" + "Dag5terT0ken" * 4
 REPO = parse_spec("actions:repo:octo/api")
@@ -174,3 +174,16 @@ def test_a_sync_killed_with_sigkill_mid_run_is_finished_by_the_next_run(sqlite_u
         assert report.counts()["created"] == 40 - landed  # landed but unconfirmed ones are rewritten
         assert {n: fake.value(REPO.secrets_path, n) for n in values} == values
         assert service.run().counts()["skipped"] == 40
+
+
+def test_two_writing_syncs_never_run_at_once(engine, github):
+    fake, base = github
+    TargetStore(engine).add(REPO)
+    with SyncService(engine, config=SyncConfig(Secret(TOKEN), base, write_interval_seconds=0),
+                     source=DictSource({"API_KEY": "sk-live-lock1"})) as service:
+        with exclusive_run(engine):  # another run holds the database's sync lock
+            with pytest.raises(SyncBusy, match="another GitHub secrets sync is running"):
+                service.run()
+            assert service.run(dry_run=True).counts()["planned"] == 1  # a plan writes nothing: allowed
+        assert fake.writes() == []
+        assert service.run().counts()["created"] == 1  # released: the next run goes ahead

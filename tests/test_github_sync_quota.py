@@ -10,22 +10,14 @@ from sqlalchemy import select
 
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.tables import quota_buckets
-from cloudmake_pipelines.db.types import utcnow
 from cloudmake_pipelines.quota import Limit, QuotaService
+from tests.support.fake_github_secrets import ManualClock
 
 HOURLY = Limit(5000, 3600)
 
 
-class Clock:
-    def __init__(self):
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
-
-
 def test_take_refill_refund_and_counters(engine):
-    clock = Clock()
+    clock = ManualClock()
     quota = QuotaService(engine, clock)
     assert quota.available("writes", HOURLY) == 5000
     grant = quota.take("writes", HOURLY, 4990)

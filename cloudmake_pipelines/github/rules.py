@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 
 #: Never synced unless the operator says otherwise (``GITHUB_SYNC_EXCLUDE``, comma-separated globs):
 #: the platform's own root keys stay in the database.
-DEFAULT_EXCLUDE = ("MASTER_KEY*", "*_MASTER_KEY", "JWT_SIGNING_*", "CLOUDMAKE_INTERNAL_*", "LOCAL_*", "*_LOCAL")
+DEFAULT_EXCLUDE = ("MASTER_KEY*", "*_MASTER_KEY", "JWT_SIGNING_*", "LOCAL_*", "*_LOCAL")
 #: Internal material kept in the keyring by the platform itself: never synced, whatever the configuration.
 ALWAYS_EXCLUDE = ("CLOUDMAKE_INTERNAL_*",)
 MAX_VALUE_BYTES = 48 * 1024

@@ -15,16 +15,19 @@ under a ``CLOUDMAKE_INTERNAL_`` name that is never synced.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from ..db.types import utcnow
-from ..errors import ConfigError
+from ..errors import CloudMakeError, ConfigError
 from ..keys import Keyring, SecretNotFound, open_keyring
 from ..quota import Limit, QuotaService
 from ..settings import Secret, Settings, get_settings
@@ -35,6 +38,11 @@ from .sync import SecretSource, SecretsSync, SyncReport
 from .targets import TargetStore
 
 HMAC_KEY_NAME = "CLOUDMAKE_INTERNAL_GITHUB_SYNC_HMAC_KEY"
+LOCK_NAME = "github_secrets_sync"
+
+
+class SyncBusy(CloudMakeError):
+    """Another sync is writing to GitHub from this database right now (exit 1)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,41 @@ def state_hmac_key(keyring: Keyring, token_bytes: Callable[[int], bytes] = os.ur
         return base64.urlsafe_b64decode(keyring.get(HMAC_KEY_NAME))
 
 
+@contextlib.contextmanager
+def exclusive_run(engine: Engine, name: str = LOCK_NAME) -> Iterator[None]:
+    """One writing sync at a time per database, or :class:`SyncBusy` at once.
+
+    A session advisory lock on PostgreSQL, a file lock next to the database on SQLite: both end with the
+    process, so a killed run never blocks the next one.
+    """
+    busy = SyncBusy("another GitHub secrets sync is running against this database; try again when it ends")
+    if engine.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with engine.connect() as conn:
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                raise busy
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.{name}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class SyncService:
     """One process's secrets sync: ``run`` and ``verify`` over the stored targets. Close it when done."""
 
@@ -97,6 +140,7 @@ class SyncService:
         if config.token is None:
             raise ConfigError("GITHUB_TOKEN is not set: the secrets sync needs a token with secrets write access")
         keyring = keyring or open_keyring(engine, settings)
+        self.engine = engine
         self.targets = TargetStore(engine)
         self.source = source or KeyringSource(keyring)
         self.client = GitHubClient(config.token, config.api_url, sleep=sleep,
@@ -114,7 +158,10 @@ class SyncService:
     def run(self, target_keys: list[str] | None = None, **options) -> SyncReport:
         """Sync the stored targets (all, or those named); ``options``: dry_run, force, progress."""
         targets = self.targets.list(target_keys or None)
-        return self.sync.run(targets, self.source, **options)
+        if options.get("dry_run"):
+            return self.sync.run(targets, self.source, **options)
+        with exclusive_run(self.engine):
+            return self.sync.run(targets, self.source, **options)
 
     def verify(self, target_keys: list[str] | None = None) -> SyncReport:
         """SC-005: a dry run; GitHub's side is valid when it plans no write and finds no conflict."""

@@ -221,6 +221,26 @@ class FakeGitHubSecrets:
         return Response(status_code=201 if created else 204)
 
 
+class DictSource:
+    """A ``SecretSource`` over a dict: what the sync reads when the keyring is not the point of a test."""
+
+    def __init__(self, values: dict[str, str]):
+        self.values = dict(values)
+
+    def items(self):
+        return list(self.values.items())
+
+
+class ManualClock:
+    """A UTC clock that moves only when told (``clock.now += timedelta(...)``)."""
+
+    def __init__(self):
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @contextlib.contextmanager
 def running(token: str, **options) -> Iterator[tuple[FakeGitHubSecrets, str]]:
     """A fake GitHub with the secrets endpoints on 127.0.0.1: yields (fake, base URL)."""
