@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cloudmake_pipelines.db.engine import make_engine
+from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.loadtest.thresholds import PACKAGED, load_thresholds, validate_overrides
 from cloudmake_pipelines.logs import redactor
@@ -16,6 +18,13 @@ NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 @pytest.fixture
 def registry(engine):
     return Registry(engine, clock=lambda: NOW, validate_thresholds=validate_overrides)
+
+
+@pytest.fixture
+def sqlite_registry(sqlite_url):
+    """Validation happens before any SQL, so one database is enough for it."""
+    upgrade(sqlite_url)
+    return Registry(make_engine(sqlite_url), validate_thresholds=validate_overrides)
 
 
 def test_add_list_get_enable_remove(registry):
@@ -54,10 +63,10 @@ def test_duplicates_are_refused_unless_replacing(registry):
     (McpServer("a", "http://h/mcp", thresholds={"sc021_p95_ms": "fast"}), "sc021_p95_ms: 'fast' is not of type"),
     (McpServer("a", "http://h/mcp", thresholds={"speed": 1}), "'speed' was unexpected"),
 ])
-def test_bad_servers_are_refused_naming_the_field(registry, server, message):
+def test_bad_servers_are_refused_naming_the_field(sqlite_registry, server, message):
     with pytest.raises(ConfigError, match=message):
-        registry.add(server)
-    assert registry.list() == []
+        sqlite_registry.add(server)
+    assert sqlite_registry.list() == []
 
 
 def test_auth_value_comes_from_the_environment_and_is_redacted():
