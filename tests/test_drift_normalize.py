@@ -128,11 +128,14 @@ def test_hono_base_path_sub_apps_chains_and_on(tmp_path):
             import { Hono } from 'hono'
             export const authors = new Hono()
             authors.get('/:authorId', (c) => c.json({}))
+            authors.get(`/:authorId/books`, (c) => c.json([]))
+            authors.get(`/${dynamic}`, (c) => c.json([]))  // built at run time: invisible
             // authors.get('/commented-out', h)
             fetch('/not/a/route'); client.get('/api/remote')
         """,
     })
-    assert found == [("GET", "/api/authors/{authorId}"), ("GET", "/api/books"), ("GET", "/api/books/{id}"),
+    assert found == [("GET", "/api/authors/{authorId}"), ("GET", "/api/authors/{authorId}/books"),
+                     ("GET", "/api/books"), ("GET", "/api/books/{id}"),
                      ("GET", "/api/health"), ("PATCH", "/api/books/{id}"), ("POST", "/api/books"),
                      ("PUT", "/api/books/{id}")]
 

@@ -1,4 +1,4 @@
-"""Static route scanning: FastAPI (Python ``ast``), Express and Hono (JavaScript/TypeScript patterns).
+"""Static route scanning: FastAPI (Python ``ast``), Express and Hono (JavaScript/TypeScript, parsed by tree-sitter).
 
 What a file contributes:
 
@@ -18,11 +18,15 @@ seen; a path built at run time is invisible to a static scan (use ``routes.opena
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tree_sitter_javascript
+import tree_sitter_typescript
+from tree_sitter import Language, Node, Parser, Query, QueryCursor
 
 from .routes import HTTP_METHODS, Route, normalize_path
 
@@ -127,130 +131,184 @@ def scan_python(path: Path, text: str, module: str) -> Source:
     return source
 
 
-# -- JavaScript / TypeScript ------------------------------------------------------------------------------
-#: A string literal (kept) or a comment (blanked): strings first, so '/api/*' and 'http://' stay intact.
-_JS_STRING_OR_COMMENT = re.compile(r"""('(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`(?:\\.|[^`\\])*`)|/\*.*?\*/|//[^\n]*""",
-                                   re.S)
-_JS_DECL = re.compile(r"(?:const|let|var)\s+(\w+)\s*(?::\s*[\w<>\[\], .]+)?=\s*(?:"
-                      r"new\s+(?:\w+\.)?\w*Hono\b(?:<[^>]*>)?\s*\([^)]*\)(?:\s*\.\s*basePath\(\s*(['\"`])([^'\"`]*)\2\s*\))?"
-                      r"|(?:(?:express|require\(\s*['\"]express['\"]\s*\))\s*\.\s*)?Router\s*\(|express\s*\(\s*\))")
-_JS_CALL = re.compile(r"(\w+)?\s*\.\s*(get|post|put|patch|delete|options|head|use|route|on)\s*\(\s*")
-_JS_IMPORT_DEFAULT = re.compile(r"import\s+(\w+)\s*(?:,\s*\{[^}]*\})?\s*from\s*['\"]([^'\"]+)['\"]")
-_JS_IMPORT_NAMED = re.compile(r"import\s*(?:\w+\s*,\s*)?\{([^}]*)\}\s*from\s*['\"]([^'\"]+)['\"]")
-_JS_REQUIRE = re.compile(r"(?:const|let|var)\s+(\w+)\s*=\s*require\(\s*['\"]([^'\"]+)['\"]\s*\)")
-_JS_REQUIRE_NAMED = re.compile(r"(?:const|let|var)\s*\{([^}]*)\}\s*=\s*require\(\s*['\"]([^'\"]+)['\"]\s*\)")
-_JS_EXPORT_DEFAULT = re.compile(r"(?:export\s+default|module\.exports\s*=)\s*(\w+)\s*;?\s*(?:$|\n)")
-_JS_EXPORT_NAMED = re.compile(r"export\s*\{([^}]*)\}")
-_JS_EXPORT_ASSIGN = re.compile(r"(?:module\.)?exports\.(\w+)\s*=\s*(\w+)")
-_CHAINED = re.compile(r"\s*\.\s*(\w+)\s*\(")
-_STRING_ARG = re.compile(r"(['\"`])([^'\"`]*)\1\s*")
+# -- JavaScript / TypeScript (tree-sitter) -------------------------------------------------------------
+_LANGUAGES = {".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "tsx"}
+_JS_QUERY = """
+(call_expression function: (member_expression object: (_) @object property: (property_identifier) @verb)
+                 arguments: (arguments) @args
+  (#match? @verb "^(get|post|put|patch|delete|options|head|trace|use|route|on)$"))
+(variable_declarator name: (_) @name value: (_) @value)
+(import_statement source: (string) @source) @import
+(export_statement) @export
+(assignment_expression left: (member_expression) @left right: (identifier) @right)
+"""
 
 
-def _call_args(text: str, start: int) -> tuple[list[str], int]:
-    """The top-level arguments of the call whose ``(`` ends just before ``start``, and the index just
-    past its closing ``)``. Strings (with escapes) and nested brackets are skipped as wholes."""
-    args, depth, i, quote, begin = [], 1, start, "", start
-    while i < len(text):
-        c = text[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = ""
-        elif c in "'\"`":
-            quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                break
-        elif c == "," and depth == 1:
-            args.append(text[begin:i].strip())
-            begin = i + 1
-        i += 1
-    args.append(text[begin:i].strip())
-    return [a for a in args if a], i + 1
+@functools.cache
+def _grammar(name: str) -> tuple[Parser, QueryCursor]:
+    language = Language({"javascript": tree_sitter_javascript.language(),
+                         "typescript": tree_sitter_typescript.language_typescript(),
+                         "tsx": tree_sitter_typescript.language_tsx()}[name])
+    return Parser(language), QueryCursor(Query(language, _JS_QUERY))
 
 
-def _names(block: str, separator: str) -> Iterator[tuple[str, str]]:
-    """``a as b`` (imports/exports) or ``a: b`` (destructuring) -> (original, local)."""
-    for part in block.split(","):
-        bits = [b.strip() for b in part.split(separator)]
-        if bits[0] and re.fullmatch(r"\w+", bits[0]):
-            yield bits[0], bits[-1] if len(bits) > 1 and bits[-1] else bits[0]
+def _text(node: Node | None) -> str:
+    return node.text.decode("utf-8", "replace") if node is not None and node.text is not None else ""
 
 
-def _line(text: str, index: int) -> int:
-    return text.count("\n", 0, index) + 1
+def _string(node: Node | None) -> str | None:
+    """The value of a string literal (or a template without substitutions); None for anything else."""
+    if node is None or node.type not in ("string", "template_string"):
+        return None
+    if any(child.type == "template_substitution" for child in node.named_children):
+        return None
+    return _text(node)[1:-1]
+
+
+def _arguments(node: Node) -> list[Node]:
+    return [child for child in node.named_children if child.type != "comment"]
+
+
+def _router_base(node: Node) -> str | None:
+    """The base path if ``node`` builds a router (``express()``, ``Router()``, ``new Hono().basePath()``)."""
+    base = ""
+    while node.type == "call_expression" and node.child_by_field_name("function").type == "member_expression":
+        function = node.child_by_field_name("function")
+        method, args = _text(function.child_by_field_name("property")), _arguments(node.child_by_field_name("arguments"))
+        if method == "basePath" and args:
+            base = _string(args[0]) or ""
+        elif method == "Router":
+            return base  # express.Router(), require('express').Router()
+        node = function.child_by_field_name("object")
+    if node.type == "new_expression":
+        return base if re.search(r"Hono$", _text(node.child_by_field_name("constructor"))) else None
+    if node.type == "call_expression":
+        return base if _text(node.child_by_field_name("function")) in ("express", "Router") else None
+    return None
+
+
+def _required(node: Node) -> str | None:
+    """``x`` of ``require('x')``."""
+    if node.type == "call_expression" and _text(node.child_by_field_name("function")) == "require":
+        args = _arguments(node.child_by_field_name("arguments"))
+        return _string(args[0]) if args else None
+    return None
+
+
+class _JsFile:
+    """What one JavaScript/TypeScript file declares, filled from the query's matches in source order."""
+
+    def __init__(self, path: Path):
+        self.source = Source(path)
+        self.owners: dict[tuple[int, int], str] = {}  # span of a router constructor -> its variable
+
+    def owner(self, node: Node) -> tuple[str | None, str | None]:
+        """Who a call is made on: (router variable, path of an Express ``route('/p')`` on the way)."""
+        if node.type == "identifier":
+            return _text(node), None
+        if node.type == "member_expression":  # this.app.get(...)
+            return _text(node.child_by_field_name("property")), None
+        if node.type == "call_expression" and node.child_by_field_name("function").type == "member_expression":
+            function = node.child_by_field_name("function")
+            owner, route_path = self.owner(function.child_by_field_name("object"))
+            args, verb = _arguments(node.child_by_field_name("arguments")), _text(function.child_by_field_name("property"))
+            if verb == "route" and len(args) == 1:
+                return owner, _string(args[0])
+            if owner is None:
+                return self.owners.get((node.start_byte, node.end_byte)), None
+            return owner, route_path if verb in HTTP_METHODS else None  # r.route('/p').get(..).post(..)
+        if node.type == "new_expression":
+            return self.owners.get((node.start_byte, node.end_byte)), None
+        return None, None
+
+    def declare(self, name: Node, value: Node) -> None:
+        source = self.source
+        if name.type == "identifier":
+            base = _router_base(value)
+            if base is not None:
+                source.routers[_text(name)] = base
+                root = value
+                while root.type == "call_expression" and root.child_by_field_name("function").type == "member_expression":
+                    self.owners[(root.start_byte, root.end_byte)] = _text(name)
+                    root = root.child_by_field_name("function").child_by_field_name("object")
+                self.owners[(root.start_byte, root.end_byte)] = _text(name)
+            elif (module := _required(value)) is not None:
+                source.imports[_text(name)] = (module, "default")
+        elif name.type == "object_pattern" and (module := _required(value)) is not None:
+            for entry in name.named_children:
+                if entry.type == "shorthand_property_identifier_pattern":
+                    source.imports[_text(entry)] = (module, _text(entry))
+                elif entry.type == "pair_pattern":
+                    source.imports[_text(entry.child_by_field_name("value"))] = (
+                        module, _text(entry.child_by_field_name("key")))
+
+    def call(self, obj: Node, verb: str, args: list[Node], line: int) -> None:
+        source = self.source
+        owner, route_path = self.owner(obj)
+        if owner is None:
+            return
+        first = _string(args[0]) if args else None
+        if verb in HTTP_METHODS and (route_path is not None or first is not None):
+            source.routes.append((owner, verb.upper(), route_path if route_path is not None else first, line))
+        elif verb == "on" and len(args) >= 2 and (path := _string(args[1])) is not None:
+            methods = [args[0]] if args[0].type == "string" else args[0].named_children
+            source.routes += [(owner, m.upper(), path, line) for m in map(_string, methods) if m]
+        elif verb in ("use", "route") and args and not (verb == "route" and len(args) == 1):
+            child = args[-1] if (first is not None and len(args) > 1) or (first is None and verb == "use") else None
+            if child is not None and child.type == "identifier":
+                source.mounts.append((owner, first or "", ("name", _text(child)), line))
+            elif child is not None and (module := _required(child)) is not None:
+                source.mounts.append((owner, first or "", ("module", module), line))
+
+    def export(self, node: Node) -> None:
+        value = node.child_by_field_name("value")
+        if value is not None and value.type == "identifier":
+            self.source.exports["default"] = _text(value)
+        for clause in (c for c in node.named_children if c.type == "export_clause"):
+            for spec in clause.named_children:
+                name, alias = spec.child_by_field_name("name"), spec.child_by_field_name("alias")
+                self.source.exports[_text(alias or name)] = _text(name)
+
+    def imports(self, node: Node, module: str) -> None:
+        for clause in (c for c in node.named_children if c.type == "import_clause"):
+            for part in clause.named_children:
+                if part.type == "identifier":
+                    self.source.imports[_text(part)] = (module, "default")
+                elif part.type == "named_imports":
+                    for spec in part.named_children:
+                        name, alias = spec.child_by_field_name("name"), spec.child_by_field_name("alias")
+                        self.source.imports[_text(alias or name)] = (module, _text(name))
+
+    def assign(self, left: Node, right: Node) -> None:
+        target = _text(left)
+        if target == "module.exports":
+            self.source.exports["default"] = _text(right)
+        elif (match := re.fullmatch(r"(?:module\.)?exports\.(\w+)", target)):
+            self.source.exports[match.group(1)] = _text(right)
 
 
 def scan_javascript(path: Path, text: str) -> Source:
-    source = Source(path)
-    text = _JS_STRING_OR_COMMENT.sub(lambda m: m.group(1) or "\n" * m.group(0).count("\n"), text)
-    for match in _JS_IMPORT_DEFAULT.finditer(text):
-        source.imports[match.group(1)] = (match.group(2), "default")
-    for regex, separator in ((_JS_IMPORT_NAMED, " as "), (_JS_REQUIRE_NAMED, ":")):
-        for match in regex.finditer(text):
-            for original, local in _names(match.group(1), separator):
-                source.imports[local] = (match.group(2), original)
-    for match in _JS_REQUIRE.finditer(text):
-        source.imports[match.group(1)] = (match.group(2), "default")
-    for match in _JS_EXPORT_DEFAULT.finditer(text):
-        source.exports["default"] = match.group(1)
-    for match in _JS_EXPORT_NAMED.finditer(text):
-        for original, exported in _names(match.group(1), " as "):
-            source.exports[exported] = original
-    for match in _JS_EXPORT_ASSIGN.finditer(text):
-        source.exports[match.group(1)] = match.group(2)
-    for match in _JS_DECL.finditer(text):
-        source.routers[match.group(1)] = match.group(3) or ""
-        index = _call_args(text, match.end())[1] if match.group(0).endswith("(") else match.end()
-        _chain(source, text, match.group(1), index)
-    for match in _JS_CALL.finditer(text):
-        if match.group(1):  # an owner name; calls on non-routers are dropped when names are resolved
-            _call(source, text, match.group(1), match.group(2), match.end())
-    return source
-
-
-def _call(source: Source, text: str, owner: str, verb: str, args_start: int) -> int:
-    """Record one ``owner.verb(args)`` call (and calls chained on it); returns the index after them."""
-    args, end = _call_args(text, args_start)
-    line = _line(text, args_start)
-    first = _STRING_ARG.fullmatch(args[0]) if args else None
-    if verb in HTTP_METHODS and first:
-        source.routes.append((owner, verb.upper(), first.group(2), line))
-        return _chain(source, text, owner, end)
-    if verb == "on" and len(args) >= 2 and (path := _STRING_ARG.fullmatch(args[1])):
-        for method in re.findall(r"['\"](\w+)['\"]", args[0]):
-            source.routes.append((owner, method.upper(), path.group(2), line))
-    elif verb == "route" and first and len(args) == 1:  # Express: r.route('/p').get(...).post(...)
-        while chained := _CHAINED.match(text, end):
-            if chained.group(1) not in HTTP_METHODS:
-                break
-            source.routes.append((owner, chained.group(1).upper(), first.group(2), _line(text, chained.start(1))))
-            end = _call_args(text, chained.end())[1]
-    elif verb in ("use", "route") and args:
-        prefix = first.group(2) if first else ""
-        child = args[-1] if first or verb == "use" else ""
-        required = re.fullmatch(r"require\(\s*['\"]([^'\"]+)['\"]\s*\)", child)
-        if required:
-            source.mounts.append((owner, prefix, ("module", required.group(1)), line))
-        elif re.fullmatch(r"\w+", child):
-            source.mounts.append((owner, prefix, ("name", child), line))
-    return end
-
-
-def _chain(source: Source, text: str, owner: str, index: int) -> int:
-    """Routes chained on a router or on a previous route: ``new Hono().get('/a', h).post('/b', h)``."""
-    chained = _CHAINED.match(text, index)
-    if chained and chained.group(1) in HTTP_METHODS:
-        return _call(source, text, owner, chained.group(1), chained.end())
-    return index
+    parser, cursor = _grammar(_LANGUAGES.get(path.suffix, "javascript"))
+    tree = parser.parse(text.encode("utf-8"))
+    scanned = _JsFile(path)
+    for pattern, captures in cursor.matches(tree.root_node):  # in source order: declarations first
+        if pattern == 0:
+            verb = captures["verb"][0]
+            scanned.call(captures["object"][0], _text(verb), _arguments(captures["args"][0]),
+                         verb.start_point[0] + 1)
+        elif pattern == 1:
+            scanned.declare(captures["name"][0], captures["value"][0])
+        elif pattern == 2:
+            scanned.imports(captures["import"][0], _string(captures["source"][0]) or "")
+        elif pattern == 3:
+            scanned.export(captures["export"][0])
+        else:
+            scanned.assign(captures["left"][0], captures["right"][0])
+    return scanned.source
 
 
 # -- joining files: names to routers, routers to full paths -------------------------------------------------
-Node = tuple[Path, str]
+RouterNode = tuple[Path, str]
 
 
 class _Project:
@@ -273,7 +331,7 @@ class _Project:
                 return self.by_name[candidate]
         return None
 
-    def _lookup(self, source: Source | None, name: str, depth: int = 0) -> Node | None:
+    def _lookup(self, source: Source | None, name: str, depth: int = 0) -> RouterNode | None:
         """The router ``name`` exported by ``source`` (following re-exports and imports)."""
         if source is None or depth > 8:
             return None
@@ -284,13 +342,13 @@ class _Project:
             return self._imported(source, local, depth + 1)
         return None
 
-    def _imported(self, source: Source, local: str, depth: int) -> Node | None:
+    def _imported(self, source: Source, local: str, depth: int) -> RouterNode | None:
         module, name = source.imports[local]
         if source.module:  # Python: a module attribute (name is None for `import x`)
             return self._lookup(self.by_module.get(module), name, depth) if name else None
         return self._lookup(self._js_file(source.path, module), name or "default", depth)
 
-    def resolve(self, source: Source, ref: Ref) -> Node | None:
+    def resolve(self, source: Source, ref: Ref) -> RouterNode | None:
         if ref[0] == "name":
             if ref[1] in source.routers:
                 return (source.path, ref[1])
@@ -302,10 +360,10 @@ class _Project:
         return self._lookup(target, ref[2]) if target else None
 
     def routes(self) -> list[Route]:
-        prefixes: dict[Node, str] = {}
-        own: dict[Node, list[tuple[str, str, str]]] = {}
-        children: dict[Node, list[tuple[str, Node]]] = {}
-        mounted: set[Node] = set()
+        prefixes: dict[RouterNode, str] = {}
+        own: dict[RouterNode, list[tuple[str, str, str]]] = {}
+        children: dict[RouterNode, list[tuple[str, RouterNode]]] = {}
+        mounted: set[RouterNode] = set()
         for source in self.by_path.values():
             for name, prefix in source.routers.items():
                 prefixes[(source.path, name)] = prefix
@@ -321,7 +379,7 @@ class _Project:
                     mounted.add(child)
         found: list[Route] = []
 
-        def walk(node: Node, prefix: str, trail: frozenset[Node]) -> None:
+        def walk(node: RouterNode, prefix: str, trail: frozenset[RouterNode]) -> None:
             base = normalize_path(prefixes.get(node, ""), prefix)
             for method, path, location in own.get(node, []):
                 found.append(Route(method, normalize_path(path, base), location))
