@@ -107,6 +107,8 @@ def test_jwks_verifies_with_joserfc_an_independent_jose_implementation(sqlite_ur
     jwks = signing.jwks()
     assert {k["alg"] for k in jwks["keys"]} == {algorithm} and all("d" not in k for k in jwks["keys"])
     assert _joserfc_verifies(jwks, token, algorithm)
+    for jwk in jwks["keys"]:  # kid is the RFC 7638 thumbprint, as joserfc computes it
+        assert KeySet.import_key_set({"keys": [jwk]}).keys[0].thumbprint() == jwk["kid"]
     token_claims = jose_jwt.decode(token, KeySet.import_key_set(jwks), algorithms=[algorithm]).claims
     assert token_claims["sub"] == "u1"
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")

@@ -14,6 +14,7 @@ touches any row.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -40,7 +41,7 @@ AES_GCM = "aes-256-gcm"
 PGCRYPTO = "pgcrypto"
 NONCE_BYTES = 12
 _FINGERPRINT_LABEL = b"cloudmake master key fingerprint v1"
-_PGP_OPTIONS = "cipher-algo=aes256"
+PGP_OPTIONS = "cipher-algo=aes256"
 
 
 class SecretNotFound(CloudMakeError, KeyError):
@@ -179,6 +180,10 @@ class Keyring:
         self._keys[version] = key
         return key
 
+    def passphrase(self, version: int, conn: Connection | None = None) -> str:
+        """Master key ``version`` as pgcrypto's passphrase (its base64url form), checked like :meth:`key`."""
+        return base64.urlsafe_b64encode(self.key(version, conn)).decode()
+
     def forget(self, version: int) -> None:
         self._keys.pop(version, None)
 
@@ -202,9 +207,7 @@ class Keyring:
         if fmt == AES_GCM:
             return self.seal("secrets", name, value.encode(), version, conn)
         self._ensure_pgcrypto(conn)
-        passphrase = self.store.get(version)
-        self.key(version, conn)  # fingerprint check before the key goes anywhere
-        return func.pgp_sym_encrypt(value, passphrase, _PGP_OPTIONS)
+        return func.pgp_sym_encrypt(value, self.passphrase(version, conn), PGP_OPTIONS)
 
     def open_row(self, conn: Connection, row) -> str:
         """Decrypt one ``secrets`` row (name, format, key_version, ciphertext) and register the value."""
@@ -217,10 +220,9 @@ class Keyring:
         if row.format == AES_GCM:
             value = self.open("secrets", row.name, row.ciphertext, row.key_version, conn).decode()
         elif row.format == PGCRYPTO:
-            self.key(row.key_version, conn)
+            passphrase = self.passphrase(row.key_version, conn)
             try:
-                value = conn.execute(select(func.pgp_sym_decrypt(row.ciphertext, self.store.get(row.key_version))
-                                            )).scalar_one()
+                value = conn.execute(select(func.pgp_sym_decrypt(row.ciphertext, passphrase))).scalar_one()
             except DBAPIError:  # its message would quote the bound key: never chain it
                 conn.rollback()
                 raise DecryptionFailed(f"secret {row.name!r} does not decrypt with master key v{row.key_version} "

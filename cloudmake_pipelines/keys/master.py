@@ -28,7 +28,7 @@ from ..errors import CheckFailed
 from ..logs import get_logger
 from . import audit, state
 from .binding import binding_name, decode_key, new_key_material
-from .keyring import AES_GCM, PGCRYPTO, Keyring, fingerprint
+from .keyring import AES_GCM, PGCRYPTO, PGP_OPTIONS, Keyring, fingerprint
 
 log = get_logger("keys")
 KIND = "master"
@@ -225,12 +225,10 @@ class MasterKeyRotation:
                          .values(ciphertext=bindparam("blob"), key_version=new, updated_at=now), sealed)
         for old in sorted({row.key_version for row in rows if row.format == PGCRYPTO}):
             ids = [row.id for row in rows if row.format == PGCRYPTO and row.key_version == old]
-            self.keyring.key(old, conn)
-            self.keyring.key(new, conn)
             conn.execute(update(secrets).where(secrets.c.id.in_(ids)).values(
                 ciphertext=func.pgp_sym_encrypt(func.pgp_sym_decrypt(secrets.c.ciphertext,
-                                                                     self.keyring.store.get(old)),
-                                                self.keyring.store.get(new), "cipher-algo=aes256"),
+                                                                     self.keyring.passphrase(old, conn)),
+                                                self.keyring.passphrase(new, conn), PGP_OPTIONS),
                 key_version=new, updated_at=now))
 
     def _rewrap_signing_keys(self, new: int) -> int:
