@@ -207,3 +207,22 @@ def test_code_openapi_from_a_url_and_a_file(tmp_path):
     assert {(i.kind, i.name, i.actual) for i in report.items} == {
         ("renamed", "GET /things/{id}", "/things/{thing_id}"), ("missing", "POST /other", None)}
     assert report.checked["routes"] == f"OpenAPI of openapi.json, OpenAPI of {base}/openapi.json"
+
+
+def test_css_custom_properties_are_read_by_a_css_parser(tmp_path):
+    css = tmp_path / "a.css"
+    css.write_text(textwrap.dedent("""\
+        /* --color-fake: #123; in a comment is not a declaration */
+        .btn--color-x:hover { color: red; }
+        :root {
+          --color-a: #FFF;
+          --font-b: "Inter", sans-serif;
+        }
+        @media (prefers-color-scheme: dark) {
+          :root { --color-a: #000; --color-c: #111; }
+        }
+        .card { & .title { --spacing-t: 2px; } }
+        """))
+    assert tokens.read_css([css], tmp_path) == {
+        "--color-a": ("#FFF", "a.css:4"), "--font-b": ('"Inter", sans-serif', "a.css:5"),
+        "--color-c": ("#111", "a.css:8"), "--spacing-t": ("2px", "a.css:10")}

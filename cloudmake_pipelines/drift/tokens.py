@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tinycss2
 
 from .model import DriftItem, SpecError
 
 COMPOSITE = {"shadow", "typography", "border", "transition", "gradient", "strokeStyle"}
 _ALIAS = re.compile(r"^\{([^{}]+)\}$")
 _VAR = re.compile(r"var\(\s*(--[\w-]+)\s*(?:,[^)]*)?\)")
-_COMMENT = re.compile(r"/\*.*?\*/", re.S)
-_DECL = re.compile(r"(?<![\w-])(--[A-Za-z0-9_-]+)\s*:\s*([^;{}]*)")  # not BEM selectors: .btn--x:hover
 
 
 @dataclass(frozen=True)
@@ -142,14 +143,25 @@ def resolve_aliases(tokens: dict[str, Token]) -> dict[str, str | None]:
     return resolved
 
 
+def _custom_properties(nodes: list) -> Iterator:
+    """Custom-property declarations, in rules nested at any depth (``@media``, ``@layer``, CSS nesting)."""
+    for node in nodes:
+        if node.type == "declaration" and node.name.startswith("--"):
+            yield node
+        elif node.type in ("qualified-rule", "at-rule") and node.content is not None:
+            yield from _custom_properties(tinycss2.parse_blocks_contents(node.content, skip_comments=True,
+                                                                          skip_whitespace=True))
+
+
 def read_css(paths: list[Path], root: Path) -> dict[str, tuple[str, str]]:
     """Custom property -> (raw value, location); the first definition wins (later ones are themes)."""
     found: dict[str, tuple[str, str]] = {}
     for path in paths:
-        text = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), path.read_text(encoding="utf-8", errors="replace"))
-        for match in _DECL.finditer(text):
-            line = text.count("\n", 0, match.start()) + 1
-            found.setdefault(match.group(1), (match.group(2).strip(), f"{path.relative_to(root)}:{line}"))
+        rules = tinycss2.parse_stylesheet(path.read_text(encoding="utf-8", errors="replace"), skip_comments=True,
+                                          skip_whitespace=True)
+        for declaration in _custom_properties(rules):
+            found.setdefault(declaration.name, (tinycss2.serialize(declaration.value).strip(),
+                                                f"{path.relative_to(root)}:{declaration.source_line}"))
     return found
 
 
