@@ -24,8 +24,10 @@ SECRETS_AT_REST = dg.AssetKey("secrets_at_rest")
 
 def _keys(database: DatabaseResource, settings: SettingsResource, actor: str,
           now: datetime | None = None) -> KeyManagement:
-    kwargs = {"clock": lambda: now} if now is not None else {}
-    return KeyManagement(database.get_engine(), settings.get(), actor=actor, **kwargs)
+    """Runs get a keyring that creates master key v1 on first use; schedule ticks (``now`` given) only read."""
+    if now is None:
+        return KeyManagement(database.get_engine(), settings.get(), actor=actor)
+    return KeyManagement(database.get_engine(), settings.get(), actor=actor, clock=lambda: now, bootstrap=False)
 
 
 # ---- master-key rotation (task 6) ------------------------------------------------------------------
@@ -178,6 +180,8 @@ def master_key_annual_reminder(context: dg.ScheduleEvaluationContext, database: 
                                settings: SettingsResource):
     now = context.scheduled_execution_time
     status = _keys(database, settings, "dagster:schedule", now).master_status()
+    if status["active_version"] is None:
+        return dg.SkipReason("no master key yet: it is created when the first secret is stored")
     if not status["reminder_due"]:
         return dg.SkipReason(f"master key v{status['active_version']} is {status['active_age_days']} days old")
     return dg.RunRequest(run_key=f"master-key-reminder-v{status['active_version']}-{now:%Y-%m-%d}")

@@ -15,12 +15,12 @@ from ..keys.service import KeyManagement
 from .common import emit_json, json_option, progress, setup
 
 
-def _keys(as_json: bool) -> KeyManagement:
+def _keys(as_json: bool, *, read_only: bool = False) -> KeyManagement:
     settings = setup(as_json)
     engine = make_engine(settings.database_url)
     if not inspect(engine).has_table("secrets"):
         raise ConfigError("the key-management tables do not exist yet: run `cloudmake db upgrade` first")
-    return KeyManagement(engine, settings, actor=f"cli:{getpass.getuser()}")
+    return KeyManagement(engine, settings, actor=f"cli:{getpass.getuser()}", bootstrap=not read_only)
 
 
 def _refuse_without_confirm(confirm: bool, what: str) -> None:
@@ -86,14 +86,14 @@ def rotate_jwt(confirm: bool, as_json: bool) -> None:
 @group.command("jwks")
 def jwks() -> None:
     """Print the JWKS document (active, next and in-grace public keys)."""
-    emit_json(_keys(True).signing_keys().jwks())
+    emit_json(_keys(True, read_only=True).signing_keys().jwks())
 
 
 @group.command("status")
 @json_option
 def status(as_json: bool) -> None:
     """Master key versions, JWT signing keys, rotation due dates and SC-011 facts."""
-    keys = _keys(as_json)
+    keys = _keys(as_json, read_only=True)
     signing = keys.signing_keys()
     due = signing.due()
     report = {"master": keys.master_status(), "jwt": {
@@ -104,8 +104,11 @@ def status(as_json: bool) -> None:
         emit_json(report)
         return
     master = report["master"]
-    click.echo(f"master key: v{master['active_version']} active for {master['active_age_days']} days"
-               + ("  (over a year: rotate it)" if master["reminder_due"] else ""))
+    if master["active_version"] is None:
+        click.echo("master key: none yet (created when the first secret is stored)")
+    else:
+        click.echo(f"master key: v{master['active_version']} active for {master['active_age_days']} days"
+                   + ("  (over a year: rotate it)" if master["reminder_due"] else ""))
     for version in master["versions"]:
         click.echo(f"  v{version['version']:<3} {version['status']:<9} secrets={version['secrets']}")
     if master["rotation_in_progress"]:
@@ -139,7 +142,7 @@ def delete_secret(name: str) -> None:
 @json_option
 def list_secrets(as_json: bool) -> None:
     """Secret names (never values)."""
-    names = _keys(as_json).keyring.names()
+    names = _keys(as_json, read_only=True).keyring.names()
     if as_json:
         emit_json(names)
     else:

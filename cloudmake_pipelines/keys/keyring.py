@@ -248,12 +248,17 @@ def _connection(engine: Engine, conn: Connection | None):
 
 
 def open_keyring(engine: Engine, settings: Settings | None = None, *, config: KeysConfig | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> Keyring:
-    """The keyring of ``engine``'s database, with keys from the local env binding; creates key v1 on first use."""
+                 clock: Callable[[], datetime] = utcnow, bootstrap: bool = True) -> Keyring:
+    """The keyring of ``engine``'s database, with keys from the local env binding.
+
+    Creates master key v1 on first use unless ``bootstrap=False`` (for read-only callers such as schedule
+    evaluations, which must not create key material wherever they happen to run).
+    """
     settings = settings or get_settings()
     config = config or KeysConfig.from_env(settings)
     keyring = Keyring(engine, LocalKeyStore(config.key_file), secrets_format=config.secrets_format, clock=clock)
-    keyring.bootstrap()
+    if bootstrap:
+        keyring.bootstrap()
     return keyring
 
 

@@ -33,10 +33,10 @@ class KeyManagement:
     """Everything issue 7 offers, for one database and one set of settings."""
 
     def __init__(self, engine: Engine, settings: Settings, *, actor: str, clock=utcnow,
-                 config: KeysConfig | None = None):
+                 config: KeysConfig | None = None, bootstrap: bool = True):
         self.settings = settings
         self.config = config or KeysConfig.from_env(settings)
-        self.keyring: Keyring = open_keyring(engine, settings, config=self.config, clock=clock)
+        self.keyring: Keyring = open_keyring(engine, settings, config=self.config, clock=clock, bootstrap=bootstrap)
         self.actor = actor
 
     def master_rotation(self, batch_size: int = 1000, on_batch=None) -> MasterKeyRotation:
