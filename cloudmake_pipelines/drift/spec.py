@@ -16,6 +16,7 @@ Anything unreadable raises :class:`SpecError` naming the file and line.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -29,7 +30,7 @@ from markdown_it import MarkdownIt
 from . import routes, schemas, tokens
 from .config import DriftConfig
 from .entities import Entity, Field, parse_type
-from .model import YAML_LOADER, SpecError, yaml_document
+from .model import SpecError, yaml_document
 
 FEATURE_DIR = re.compile(r"^\d{3}-[\w.-]+$")
 _FIELD = re.compile(r"^\s*(?P<type>[\w]+(?:\([\d\s,]+\))?)\s*(?P<null>\?)?\s*(?P<pk>pk)?\s*$", re.I)
@@ -112,10 +113,18 @@ def read_data_model(path: Path, display: str) -> list[Entity]:
     return found
 
 
-def read_contract(path: Path, display: str) -> dict[str, Any]:
+def read_contract(path: Path, display: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """An OpenAPI 3.0/3.1 document, and ``file:line`` of each of its paths (from the YAML node tree;
+    JSON is read by ``json`` for exact errors, its lines by the YAML parser, which reads JSON too)."""
     text = path.read_text(encoding="utf-8")
+    node = None
     try:
-        doc = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=YAML_LOADER)
+        if path.suffix == ".json":
+            doc = json.loads(text)
+            with contextlib.suppress(yaml.YAMLError):
+                node, _ = yaml_document(text)
+        else:
+            node, doc = yaml_document(text)
     except json.JSONDecodeError as exc:
         raise SpecError(display, f"not valid JSON: {exc.msg}", exc.lineno) from None
     except yaml.YAMLError as exc:
@@ -126,17 +135,10 @@ def read_contract(path: Path, display: str) -> dict[str, Any]:
                                  f"found openapi={version or 'nothing'}")
     if not isinstance(doc.get("paths", {}), dict):
         raise SpecError(display, "'paths' must be a mapping of path -> operations")
-    return doc
-
-
-def _locate_paths(text: str, display: str) -> dict[str, str]:
-    """Path template -> ``file:line`` where the contract declares it (first occurrence)."""
-    found = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        match = re.match(r"""^\s*["']?(/[^"':]*)["']?\s*:""", line)
-        if match:
-            found.setdefault(match.group(1), f"{display}:{number}")
-    return found
+    paths_node = next((v for k, v in node.value if getattr(k, "value", None) == "paths"), None) \
+        if isinstance(node, yaml.MappingNode) else None
+    lines = {path_template: f"{display}:{line}" for path_template, line in _key_lines(paths_node, 1).items()}
+    return doc, lines
 
 
 def load_spec(config: DriftConfig) -> Spec:
@@ -167,8 +169,7 @@ def load_spec(config: DriftConfig) -> Spec:
             if contract.suffix not in (".yaml", ".yml", ".json") or not contract.is_file():
                 continue
             display = _rel(contract, base)
-            doc = read_contract(contract, display)
-            lines = _locate_paths(contract.read_text(encoding="utf-8"), display)
+            doc, lines = read_contract(contract, display)
             spec.routes += routes.openapi_routes(doc, display, lines)
             for name, value in schemas.document_schemas(doc, display).items():
                 if name in spec.schemas and spec.schemas[name][0] != value[0]:
