@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from cloudmake_pipelines.db import make_engine, metadata
-from cloudmake_pipelines.db.migrate import MIGRATIONS_DIR, MigrationFailed, status, upgrade
+from cloudmake_pipelines.db.migrate import ADVISORY_LOCK_KEY, MIGRATIONS_DIR, MigrationFailed, status, upgrade
 
 SEED_TABLES = {"mcp_servers", "mcp_server_metrics", "mcp_drift_snapshots", "environments", "admin_audit_logs"}
 
@@ -138,5 +138,22 @@ def test_failed_upgrade_on_postgres_releases_the_lock(pg_url, tmp_path):
     with pytest.raises(MigrationFailed):
         upgrade(pg_url, directory=directory)
     with make_engine(pg_url).connect() as conn:
-        held = conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar()
+        held = conn.execute(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND (classid::bigint << 32) + objid::bigint = :key"), {"key": ADVISORY_LOCK_KEY}).scalar()
     assert held == 0
+
+
+def test_a_downgraded_branch_is_pending_again(db_url):
+    from alembic import command
+
+    from cloudmake_pipelines.db.migrate import _config
+
+    upgrade(db_url)
+    branch = next(head for head in status(db_url).heads if head != "0001_foundation")
+    with make_engine(db_url).begin() as conn:
+        command.downgrade(_config(conn), f"{branch}@-1")
+    assert branch in status(db_url).pending
+    again = upgrade(db_url)
+    assert branch in [entry["revision"] for entry in again.applied] and again.status.up_to_date

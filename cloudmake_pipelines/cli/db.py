@@ -47,5 +47,8 @@ def status(check: bool, as_json: bool) -> None:
         click.echo(f"pending:  {', '.join(state.pending) or 'none'}")
     if check and state.pending:
         raise click.exceptions.Exit(1)
+
+
 from .db_admin import benchmark_admin  # noqa: E402
+
 group.add_command(benchmark_admin)

@@ -72,11 +72,10 @@ def _script(directory: Path) -> ScriptDirectory:
 def _status(connection: Connection, directory: Path) -> MigrationStatus:
     script = _script(directory)
     current = sorted(MigrationContext.configure(connection).get_current_heads())
-    heads = sorted(script.get_heads())
-    pending = [rev.revision for rev in script.iterate_revisions(heads, current or None)] if current != heads else []
-    if not current:
-        pending = [rev.revision for rev in script.walk_revisions()]
-    return MigrationStatus(current, heads, list(reversed(pending)))
+    applied = {rev.revision for head in current for rev in script.iterate_revisions(head, "base")}
+    in_order = reversed(list(script.walk_revisions()))  # base first, as upgrade applies them
+    pending = [rev.revision for rev in in_order if rev.revision not in applied]
+    return MigrationStatus(current, sorted(script.get_heads()), pending)
 
 
 def status(url: str | Engine, directory: Path = MIGRATIONS_DIR) -> MigrationStatus:
