@@ -7,16 +7,21 @@ autogenerate comparison and the drift detector see one complete schema.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    UniqueConstraint,
+    false,
     func,
     true,
 )
@@ -85,7 +90,11 @@ mcp_drift_snapshots = Table(
     Index(None, "target", "taken_at"),
 )
 
-#: Deployment environments; previews are archived after their TTL (seed task 4).
+#: Deployment environments; previews are archived after their TTL (seed task 4). The ``neon_*`` and
+#: ``cleanup_*`` columns (migration 0006_previews) hold the preview's Neon branch and the state of freeing
+#: it after archival (cleanup_status: pending | failed | freed | already_gone | no_resources); a lease
+#: keeps two overlapping runs from cleaning up the same environment at once, and a killed run's lease
+#: simply expires.
 environments = Table(
     "environments",
     metadata,
@@ -95,8 +104,24 @@ environments = Table(
     Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
     Column("ttl_expires_at", UTCDateTime, nullable=True),
     Column("archived_at", UTCDateTime, nullable=True),
-    Index(None, "kind", "ttl_expires_at"),
+    Column("neon_project_id", String(64), nullable=True),
+    Column("neon_branch_id", String(64), nullable=True),
+    Column("cleanup_status", String(16), nullable=True),
+    Column("cleanup_attempts", Integer, nullable=False, server_default="0"),
+    Column("cleanup_error", Text, nullable=True),
+    Column("cleanup_lease_until", UTCDateTime, nullable=True),
+    Column("cleanup_updated_at", UTCDateTime, nullable=True),
 )
+#: Active previews only, by expiry: the archival statement and its no-op re-run read just this index.
+#: It replaces the foundation's (kind, ttl_expires_at) index, which 0006_previews drops: with both,
+#: PostgreSQL's estimates (blind to "active previews expire in the future") made it pick that one and read
+#: every active preview on a no-op run (31 ms instead of 0.1 ms at 1,000,000 rows).
+Index("ix_environments_ttl_expires_at_created_at", environments.c.ttl_expires_at, environments.c.created_at,
+      postgresql_where=environments.c.kind == "preview", sqlite_where=environments.c.kind == "preview")
+#: Only environments whose resources still wait to be freed: the cleanup backlog.
+Index("ix_environments_cleanup_status", environments.c.cleanup_status,
+      postgresql_where=environments.c.cleanup_status.in_(["pending", "failed"]),
+      sqlite_where=environments.c.cleanup_status.in_(["pending", "failed"]))
 
 #: The audit trail of privileged operations (key rotations, syncs, ...), one JSON detail per row.
 admin_audit_logs = Table(
@@ -108,7 +133,11 @@ admin_audit_logs = Table(
     Column("actor", String(200), nullable=False),
     Column("environment", String(16), nullable=False),
     Column("detail", JSONDoc, nullable=False),
+    # Platform-level rows (key rotations, syncs) have no tenant; under RLS (migration 0010_admin_rls) a
+    # tenant's rows are visible to that tenant only.
+    Column("tenant_id", String(64), nullable=True),
     Index(None, "operation_type", "occurred_at"),
+    Index(None, "tenant_id", "occurred_at", "id"),
 )
 
 __all__ = [
@@ -186,11 +215,6 @@ __all__ += ["secrets", "master_key_versions", "signing_keys", "key_rotation_stat
 # --- Admin schema under row-level security (issue 10, seed task 10, SC-004) ---------------------------
 # The RLS policies, roles and grants live in the 0010_admin_rls migration (cloudmake_pipelines.adminbench.rls):
 # metadata holds no policies. Every tenant-scoped index leads with tenant_id, the column the policy filters.
-from sqlalchemy import ForeignKeyConstraint, UniqueConstraint  # noqa: E402
-
-#: Platform-level rows (key rotations, syncs) have no tenant; tenant rows are visible to that tenant only.
-admin_audit_logs.append_column(Column("tenant_id", String(64), nullable=True))
-Index(None, admin_audit_logs.c.tenant_id, admin_audit_logs.c.occurred_at, admin_audit_logs.c.id)
 
 #: The people of each tenant (RLS: a tenant sees its own users; a platform admin sees all).
 users = Table(
@@ -255,7 +279,6 @@ __all__ += ["users", "sessions", "admin_benchmark_results"]
 
 # --- GitHub secrets sync (issue 9, seed task 8) and the quota service --------------------------------
 
-from sqlalchemy import BigInteger, PrimaryKeyConstraint, false  # noqa: E402
 
 #: Where secrets go: one row per GitHub target (scope + repository, environment or organization level).
 github_sync_targets = Table(
@@ -307,33 +330,6 @@ quota_buckets = Table(
 __all__ += ["github_sync_targets", "github_sync_state", "quota_buckets"]
 
 # --- Preview environment archival (issue 6, seed task 4) --------------------------------------------
-
-#: Added to ``environments``: the preview's Neon branch, and the state of freeing it after archival
-#: (cleanup_status: pending | failed | freed | already_gone | no_resources). A lease keeps two
-#: overlapping runs from cleaning up the same environment at once; a killed run's lease simply expires.
-for _column in (
-    Column("neon_project_id", String(64), nullable=True),
-    Column("neon_branch_id", String(64), nullable=True),
-    Column("cleanup_status", String(16), nullable=True),
-    Column("cleanup_attempts", Integer, nullable=False, server_default="0"),
-    Column("cleanup_error", Text, nullable=True),
-    Column("cleanup_lease_until", UTCDateTime, nullable=True),
-    Column("cleanup_updated_at", UTCDateTime, nullable=True),
-):
-    environments.append_column(_column)
-
-#: Active previews only, by expiry: the archival statement and its no-op re-run read just this index.
-Index("ix_environments_ttl_expires_at_created_at", environments.c.ttl_expires_at, environments.c.created_at,
-      postgresql_where=environments.c.kind == "preview", sqlite_where=environments.c.kind == "preview")
-#: ... and it replaces the foundation's (kind, ttl_expires_at) index, which 0006_previews drops: with both,
-#: PostgreSQL's estimates (blind to "active previews expire in the future") made it pick that one and read
-#: every active preview on a no-op run (31 ms instead of 0.1 ms at 1,000,000 rows).
-environments.indexes.remove(next(index for index in environments.indexes
-                                 if [column.name for column in index.columns] == ["kind", "ttl_expires_at"]))
-#: Only environments whose resources still wait to be freed: the cleanup backlog.
-Index("ix_environments_cleanup_status", environments.c.cleanup_status,
-      postgresql_where=environments.c.cleanup_status.in_(["pending", "failed"]),
-      sqlite_where=environments.c.cleanup_status.in_(["pending", "failed"]))
 
 #: One row per finished (non-dry) archival run: what it archived and freed, and the database time it used.
 preview_archival_runs = Table(
