@@ -96,7 +96,7 @@ class HttpSource:
     def __init__(self, url: str, token: Secret | None = None, *, timeout_seconds: float = 10.0,
                  attempts: int = 3, backoff_seconds: float = 0.5):
         self.url = url.rstrip("/")
-        self.description = f"HTTP endpoint {self.url}"
+        self.description = redactor(f"HTTP endpoint {self.url}")  # never a user:password@ in messages
         headers = {"Authorization": f"Bearer {token.reveal()}"} if token else {}
         self._client = httpx.Client(timeout=timeout_seconds, headers=headers)
         self._get = retry(retry=retry_if_exception(_transient), stop=stop_after_attempt(attempts),
