@@ -204,3 +204,30 @@ def test_sigkill_at_every_step_and_mid_batch_then_rerun_keeps_every_invariant(db
         with engine.connect() as conn:
             steps = [(r["detail"]["step"], r["detail"]["phase"]) for r in timeline(conn, MASTER_ROTATION)]
         assert steps[-1] == ("invalidate", "completed") and len({r for r in steps}) == 8
+
+
+def test_a_second_rotation_step_is_refused_while_one_runs(engine, tmp_path):
+    import threading
+
+    keyring = open_keyring(engine, _settings(str(engine.url), tmp_path))
+    with fake_cloudflare() as (fake, base):
+        arrived = fake.hold("PUT", binding_name(2))
+        first = MasterKeyRotation(keyring, environment="dev", actor="a", remotes=[_remote(fake, base)])
+        results = []
+        thread = threading.Thread(target=lambda: results.append(_capture(first.generate)), daemon=True)
+        thread.start()
+        assert arrived.wait(30)
+        second = MasterKeyRotation(keyring, environment="dev", actor="b")
+        with pytest.raises(RotationRefused, match="another master-key rotation step is running"):
+            second.generate()
+        fake.release()
+        thread.join(30)
+    assert not thread.is_alive() and results[0]["to_version"] == 2 and "skipped" not in results[0]
+    assert second.generate()["skipped"]  # once the first finished, the lock is free again
+
+
+def _capture(call):
+    try:
+        return call()
+    except Exception as exc:
+        return exc

@@ -18,10 +18,12 @@ Every step writes ``admin_audit_logs`` rows (``master_key_rotation``, started/co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import fcntl
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from ..db.tables import master_key_versions, secrets, signing_keys
 from ..errors import CheckFailed
@@ -39,6 +41,8 @@ DONE = {"generate": "generated", "reencrypt": "reencrypted", "update_binding": "
 ORDER = ["started", "generated", "reencrypting", "reencrypted", "binding_updated", "invalidated"]
 ACTIVE_KEY_NAME = "CLOUDMAKE_MASTER_KEY"
 ACTIVE_VERSION_NAME = "CLOUDMAKE_MASTER_KEY_VERSION"
+#: pg_advisory_lock key: "cm-mkrot" as a 64-bit integer
+LOCK_KEY = int.from_bytes(b"cm-mkrot", "big")
 
 
 class RemoteBinding(Protocol):
@@ -66,6 +70,10 @@ class MasterKeyRotation:
     # ---- steps -----------------------------------------------------------------------------------
     def generate(self) -> dict[str, Any]:
         """Step 1: a new key version, in every binding before any row uses it."""
+        with self.exclusive():
+            return self._generate()
+
+    def _generate(self) -> dict[str, Any]:
         with self.engine.begin() as conn:
             current = state.current(conn, KIND, lock=True)
             if current is not None and _reached(current, "generated"):
@@ -97,6 +105,10 @@ class MasterKeyRotation:
 
     def reencrypt(self) -> dict[str, Any]:
         """Step 2: switch writers to the new key, then re-seal every row still on another version."""
+        with self.exclusive():
+            return self._reencrypt()
+
+    def _reencrypt(self) -> dict[str, Any]:
         with self.engine.begin() as conn:
             current = self._require(conn, "generated", "reencrypt")
             new = int(current["to_ref"])
@@ -118,6 +130,10 @@ class MasterKeyRotation:
 
     def update_binding(self) -> dict[str, Any]:
         """Step 3: the bindings name the new key as the one applications write with."""
+        with self.exclusive():
+            return self._update_binding()
+
+    def _update_binding(self) -> dict[str, Any]:
         with self.engine.begin() as conn:
             current = self._require(conn, "reencrypted", "update_binding")
             if _reached(current, "binding_updated"):
@@ -140,6 +156,10 @@ class MasterKeyRotation:
 
     def invalidate(self) -> dict[str, Any]:
         """Step 4: retire the old key, only once no row uses it."""
+        with self.exclusive():
+            return self._invalidate()
+
+    def _invalidate(self) -> dict[str, Any]:
         with self.engine.begin() as conn:
             current = self._require(conn, "binding_updated", "invalidate")
             new = int(current["to_ref"])
@@ -173,6 +193,36 @@ class MasterKeyRotation:
     def run(self) -> list[dict[str, Any]]:
         """All four steps in order (each one skips what an earlier, interrupted run already did)."""
         return [getattr(self, step)() for step in STEPS]
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One rotation step at a time per database: a PostgreSQL advisory lock, or a file lock on SQLite."""
+        busy = RotationRefused("another master-key rotation step is running on this database: wait for it")
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar_one():
+                    raise busy
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                    conn.commit()
+            return
+        database = self.engine.url.database or ""
+        path = f"{database}.key-rotation.lock" if database not in ("", ":memory:") else None
+        if path is None:
+            yield
+            return
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise busy from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # ---- helpers ---------------------------------------------------------------------------------
     def rows_not_on(self, conn: Connection, version: int) -> int:

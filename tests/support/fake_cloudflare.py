@@ -38,15 +38,22 @@ class FakeCloudflare:
     requests: list[tuple[str, str]] = field(default_factory=list)
     failures: list[tuple[int, str | None]] = field(default_factory=list)
     held: dict[tuple[str, str], threading.Event] = field(default_factory=dict)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def fail_next(self, status: int, retry_after: str | None = None) -> None:
         self.failures.append((status, retry_after))
 
     def hold(self, method: str, name: str) -> threading.Event:
-        """Keep the next ``method`` on secret ``name`` waiting forever; the event is set when it arrives."""
+        """Keep the next ``method`` on secret ``name`` waiting until :meth:`release` (or the client goes away);
+        the returned event is set when it arrives."""
         arrived = threading.Event()
+        self.released.clear()
         self.held[(method, name)] = arrived
         return arrived
+
+    def release(self) -> None:
+        """Let held requests proceed as usual."""
+        self.released.set()
 
     async def _gate(self, request: Request, name: str | None):
         self.requests.append((request.method, name or ""))
@@ -62,9 +69,10 @@ class FakeCloudflare:
         arrived = self.held.pop((request.method, name or ""), None)
         if arrived is not None:
             arrived.set()
-            while not await request.is_disconnected():  # held until the client goes away (killed)
+            while not self.released.is_set():
+                if await request.is_disconnected():  # the client was killed while waiting
+                    return _envelope(errors=[{"code": 10000, "message": "client went away"}], status=499)
                 await asyncio.sleep(0.05)
-            return _envelope(errors=[{"code": 10000, "message": "client went away"}], status=499)
         return None
 
     async def collection(self, request: Request) -> JSONResponse:
