@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Float,
     ForeignKeyConstraint,
@@ -353,8 +354,6 @@ preview_archival_runs = Table(
 __all__ += ["preview_archival_runs"]
 
 # --- MCP outage detection (seed task 2): circuit breakers, their transition log, outage episodes ---------
-import sqlalchemy as _sa  # noqa: E402
-
 _BREAKER_STATES = "('closed', 'open', 'half_open')"
 
 #: The circuit-breaker state of each MCP server (by registry name), written by whoever owns the breakers.
@@ -366,7 +365,7 @@ mcp_breaker_states = Table(
     Column("failure_count", Integer, nullable=False),
     Column("left_closed_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
-    _sa.CheckConstraint(f"state IN {_BREAKER_STATES}", name="state"),
+    CheckConstraint(f"state IN {_BREAKER_STATES}", name="state"),
 )
 
 #: Append-only log of breaker state changes; ``id`` orders them and is the outage sensor's cursor.
@@ -381,7 +380,7 @@ mcp_breaker_transitions = Table(
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("reason", Text, nullable=True),
     Column("source", String(64), nullable=False),
-    _sa.CheckConstraint(f"to_state IN {_BREAKER_STATES}", name="to_state"),
+    CheckConstraint(f"to_state IN {_BREAKER_STATES}", name="to_state"),
 )
 
 #: One row per outage episode (a server out of CLOSED, flapping folded in); unique per server and start.
@@ -399,7 +398,7 @@ mcp_outage_episodes = Table(
     Column("resolved_at", UTCDateTime, nullable=True),
     Column("alerted_at", UTCDateTime, nullable=True),
     Column("resolved_notified_at", UTCDateTime, nullable=True),
-    _sa.UniqueConstraint("server_name", "started_at"),
+    UniqueConstraint("server_name", "started_at"),
     Index(None, "resolved_at"),
 )
 
@@ -413,7 +412,7 @@ mcp_degradation_status = Table(
     Column("failure_count", Integer, nullable=False),
     Column("degraded_since", UTCDateTime, nullable=True),
     Column("fallback", JSONDoc, nullable=True),
-    Column("last_transition_id", _sa.BigInteger, nullable=False),
+    Column("last_transition_id", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
