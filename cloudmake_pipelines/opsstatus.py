@@ -38,11 +38,21 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds") if timestamp else None
 
 
-def _last_run(instance: dg.DagsterInstance, job_name: str) -> dict[str, Any] | None:
-    records = instance.get_run_records(dg.RunsFilter(job_name=job_name), limit=1)
-    if not records:
+def _last_run(instance: dg.DagsterInstance, repo, job_name: str) -> dict[str, Any] | None:
+    """The newest run of the job, or of any run that materialized its assets (UI, `dagster asset
+    materialize` and backfills run them under other job names)."""
+    candidates = list(instance.get_run_records(dg.RunsFilter(job_name=job_name), limit=1))
+    job = repo.get_job(job_name)
+    run_ids = set()
+    for key in job.asset_layer.selected_asset_keys if job.asset_layer else ():
+        event = instance.get_latest_materialization_event(key)
+        if event is not None:
+            run_ids.add(event.run_id)
+    if run_ids:
+        candidates += instance.get_run_records(dg.RunsFilter(run_ids=list(run_ids)))
+    if not candidates:
         return None
-    record = records[0]
+    record = max(candidates, key=lambda r: r.create_timestamp)
     return {"run_id": record.dagster_run.run_id, "status": record.dagster_run.status.value,
             "started_at": _iso(record.start_time), "ended_at": _iso(record.end_time)}
 
@@ -105,6 +115,6 @@ def collect(defs: dg.Definitions, instance: dg.DagsterInstance, now: float | Non
             tasks.append(TaskStatus(job.name, "manual", "on demand", True, job.name))
     for task in tasks:
         if task.job:
-            task.last_run = _last_run(instance, task.job)
+            task.last_run = _last_run(instance, repo, task.job)
             task.checks = _checks(instance, repo, task.job)
     return sorted(tasks, key=lambda t: t.name)

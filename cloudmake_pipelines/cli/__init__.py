@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import warnings
 
 import click
 
@@ -28,6 +29,7 @@ COMMANDS = {
     "secrets": ("secrets:group", "Secret scanning for pre-commit and CI (task 7)."),
     "github": ("github:group", "GitHub secrets sync (task 8)."),
     "status": ("status:command", "Every scheduled task: cadence, on/off, last and next run, checks."),
+    "demo": ("demo:group", "A demo MCP server and sample previews for a first run (dev only)."),
 }
 
 
@@ -64,6 +66,8 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps domain errors to exit codes, never printing a secret."""
+    # Dagster's beta/preview notices concern our definitions, not the operator running a command.
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     try:
         code = cli.main(args=argv, prog_name="cloudmake", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import ConfigError
 from .common import emit_json, json_option, setup
 
 
@@ -25,15 +28,20 @@ def _check_summary(checks: list[dict]) -> str:
 def command(as_json: bool, failing: bool) -> None:
     """Every scheduled task: cadence, on/off, last run, next run, latest SC check results.
 
-    Reads the Dagster instance at $DAGSTER_HOME (the same one the UI shows).
+    Reads the Dagster instance at $DAGSTER_HOME (the same one the UI shows); without it, the quick
+    start's instance in the state folder (.cloudmake/dagster_home).
     """
     settings = setup(as_json)
+    home = os.environ.get("DAGSTER_HOME") or str(settings.state_dir / "dagster_home")
+    if not os.path.isfile(os.path.join(home, "dagster.yaml")):
+        raise ConfigError(f"no Dagster instance at {home}: set DAGSTER_HOME to the instance's folder "
+                          "(the quick start's is .cloudmake/dagster_home)")
     import dagster as dg
 
     from .. import opsstatus
     from ..definitions import defs
 
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(home) as instance:
         tasks = opsstatus.collect(defs, instance)
     if as_json:
         emit_json({"environment": settings.environment, "tasks": [t.as_dict() for t in tasks]})
