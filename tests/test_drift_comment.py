@@ -119,10 +119,11 @@ def test_cli_on_a_pull_request_keeps_one_sticky_comment(github, tmp_path):
                               capture_output=True, text=True, timeout=120)
 
     drifted = check("express-drift")
-    assert drifted.returncode == 1, drifted.stderr
-    assert "pull request #3: drift comment created" in drifted.stderr
+    assert drifted.returncode == 1, drifted.stdout[-2000:] + drifted.stderr[-2000:]
+    assert "pull request #3: drift comment created" in drifted.stderr, drifted.stderr[-2000:]
     clean = check("express-clean")
-    assert clean.returncode == 0 and "pull request #3: drift comment resolved" in clean.stderr
+    assert clean.returncode == 0, clean.stdout[-2000:] + clean.stderr[-2000:]
+    assert "pull request #3: drift comment resolved" in clean.stderr, clean.stderr[-2000:]
     [comment] = fake.on(REPO, 3)
     assert RESOLVED in comment["body"] and "routes:extra" not in comment["body"]
     assert TOKEN not in drifted.stdout + drifted.stderr + clean.stdout + clean.stderr
