@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import jwt
 import pytest
@@ -22,6 +23,7 @@ from cloudmake_pipelines.keys.signing import JwksVerifier, SigningKeys
 from cloudmake_pipelines.settings import load_settings
 from tests.support.fake_cloudflare import fake_cloudflare
 
+T = datetime(2026, 11, 1, tzinfo=UTC)
 PLAIN = {f"secret_{i:04d}": f"plaintext-value-{i}-{'x' * (i % 7)}" for i in range(60)}
 
 
@@ -162,11 +164,14 @@ def test_sigkill_at_every_step_and_mid_batch_then_rerun_keeps_every_invariant(db
         settings = _settings(db_url, tmp_path, **extra)
         keyring = open_keyring(engine, settings)
         tokens = _seed(keyring)
-        plain = {**PLAIN, **{f"bulk_{i:05d}": f"bulk-value-{i}" for i in range(400)}}
-        for name, value in plain.items():  # enough rows that a kill lands between batches of 2
-            keyring.put(name, value)
+        bulk = {f"bulk_{i:05d}": f"bulk-value-{i}" for i in range(3000)}  # one row per transaction below:
+        with engine.begin() as conn:  # seconds of re-encryption, so the kill lands mid-way
+            conn.execute(secrets.insert(), [
+                {"name": name, "format": "aes-256-gcm", "key_version": 1, "created_at": T, "updated_at": T,
+                 "ciphertext": keyring.seal("secrets", name, value.encode(), 1)} for name, value in bulk.items()])
+        plain = {**PLAIN, **bulk}
         env = {**os.environ, "DATABASE_URL": db_url, "CLOUDMAKE_STATE_DIR": str(tmp_path / "state"), **extra}
-        args = ["rotate-master", "--confirm", "--batch-size", "2"]
+        args = ["rotate-master", "--confirm", "--batch-size", "1"]
 
         def on_new_key():
             with engine.connect() as conn:
