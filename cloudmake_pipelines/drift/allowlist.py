@@ -61,7 +61,7 @@ def load_allowlist(path: Path, display: str) -> list[Accepted]:
             expires = expires.date()
         if not isinstance(expires, dt.date):
             raise SpecError(display, f"item {item}: 'expires' must be a date (YYYY-MM-DD)", line)
-        entries.append(Accepted(item, reason.strip(), expires, f"{display}:{line}"))
+        entries.append(Accepted(item, reason.strip(), expires, f"{display}:{line}" if line else display))
     return entries
 
 
