@@ -236,3 +236,22 @@ def _capture(call):
         return call()
     except Exception as exc:
         return exc
+
+
+def test_a_wrong_old_key_in_the_binding_stops_reencrypt_before_anything_changes(engine, tmp_path):
+    from cloudmake_pipelines.keys import MasterKeyError
+    from cloudmake_pipelines.keys.binding import LocalKeyStore, new_key_material
+    from cloudmake_pipelines.keys.keyring import Keyring
+
+    keyring = open_keyring(engine, _settings(str(engine.url), tmp_path))
+    _seed(keyring)
+    MasterKeyRotation(keyring, environment="dev", actor="a").generate()
+    wrong = Keyring(engine, LocalKeyStore(keyring.store.key_file, {binding_name(1): new_key_material()}))
+    with pytest.raises(MasterKeyError, match="master key v1 .* is not the key this database was sealed with"):
+        MasterKeyRotation(wrong, environment="dev", actor="a").reencrypt()
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(select(master_key_versions.c.version, master_key_versions.c.status)).all())
+        assert set(conn.execute(select(secrets.c.key_version)).scalars()) == {1}
+    assert statuses == {1: "active", 2: "next"}
+    assert MasterKeyRotation(keyring, environment="dev", actor="a").run()[3]["retired_versions"] == [1]
+    assert dict(keyring.items()) == PLAIN

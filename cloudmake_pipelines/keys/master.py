@@ -113,6 +113,7 @@ class MasterKeyRotation:
             current = self._require(conn, "generated", "reencrypt")
             new = int(current["to_ref"])
             if current["step"] == "generated":
+                self._check_keys(conn, new)  # a missing or wrong key stops here, before anything changes
                 self._switch_active(conn, int(current["from_ref"]), new)
                 state.advance(conn, KIND, "reencrypting", at=self._now())
                 self._audit(conn, current, "reencrypt", "started")
@@ -231,6 +232,14 @@ class MasterKeyRotation:
             count += conn.execute(select(func.count()).select_from(table)
                                   .where(table.c.key_version != version)).scalar_one()
         return count
+
+    def _check_keys(self, conn: Connection, new: int) -> None:
+        """Every key version a row uses, and the new one, is in the local binding and is the right key."""
+        used = {new}
+        for table in (secrets, signing_keys):
+            used |= set(conn.execute(select(table.c.key_version).distinct()).scalars())
+        for version in sorted(used):
+            self.keyring.key(version, conn)
 
     def _switch_active(self, conn: Connection, old: int, new: int) -> None:
         conn.execute(select(master_key_versions.c.version).with_for_update()).all()  # waits for writers
