@@ -45,23 +45,35 @@ class Redactor:
         self._lock = threading.Lock()
         self._pattern = re.compile("|".join(f"(?:{p})" for p in TOKEN_PATTERNS))
         self._values_pattern: re.Pattern[str] | None = None
+        self._dirty = False
 
     def add(self, *values: str | None) -> None:
-        """Register secret values (short values under 6 characters are ignored: they would mask noise)."""
-        new = {v for v in values if v and len(v) >= 6}
-        if not new - self._values:
-            return
-        with self._lock:
-            self._values |= new
-            ordered = sorted(self._values, key=len, reverse=True)
-            escaped = [re.escape(v) for v in ordered]
-            # A value may also reach a log JSON-escaped; match that spelling too.
-            escaped += [re.escape(json.dumps(v)[1:-1]) for v in ordered if json.dumps(v)[1:-1] != v]
-            self._values_pattern = re.compile("|".join(escaped))
+        """Register secret values (short values under 6 characters are ignored: they would mask noise).
+
+        Cheap: the combined pattern is rebuilt once, on the next redaction, however many values arrive.
+        """
+        new = {v for v in values if v and len(v) >= 6} - self._values
+        if new:
+            with self._lock:
+                self._values |= new
+                self._values_pattern = None
+                self._dirty = True
+
+    def _known_values(self) -> re.Pattern[str] | None:
+        if self._dirty:
+            with self._lock:
+                ordered = sorted(self._values, key=len, reverse=True)
+                escaped = [re.escape(v) for v in ordered]
+                # A value may also reach a log JSON-escaped; match that spelling too.
+                escaped += [re.escape(json.dumps(v)[1:-1]) for v in ordered if json.dumps(v)[1:-1] != v]
+                self._values_pattern = re.compile("|".join(escaped)) if escaped else None
+                self._dirty = False
+        return self._values_pattern
 
     def __call__(self, text: str) -> str:
-        if self._values_pattern is not None:
-            text = self._values_pattern.sub(REDACTED, text)
+        pattern = self._known_values()
+        if pattern is not None:
+            text = pattern.sub(REDACTED, text)
         return self._pattern.sub(REDACTED, text)
 
 

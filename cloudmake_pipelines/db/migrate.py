@@ -1,7 +1,7 @@
 """The migration runner (seed task 9): Alembic, made safe to run from CI, the CLI and Dagster at once.
 
 * It checks the history first and applies only what is pending; a second run applies nothing.
-* On PostgreSQL it holds an advisory lock for the whole run, on SQLite an exclusive file lock, so two
+* It holds a database-wide lock for the whole run (db/locks.py), so two
   runners started together never both apply: the second waits, then finds nothing to do.
 * Each migration runs in its own transaction: a failing one leaves the database at the last good
   revision, and :class:`MigrationFailed` names it.
@@ -11,10 +11,7 @@ Domain migrations branch from ``0001_foundation``; ``heads`` means "every branch
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,18 +19,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine
 
 from ..errors import CloudMakeError
 from ..logs import get_logger
 from ..settings import display_url
 from .engine import make_engine
+from .locks import exclusive, lock_key
 
 log = get_logger("migrations")
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-#: pg_advisory_lock key: "cm-migr" as a 64-bit integer, shared by every runner of this project.
-ADVISORY_LOCK_KEY = int.from_bytes(b"cm-migr", "big")
+LOCK_NAME = "migrations"
+#: The PostgreSQL advisory-lock key every runner of this project takes (see db/locks.py).
+ADVISORY_LOCK_KEY = lock_key(LOCK_NAME)
 
 
 class MigrationFailed(CloudMakeError):
@@ -85,37 +83,12 @@ def status(url: str | Engine, directory: Path = MIGRATIONS_DIR) -> MigrationStat
         return _status(conn, directory)
 
 
-@contextlib.contextmanager
-def _exclusive(connection: Connection) -> Iterator[None]:
-    """Hold the migration lock for the duration: advisory on PostgreSQL, a file lock on SQLite."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
-        connection.commit()
-        try:
-            yield
-        finally:
-            connection.rollback()
-            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
-            connection.commit()
-        return
-    database = make_url(str(connection.engine.url)).database
-    if not database or database == ":memory:":
-        yield
-        return
-    with open(f"{database}.migrate.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def upgrade(url: str | Engine, target: str = "heads", directory: Path = MIGRATIONS_DIR) -> UpgradeResult:
     """Apply every pending migration up to ``target``. Safe to call concurrently and repeatedly."""
     engine = url if isinstance(url, Engine) else make_engine(url)
     result = UpgradeResult()
     started = time.perf_counter()
-    with engine.connect() as conn, _exclusive(conn):
+    with exclusive(engine, LOCK_NAME), engine.connect() as conn:
         before = _status(conn, directory)
         conn.rollback()
         if before.up_to_date:

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
-import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
+from ..db.locks import exclusive
 from ..db.types import utcnow
 from ..errors import CloudMakeError, ConfigError
 from ..keys import Keyring, SecretNotFound, open_keyring
@@ -102,31 +101,8 @@ def exclusive_run(engine: Engine, name: str = LOCK_NAME) -> Iterator[None]:
     process, so a killed run never blocks the next one.
     """
     busy = SyncBusy("another GitHub secrets sync is running against this database; try again when it ends")
-    if engine.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-        with engine.connect() as conn:
-            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                raise busy
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
-        return
-    database = engine.url.database
-    if not database or database == ":memory:":
+    with exclusive(engine, name, busy=busy):
         yield
-        return
-    with open(f"{database}.{name}.lock", "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise busy from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class SyncService:

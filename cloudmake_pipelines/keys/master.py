@@ -19,12 +19,12 @@ Every step writes ``admin_audit_logs`` rows (``master_key_rotation``, started/co
 from __future__ import annotations
 
 import contextlib
-import fcntl
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from ..db.locks import exclusive
 from ..db.tables import master_key_versions, secrets, signing_keys
 from ..errors import CheckFailed
 from ..logs import get_logger
@@ -41,8 +41,6 @@ DONE = {"generate": "generated", "reencrypt": "reencrypted", "update_binding": "
 ORDER = ["started", "generated", "reencrypting", "reencrypted", "binding_updated", "invalidated"]
 ACTIVE_KEY_NAME = "CLOUDMAKE_MASTER_KEY"
 ACTIVE_VERSION_NAME = "CLOUDMAKE_MASTER_KEY_VERSION"
-#: pg_advisory_lock key: "cm-mkrot" as a 64-bit integer
-LOCK_KEY = int.from_bytes(b"cm-mkrot", "big")
 
 
 class RemoteBinding(Protocol):
@@ -199,31 +197,8 @@ class MasterKeyRotation:
     def exclusive(self) -> Iterator[None]:
         """One rotation step at a time per database: a PostgreSQL advisory lock, or a file lock on SQLite."""
         busy = RotationRefused("another master-key rotation step is running on this database: wait for it")
-        if self.engine.dialect.name == "postgresql":
-            with self.engine.connect() as conn:
-                if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar_one():
-                    raise busy
-                conn.commit()
-                try:
-                    yield
-                finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
-                    conn.commit()
-            return
-        database = self.engine.url.database or ""
-        path = f"{database}.key-rotation.lock" if database not in ("", ":memory:") else None
-        if path is None:
+        with exclusive(self.engine, "key-rotation", busy=busy):
             yield
-            return
-        with open(path, "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise busy from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # ---- helpers ---------------------------------------------------------------------------------
     def rows_not_on(self, conn: Connection, version: int) -> int:

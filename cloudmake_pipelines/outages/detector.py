@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 
 from ..alerts import Alert
+from ..db.locks import lock_key
 from ..db.tables import mcp_degradation_status
 from ..errors import CloudMakeError
 from ..logs import get_logger
@@ -41,8 +42,8 @@ from .sources import BreakerSource, database_reachable
 from .store import Snapshot
 
 TASK = "mcp_outage_detector"
-#: pg_advisory_xact_lock key ("cm-outg"): one tick at a time folds episodes.
-LOCK_KEY = int.from_bytes(b"cm-outg", "big")
+#: pg_advisory_xact_lock key: one tick at a time folds episodes.
+LOCK_KEY = lock_key(TASK)
 
 
 @dataclass

@@ -1,0 +1,54 @@
+"""The source document's cron table, asserted against the definitions: a cadence change is a reviewed change.
+
+Seed "Deployment" (wrangler.toml crons), all UTC, plus the daily JWT due-date evaluation (task 5) and the
+weekly look at the master key's age for the annual reminder (task 6).
+"""
+
+import dagster as dg
+
+from cloudmake_pipelines.definitions import defs
+
+SCHEDULES = {
+    # name: (cron, job, seed task)
+    "mcp_load_tests_nightly": ("0 2 * * *", "mcp_load_test_job"),            # 1: MCP load tests
+    "github_secrets_sync_nightly": ("0 1 * * *", "github_secrets_sync_job"),  # 8: GitHub secrets sync
+    "mcp_drift_snapshots_hourly": ("0 * * * *", "mcp_drift_snapshots_job"),   # 3: spec drift detection
+    "preview_archival_every_6h": ("0 */6 * * *", "preview_archival"),         # 4: preview archival
+    "jwt_rotation_due": ("0 0 * * *", "jwt_key_rotation"),                    # 5: daily due-date evaluation
+    "master_key_annual_reminder": ("0 9 * * 1", "master_key_age_reminder"),   # 6: annual reminder check
+}
+SENSORS = {
+    "mcp_outage_detector": 300,          # 2: outage detection, */5 * * * *
+    "mcp_server_partitions_sync": 60,    # 1: partitions follow the MCP server registry
+}
+MANUAL_JOBS = {"db_migrate", "master_key_rotation", "admin_benchmark"}  # 9, 6, 10: on demand
+
+
+def test_the_cron_table_is_exactly_the_seed():
+    repo = defs.get_repository_def()
+    schedules = {s.name: (s.cron_schedule, s.job_name) for s in repo.schedule_defs}
+    assert schedules == SCHEDULES
+    assert {s.execution_timezone for s in repo.schedule_defs} == {"UTC"}
+    assert {s.name: s.minimum_interval_seconds for s in repo.sensor_defs} == SENSORS
+
+
+def test_on_demand_jobs_exist_and_are_not_scheduled():
+    repo = defs.get_repository_def()
+    jobs = {j.name for j in repo.get_all_jobs()}
+    assert MANUAL_JOBS <= jobs
+    scheduled = {s.job_name for s in repo.schedule_defs}
+    assert not MANUAL_JOBS & scheduled
+
+
+def test_every_job_carries_a_task_tag_for_the_run_queue_limits():
+    repo = defs.get_repository_def()
+    untagged = [j.name for j in repo.get_all_jobs() if not j.name.startswith("__") and "task" not in j.tags]
+    assert untagged == []
+
+
+def test_every_schedule_and_sensor_is_on_by_default():
+    """Environment rules live inside the evaluations (JWT rotation rotates only in production, load tests
+    are read-only there), so each tick's skip reason says why nothing ran."""
+    repo = defs.get_repository_def()
+    assert {s.default_status for s in repo.schedule_defs} == {dg.DefaultScheduleStatus.RUNNING}
+    assert {s.default_status for s in repo.sensor_defs} == {dg.DefaultSensorStatus.RUNNING}
