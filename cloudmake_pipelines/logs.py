@@ -59,6 +59,13 @@ class Redactor:
                 self._values_pattern = None
                 self._dirty = True
 
+    def clear(self) -> None:
+        """Forget every registered value (test isolation; a long-lived process never needs it)."""
+        with self._lock:
+            self._values = set()
+            self._values_pattern = None
+            self._dirty = False
+
     def _known_values(self) -> re.Pattern[str] | None:
         if self._dirty:
             with self._lock:

@@ -80,13 +80,22 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
-    """No test inherits a developer's credentials or database; settings are re-read per test."""
+    """No test inherits a developer's credentials or database, or another test's process-wide state."""
     for name in ("DATABASE_URL", "GITHUB_TOKEN", "CLOUDFLARE_API_TOKEN", "POLAR_API_KEY", "NEON_API_KEY",
                  "ALERT_WEBHOOK_URL", "ENVIRONMENT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLOUDMAKE_STATE_DIR", str(tmp_path / "state"))
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    from cloudmake_pipelines.logs import redactor
     from cloudmake_pipelines.settings import get_settings
 
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+    # One test's secrets must not mask another test's expected output (the redactor is process-wide).
+    redactor.clear()
+    # A DagsterInstance entered in one test and left in another context (a fixture's generator, a
+    # server thread) can leave Dagster's current defs-state storage pointing at a disposed instance,
+    # which breaks the next Definitions load in this process.
+    _current_storage.set(None)
