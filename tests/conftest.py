@@ -7,8 +7,10 @@ server answers they skip with the reason, except under CI=true, where they must 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -76,6 +78,32 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
     eng = make_engine(pg_url)
     yield eng
     eng.dispose()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def embedded_dagster_home(tmp_path) -> Path:
+    """A DAGSTER_HOME with the embedded default instance config (SQLite storage), as the quick start's."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.embedded.yaml", home / "dagster.yaml")
+    return home
+
+
+@pytest.fixture
+def production_dagster_home(pg_url, tmp_path, monkeypatch) -> Path:
+    """A DAGSTER_HOME with the repository's production dagster.yaml, its DAGSTER_PG_* variables set
+    (in os.environ, so subprocesses inherit them) to a fresh PostgreSQL database."""
+    url = make_url(pg_url)
+    home = tmp_path / "dagster_home_pg"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    for name, value in (("DAGSTER_PG_USERNAME", url.username or "postgres"), ("DAGSTER_PG_PASSWORD", url.password or ""),
+                        ("DAGSTER_PG_HOST", url.host or "127.0.0.1"), ("DAGSTER_PG_DB", url.database)):
+        monkeypatch.setenv(name, value)
+    return home
 
 
 @pytest.fixture(autouse=True)

@@ -2,14 +2,12 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from sqlalchemy.engine import make_url
 
 from cloudmake_pipelines.db.migrate import status
 from cloudmake_pipelines.definitions import defs
@@ -43,16 +41,8 @@ def test_migration_job_runs_in_process(sqlite_url):
 
 
 @pytest.mark.postgres
-def test_production_dagster_yaml_stores_and_reads_back_a_run(pg_url, tmp_path, monkeypatch):
-    url = make_url(pg_url)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_PG_USERNAME", url.username or "postgres")
-    monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "")
-    monkeypatch.setenv("DAGSTER_PG_HOST", url.host or "127.0.0.1")
-    monkeypatch.setenv("DAGSTER_PG_DB", url.database)
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+def test_production_dagster_yaml_stores_and_reads_back_a_run(production_dagster_home, tmp_path):
+    with dg.DagsterInstance.from_config(str(production_dagster_home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         result = defs.resolve_job_def("db_migrate").execute_in_process(
@@ -66,11 +56,8 @@ def test_production_dagster_yaml_stores_and_reads_back_a_run(pg_url, tmp_path, m
 
 
 @pytest.mark.e2e
-def test_dagster_cli_validates_and_executes_the_job_with_pino_logs(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.embedded.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": f"sqlite:///{tmp_path}/cm.db"}
+def test_dagster_cli_validates_and_executes_the_job_with_pino_logs(embedded_dagster_home, tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(embedded_dagster_home), "DATABASE_URL": f"sqlite:///{tmp_path}/cm.db"}
     validate = subprocess.run([DAGSTER, "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert validate.returncode == 0, validate.stderr[-2000:]

@@ -1,7 +1,6 @@
 """The real `dagster asset materialize` CLI: the blocking SC-008 check makes it exit non-zero on drift."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,13 +18,11 @@ DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
 
 @pytest.mark.e2e
-def test_dagster_asset_materialize_exits_non_zero_when_the_check_finds_drift(tmp_path):
+def test_dagster_asset_materialize_exits_non_zero_when_the_check_finds_drift(embedded_dagster_home, tmp_path):
     """One real CLI run on a drifted target (the clean twin passing is covered in-process, in
     test_drift_snapshots.py): the asset succeeds and stores its snapshot, the blocking check fails, and
     the command's exit code says so. The in-process executor only saves the subprocess-per-step cost."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.embedded.yaml", home / "dagster.yaml")
+    home = embedded_dagster_home
     (tmp_path / "run.yaml").write_text("execution: {config: {in_process: {}}}\n")
     database_url = f"sqlite:///{tmp_path}/cloudmake.db"
     upgrade(database_url)

@@ -1,14 +1,12 @@
 """The schedules daemon against the production instance config (dagster.yaml) on the local PostgreSQL."""
 
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.support.processes import spawn
 
@@ -18,20 +16,13 @@ BIN = Path(sys.executable).parent
 
 @pytest.mark.e2e
 @pytest.mark.postgres
-def test_daemon_runs_schedule_and_sensor_ticks_and_stores_runs(pg_url, tmp_path, monkeypatch):
-    url = make_url(pg_url)
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    pg_env = {"DAGSTER_PG_USERNAME": url.username or "postgres", "DAGSTER_PG_PASSWORD": url.password or "",
-              "DAGSTER_PG_HOST": url.host or "127.0.0.1", "DAGSTER_PG_DB": url.database}
-    for key, value in pg_env.items():
-        monkeypatch.setenv(key, value)
+def test_daemon_runs_schedule_and_sensor_ticks_and_stores_runs(production_dagster_home, tmp_path):
+    home = production_dagster_home
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(
         "load_from:\n  - python_module:\n      module_name: tests.fixtures.daemon_location\n"
         f"      working_directory: {ROOT}\n      location_name: cloudmake_e2e\n")
-    env = {**os.environ, **pg_env, "DAGSTER_HOME": str(home), "DATABASE_URL": f"sqlite:///{tmp_path}/cm.db",
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": f"sqlite:///{tmp_path}/cm.db",
            "PYTHONPATH": str(ROOT)}
     args = [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)]
     with spawn(args, env, tmp_path / "daemon.log", cwd=tmp_path), dg.DagsterInstance.from_config(str(home)) as inst:

@@ -1,7 +1,6 @@
 """The Dagster UI as a user gets it: dagster-webserver on the code location, inspected via its GraphQL API."""
 
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -58,11 +57,8 @@ def expected():
 
 
 @pytest.mark.e2e
-def test_webserver_serves_every_definition_without_load_errors(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.embedded.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": f"sqlite:///{tmp_path}/cm.db"}
+def test_webserver_serves_every_definition_without_load_errors(embedded_dagster_home, tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(embedded_dagster_home), "DATABASE_URL": f"sqlite:///{tmp_path}/cm.db"}
     port = free_port()
     args = [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", str(ROOT / "workspace.yaml")]
     with spawn(args, env, tmp_path / "webserver.log", cwd=tmp_path):

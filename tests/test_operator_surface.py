@@ -91,7 +91,7 @@ def test_usage_errors_exit_2():
     assert cloudmake("db", "upgrade", "--no-such-option").returncode == 2
 
 
-def test_status_reads_the_instance(tmp_path, monkeypatch):
+def test_status_reads_the_instance(embedded_dagster_home, tmp_path, monkeypatch):
     import dagster as dg
     from click.testing import CliRunner
 
@@ -99,10 +99,7 @@ def test_status_reads_the_instance(tmp_path, monkeypatch):
     from cloudmake_pipelines.definitions import defs
     from cloudmake_pipelines.resources import DatabaseResource
 
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.embedded.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(embedded_dagster_home))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/cm.db")
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_job_def("db_migrate").execute_in_process(

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -92,13 +91,10 @@ def test_fallback_file_errors_name_the_file_and_field(tmp_path):
 
 
 @pytest.mark.e2e
-def test_operator_opens_a_breaker_and_the_sensor_in_the_code_location_requests_the_alert(sqlite_url, tmp_path):
+def test_operator_opens_a_breaker_and_the_sensor_in_the_code_location_requests_the_alert(
+        sqlite_url, embedded_dagster_home, tmp_path):
     """Real processes: `cloudmake mcp breaker set`, then `dagster sensor preview` on the code location."""
-    root = Path(__file__).resolve().parents[1]
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(root / "deploy" / "dagster.embedded.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DATABASE_URL": sqlite_url, "DAGSTER_HOME": str(home),
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "DAGSTER_HOME": str(embedded_dagster_home),
            "CLOUDMAKE_MCP_OUTAGE_THRESHOLD_SECONDS": "0"}
     upgrade(sqlite_url, target=support.OUTAGES_REVISION)
     with make_engine(sqlite_url).begin() as conn:
