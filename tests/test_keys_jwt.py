@@ -98,6 +98,20 @@ def test_rotation_lifecycle_grace_then_retired(engine, tmp_path):
     assert not signing.health()["within_window"]
 
 
+def test_a_second_concurrent_rotation_is_refused_and_changes_nothing(engine, tmp_path):
+    from cloudmake_pipelines.db.locks import exclusive
+    from cloudmake_pipelines.keys.master import RotationRefused
+
+    signing = _signing(engine, tmp_path, Clock(T0))
+    signing.rotate()
+    before = signing.keys()
+    with exclusive(engine, "jwt-rotation"):  # another process's rotation, mid-way
+        with pytest.raises(RotationRefused, match="another JWT signing-key rotation is running"):
+            signing.rotate(force=True)
+    assert signing.keys() == before
+    assert signing.rotate(force=True)["rotated"]  # the lock is free again
+
+
 @pytest.mark.parametrize("algorithm", ["ES256", "RS256", "EdDSA"])
 def test_jwks_verifies_with_joserfc_an_independent_jose_implementation(sqlite_url, tmp_path, algorithm):
     upgrade(sqlite_url)

@@ -31,9 +31,9 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            # IMMEDIATE takes the write lock up front: a transaction that reads and then writes waits
-            # (busy_timeout) for a concurrent writer instead of failing with "database is locked".
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Deferred, so readers never wait (WAL). A transaction that reads and later writes can fail
+            # with "database is locked" if another writer committed in between: write first in those.
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

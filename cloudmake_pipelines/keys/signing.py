@@ -24,12 +24,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy import Connection, insert, select, update
 
+from ..db.locks import exclusive
 from ..db.tables import signing_keys
 from ..errors import CloudMakeError, ConfigError
 from ..logs import get_logger
 from . import audit, state
 from .config import JWT_ALGORITHMS, JWT_GRACE_PERIOD, JWT_ROTATION_PERIOD, JWT_ROTATION_WINDOW
 from .keyring import Keyring
+from .master import RotationRefused
 
 log = get_logger("keys")
 KIND = "jwt"
@@ -129,7 +131,15 @@ class SigningKeys:
 
     # ---- rotating --------------------------------------------------------------------------------
     def rotate(self, *, force: bool = False) -> dict[str, Any]:
-        """Retire expired grace keys; rotate when due (or ``force``); resume an interrupted rotation."""
+        """Retire expired grace keys; rotate when due (or ``force``); resume an interrupted rotation.
+
+        One rotation at a time per database: a second one is refused at once (RotationRefused, exit 1).
+        """
+        busy = RotationRefused("another JWT signing-key rotation is running on this database: wait for it")
+        with exclusive(self.engine, "jwt-rotation", busy=busy):
+            return self._rotate_when_due(force)
+
+    def _rotate_when_due(self, force: bool) -> dict[str, Any]:
         retired = self.retire_expired()
         with self.engine.connect() as conn:
             resuming = state.current(conn, KIND) is not None
