@@ -114,3 +114,28 @@ def test_status_reads_the_instance(embedded_dagster_home, tmp_path, monkeypatch)
     assert {t["kind"] for t in body["tasks"]} == {"schedule", "sensor", "manual"}
     text = CliRunner().invoke(cli, ["status"])
     assert text.exit_code == 0 and "db_migrate" in text.stdout and "SUCCESS" in text.stdout
+
+
+def test_cloudmake_invocations_in_workflows_and_hooks_exist():
+    """Every `cloudmake ...` a workflow or hook runs names a real command and real options."""
+    import re
+
+    import click
+
+    from cloudmake_pipelines.cli import cli
+
+    sources = [*WORKFLOWS, ROOT / ".pre-commit-hooks.yaml", ROOT / ".pre-commit-config.yaml", ROOT / ".ci" / "run"]
+    calls = [m.group(1) for path in sources for m in re.finditer(r"(?:/bin/|entry: )cloudmake ([^\n|&;>)]*)",
+                                                                      path.read_text())]
+    assert len(calls) >= 6
+    for call in calls:
+        words = call.replace('"${source[@]}"', "--log").split()
+        command, ctx = cli, click.Context(cli)
+        while words and isinstance(command, click.Group) and not words[0].startswith("-"):
+            command = command.get_command(ctx, words.pop(0))
+            assert command is not None, call
+            ctx = click.Context(command)
+        known = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+        for word in words:
+            if word.startswith("-"):
+                assert word.split("=")[0] in known, f"{call!r}: {word} is not an option of {command.name}"
