@@ -75,6 +75,26 @@ def test_breaker_set_list_and_outages(run, engine, capsys):
     assert run("outages", "--since", "1x").exit_code == 2
 
 
+def test_breaker_prune_keeps_recent_transitions_states_and_history(run, engine):
+    from datetime import timedelta
+
+    from cloudmake_pipelines.outages.store import BreakerStore
+
+    store = BreakerStore(engine)
+    old = utcnow() - timedelta(days=40)
+    store.set_state("alpha", "open", failure_count=5, at=old)
+    store.set_state("alpha", "closed", failure_count=0, at=old + timedelta(minutes=3))
+    assert run("breaker", "set", "alpha", "open", "--json").exit_code == 0  # now
+    assert run("breaker", "prune", "--older-than", "1h").exit_code == 2  # too young to be safe
+    pruned = run("breaker", "prune", "--json")
+    assert pruned.exit_code == 0, pruned.output
+    assert json.loads(pruned.output) == {"deleted": 2, "older_than_seconds": 30 * 86400}
+    remaining = store.transitions(after=0)
+    assert [(t.from_state.value, t.to_state.value) for t in remaining] == [("closed", "open")]
+    assert store.status("alpha").state.value == "open"
+    assert json.loads(run("breaker", "prune", "--json").output)["deleted"] == 0
+
+
 def test_fallback_file_errors_name_the_file_and_field(tmp_path):
     path = tmp_path / "fallbacks.yaml"
     path.write_text("servers:\n  alpha:\n    cache_max_age_seconds: -5\n")

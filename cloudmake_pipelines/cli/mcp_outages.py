@@ -90,6 +90,23 @@ def set_state(server: str, state: str, failures: int | None, reason: str, as_jso
                    f"transition {transition.id})")
 
 
+@breaker.command("prune")
+@click.option("--older-than", type=Age(), default="30d", show_default=True,
+              help="Delete transitions older than this (e.g. 30d); states and outage history stay.")
+@json_option
+def prune(older_than: timedelta, as_json: bool) -> None:
+    """Delete old rows of the append-only breaker transition log (retention)."""
+    if older_than < timedelta(days=1):
+        raise click.BadParameter("expected at least 1d: the outage sensor must read a transition first",
+                                 param_hint="--older-than")
+    settings = setup(as_json)
+    deleted = _migrated(lambda: BreakerStore(make_engine(settings.database_url)).prune(utcnow() - older_than))
+    if as_json:
+        emit_json({"deleted": deleted, "older_than_seconds": int(older_than.total_seconds())})
+    else:
+        click.echo(f"deleted {deleted} breaker transition(s) older than {format_duration(older_than)}")
+
+
 @breaker.command("list")
 @json_option
 def list_states(as_json: bool) -> None:

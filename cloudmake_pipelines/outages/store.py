@@ -92,6 +92,16 @@ class BreakerStore:
             rows = conn.execute(select(states).order_by(states.c.server_name)).all()
         return Snapshot(int(last), [_status(row) for row in rows])
 
+    def prune(self, older_than: datetime) -> int:
+        """Delete transitions that occurred before ``older_than``; returns how many.
+
+        Current states and outage episodes are kept, so `cloudmake mcp outages` still lists old outages;
+        only the raw log goes. Pick an age far beyond the sensor's interval (the default is 30 days):
+        the sensor reads transitions minutes after they happen.
+        """
+        with self.engine.begin() as conn:
+            return conn.execute(transitions.delete().where(transitions.c.occurred_at < older_than)).rowcount
+
     def transitions(self, after: int, also: Iterable[int] = (), limit: int = 5000) -> list[Transition]:
         """Transitions with ``id > after`` plus the listed older ids (gaps being waited for), by id."""
         condition = transitions.c.id > after
