@@ -13,6 +13,7 @@ from ..drift import DIMENSIONS, SpecError, snapshots
 from ..drift.report import as_markdown, summary
 from ..resources import AlertsResource, DatabaseResource, SettingsResource
 from ..resources.drift import DriftTargetResource
+from . import scheduled_asset_job
 
 
 @dg.asset(group_name="drift", kinds={"python"}, tags={"task": "spec_drift"},
@@ -64,13 +65,9 @@ def sc_008_no_spec_drift(database: DatabaseResource, drift: DriftTargetResource)
                   "taken_at": row["taken_at"].isoformat(), "items": dg.MetadataValue.md(shown or "none")})
 
 
-mcp_drift_snapshots_job = dg.define_asset_job(
-    "mcp_drift_snapshots_job", selection=dg.AssetSelection.assets(mcp_drift_snapshots),
-    description="Seed task 3: take a spec drift snapshot and check SC-008.", tags={"task": "spec_drift"})
-
-mcp_drift_snapshots_hourly = dg.ScheduleDefinition(
-    name="mcp_drift_snapshots_hourly", job=mcp_drift_snapshots_job, cron_schedule="0 * * * *",
-    execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
+mcp_drift_snapshots_job, mcp_drift_snapshots_hourly = scheduled_asset_job(
+    "mcp_drift_snapshots_job", [mcp_drift_snapshots], schedule_name="mcp_drift_snapshots_hourly",
+    cron="0 * * * *", task="spec_drift", description="Seed task 3: take a spec drift snapshot and check SC-008.")
 
 defs = dg.Definitions(
     assets=[mcp_drift_snapshots], asset_checks=[sc_008_no_spec_drift], jobs=[mcp_drift_snapshots_job],

@@ -5,6 +5,7 @@ import dagster as dg
 from ..github.sync import SyncReport
 from ..resources import DatabaseResource
 from ..resources.github_sync import GitHubSyncResource
+from . import scheduled_asset_job
 
 SHOWN = 25  # findings listed in metadata; the rest are counted
 
@@ -44,13 +45,10 @@ def sc_005_github_secrets_valid(database: DatabaseResource, github: GitHubSyncRe
                                metadata={"out_of_sync": len(report.out_of_sync), **_metadata(report)})
 
 
-github_secrets_sync_job = dg.define_asset_job(
-    "github_secrets_sync_job", selection=dg.AssetSelection.assets(github_secrets_sync),
-    description="Seed task 8: sync secrets to GitHub and validate SC-005.", tags={"task": "github_secrets_sync"})
-
-github_secrets_sync_nightly = dg.ScheduleDefinition(
-    name="github_secrets_sync_nightly", job=github_secrets_sync_job, cron_schedule="0 1 * * *",
-    execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
+github_secrets_sync_job, github_secrets_sync_nightly = scheduled_asset_job(
+    "github_secrets_sync_job", [github_secrets_sync], schedule_name="github_secrets_sync_nightly",
+    cron="0 1 * * *", task="github_secrets_sync",
+    description="Seed task 8: sync secrets to GitHub nightly at 01:00 UTC and validate SC-005.")
 
 defs = dg.Definitions(
     assets=[github_secrets_sync], asset_checks=[sc_005_github_secrets_valid], jobs=[github_secrets_sync_job],

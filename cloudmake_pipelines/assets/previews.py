@@ -16,6 +16,7 @@ from ..previews.clock import DatabaseClock
 from ..previews.runner import ALERT_AFTER_ATTEMPTS
 from ..resources import AlertsResource, DatabaseResource
 from ..resources.previews import PreviewsResource
+from . import scheduled_asset_job
 
 ASSET = "archived_preview_environments"
 _SAMPLE_IDS = 50
@@ -80,15 +81,10 @@ def preview_cleanup_backlog(database: DatabaseResource) -> dg.AssetCheckResult:
         "cleanup_backlog": dg.MetadataValue.int(counts["backlog"]), "stuck": dg.MetadataValue.int(counts["stuck"])})
 
 
-preview_archival_job = dg.define_asset_job(
-    "preview_archival", selection=dg.AssetSelection.assets(ASSET), executor_def=dg.in_process_executor,
-    tags={"task": "preview_archival"},
-    description="Seed task 4: archive expired preview environments and free their resources.")
-
-preview_archival_schedule = dg.ScheduleDefinition(
-    name="preview_archival_every_6h", job=preview_archival_job, cron_schedule="0 */6 * * *",
-    execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Seed task 4: archive expired preview environments every 6 hours (UTC).")
+preview_archival_job, preview_archival_schedule = scheduled_asset_job(
+    "preview_archival", [archived_preview_environments], schedule_name="preview_archival_every_6h",
+    cron="0 */6 * * *", task="preview_archival",
+    description="Seed task 4: archive expired preview environments every 6 hours (UTC) and free their resources.")
 
 defs = dg.Definitions(
     assets=[archived_preview_environments],
