@@ -5,7 +5,6 @@ from starlette.responses import JSONResponse
 
 from cloudmake_pipelines.github.client import GitHubClient, GitHubError, RateLimited
 from tests.support.fake_github import FakeGitHub, paginated
-from tests.support.servers import serve_asgi
 
 TOKEN = "ghs_" + "T0k3n" * 8
 
@@ -25,8 +24,8 @@ def github():
             return JSONResponse({"id": 1, "body": (await request.json())["body"]}, status_code=201)
         return paginated(request, [{"id": i} for i in range(1, 8)])
 
-    with serve_asgi(fake.app) as base:
-        yield fake, base
+    with fake:
+        yield fake, fake.url
 
 
 def client(base, **kwargs):
@@ -48,13 +47,14 @@ def test_sends_versioned_json_headers_and_posts(github):
     fake, base = github
     gh, _ = client(base)
     gh.request("POST", "/repos/o/r/issues/5/comments", json={"body": "hello"})
-    assert fake.requests[-1] == ("POST", "/repos/o/r/issues/5/comments", {"body": "hello"})
+    last = fake.requests[-1]
+    assert (last.method, last.path, last.json()) == ("POST", "/repos/o/r/issues/5/comments", {"body": "hello"})
 
 
 def test_secondary_limit_honours_retry_after(github):
     fake, base = github
-    fake.fail("GET", r"/things$", 403, headers={"retry-after": "7"},
-              message="You have exceeded a secondary rate limit")
+    fake.fail_next("GET /things$", 403, headers={"retry-after": "7"},
+                   body={"message": "You have exceeded a secondary rate limit"})
     gh, sleeps = client(base)
     assert len(list(gh.paginate("/repos/o/r/things", items_key="things"))) == 250
     assert sleeps == [7.0]
@@ -62,11 +62,11 @@ def test_secondary_limit_honours_retry_after(github):
 
 def test_primary_limit_waits_until_reset_or_raises_when_too_long(github):
     fake, base = github
-    fake.fail("GET", r"/things$", 429, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1000030"})
+    fake.fail_next("GET /things$", 429, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1000030"})
     gh, sleeps = client(base, clock=lambda: 1_000_000.0)
     list(gh.paginate("/repos/o/r/things", items_key="things"))
     assert sleeps == [30.0]
-    fake.fail("GET", r"/things$", 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1003600"})
+    fake.fail_next("GET /things$", 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1003600"})
     gh, sleeps = client(base, clock=lambda: 1_000_000.0, max_wait_seconds=60)
     with pytest.raises(RateLimited) as err:
         list(gh.paginate("/repos/o/r/things", items_key="things"))
@@ -75,11 +75,11 @@ def test_primary_limit_waits_until_reset_or_raises_when_too_long(github):
 
 def test_server_errors_back_off_then_give_up_with_status(github):
     fake, base = github
-    fake.fail("GET", r"/things$", 502, times=2)
+    fake.fail_next("GET /things$", 502, times=2)
     gh, sleeps = client(base, backoff_seconds=0.5)
     assert len(list(gh.paginate("/repos/o/r/things", items_key="things"))) == 250
     assert sleeps == [0.5, 1.0]
-    fake.fail("GET", r"/things$", 500, times=10)
+    fake.fail_next("GET /things$", 500, times=10)
     gh, sleeps = client(base, max_attempts=3)
     with pytest.raises(GitHubError) as err:
         list(gh.paginate("/repos/o/r/things", items_key="things"))
