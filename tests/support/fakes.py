@@ -8,7 +8,8 @@ shape, used for injected failures) and ``headers`` (headers every answer carries
 Running: ``with fake:`` serves it on a free port (``fake.url``) and stops it on exit.
 
 Recording: ``fake.requests`` holds every request in arrival order as :class:`Recorded` (method, path,
-query, headers, body, arrival time ``at`` on ``time.monotonic()``, and the ``status`` it was answered with).
+query, headers, body, arrival time ``at`` on ``time.monotonic()``, the ``status`` it was answered with, and
+``finished``, when its answer was complete).
 
 Fault injection — the same four calls on every fake. ``match`` selects requests: ``"METHOD /path-regex"``,
 ``"/path-regex"`` (``re.search`` on the path, any method), a function of the :class:`Recorded` request, or
@@ -58,6 +59,7 @@ class Recorded:
     body: bytes
     at: float  # time.monotonic() on arrival
     status: int | None = None
+    finished: float | None = None  # time.monotonic() when the last byte of the answer was handed over
 
     @property
     def text(self) -> str:
@@ -224,6 +226,8 @@ class FakeServer:
                 extra = [(k.encode(), v.encode()) for k, v in self.headers().items() if k.lower() not in present]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                request.finished = time.monotonic()
 
         refused = self.admit(request)
         if refused is not None:
