@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, insert, select, text, update
 
+from cloudmake_pipelines.alerts import Alerter
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.tables import environments as env
 from cloudmake_pipelines.db.tables import preview_archival_runs
@@ -27,6 +28,7 @@ from cloudmake_pipelines.previews.cleanup import Cleaner, holds_any
 from tests.support.fake_neon import API_KEY, FakeNeon
 from tests.support.fake_pushgateway import FakePushgateway
 from tests.support.fakes import ANY
+from tests.support.webhook import WebhookReceiver
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -327,18 +329,14 @@ def test_a_recent_run_makes_an_unforced_run_skip(engine):
 def test_failed_cleanups_alert_after_three_attempts(engine):
     clock = ManualClock(T0)
     _add(engine, _env("a", ttl=T0 - timedelta(minutes=1), branch="br-a"))
-    sent = []
-
-    class Recorder:
-        def send(self, alert):
-            sent.append(alert)
-
-    archiver = Archiver(engine, _no_neon(), clock=clock, alerter=Recorder())
-    archiver.run()
-    archiver.run()
-    assert sent == []
-    archiver.run()
-    assert len(sent) == 1 and sent[0].key == "preview-cleanup-stuck" and "a" in sent[0].details["failures"]
+    with WebhookReceiver() as hook:
+        archiver = Archiver(engine, _no_neon(), clock=clock, alerter=Alerter(hook.url_for()))
+        archiver.run()
+        archiver.run()
+        assert hook.alerts == []
+        archiver.run()
+    sent = hook.alerts
+    assert len(sent) == 1 and sent[0]["key"] == "preview-cleanup-stuck" and "a" in sent[0]["details"]["failures"]
 
 
 @pytest.mark.postgres
