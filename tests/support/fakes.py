@@ -11,12 +11,13 @@ Recording: ``fake.requests`` holds every request in arrival order as :class:`Rec
 query, headers, body, arrival time ``at`` on ``time.monotonic()``, the ``status`` it was answered with, and
 ``finished``, when its answer was complete).
 
-Fault injection — the same four calls on every fake. ``match`` selects requests: ``"METHOD /path-regex"``,
+Fault injection: the same calls on every fake. ``match`` selects requests: ``"METHOD /path-regex"``,
 ``"/path-regex"`` (``re.search`` on the path, any method), a function of the :class:`Recorded` request, or
 ``ANY``. ``times`` is how many matching requests it affects (``None``: every one until :meth:`clear_faults`).
 
 * ``fail_next(match, status, *, headers=None, body=None, times=1)``: answer ``status`` instead of the API
-  (``body`` defaults to the API's error shape; a dict/list is sent as JSON, a str as text);
+  (``body`` defaults to the API's error shape; a dict/list is sent as JSON, a str as text; any status
+  works, e.g. a 200 with a malformed body);
 * ``delay_next(match, seconds, *, times=1)``: answer that much later (to make concurrent clients overlap);
 * ``hold(match)``: keep the next matching request waiting until :meth:`release` (or until its client goes
   away, then it is recorded with status 499); returns an Event set when the request arrives;
@@ -111,6 +112,7 @@ class FakeServer:
         self._faults: list[_Fault] = []
         self._holds: list[_Fault] = []
         self._lock = threading.Lock()
+        self._served = None  # the ASGI app behind the log and faults, fixed when the server starts
         self._running: contextlib.ExitStack | None = None
 
     # -- what a fake declares ----------------------------------------------------------------------------
