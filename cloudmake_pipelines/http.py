@@ -111,7 +111,9 @@ def safe_url(url: httpx.URL | str) -> str:
     """``url`` without userinfo, query or fragment (where credentials hide), for messages and logs."""
     try:
         parsed = httpx.URL(str(url))
-        return redactor(str(parsed.copy_with(userinfo=b"", query=None, fragment=None)))
+        if parsed.userinfo or parsed.query or parsed.fragment:
+            url = parsed.copy_with(userinfo=b"", query=None, fragment=None)
+        return redactor(str(url))
     except (httpx.InvalidURL, TypeError, ValueError):
         return "<unparseable URL>"
 
@@ -177,7 +179,7 @@ class HttpClient:
         for name, value in (headers or {}).items():
             if name.lower() in _CREDENTIAL_HEADERS:
                 redactor.add(value, value.partition(" ")[2])
-        self.service, self.setting = service, setting
+        self.service, self.setting, self._base_url = service, setting, base_url
         self.policy = retry or RetryPolicy()
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, transport=transport,
                                   event_hooks=dict(event_hooks or {}))
@@ -212,7 +214,7 @@ class HttpClient:
         attempts or the deadline run out, :class:`RetryLater` when the server asks for more than is left.
         """
         request = self._http.build_request(method, url, **kwargs)
-        self._check_url(request)
+        self._check_url(request, self._base_url or url)
         started = time.monotonic()
         retrying = Retrying(retry=retry_if_exception_type(_Transient), wait=self._wait,
                             stop=lambda state: self._stop(state, started), sleep=self._sleep,
@@ -224,11 +226,12 @@ class HttpClient:
             elapsed = max(time.monotonic() - started, stats.get("idle_for", 0.0))
             raise self._give_up(exc, request, stats.get("attempt_number", 1), elapsed) from None
 
-    def _check_url(self, request: httpx.Request) -> None:
+    def _check_url(self, request: httpx.Request, configured: str) -> None:
+        """Fail before the first attempt on a URL no retry can fix, showing the value as configured."""
         if request.url.scheme in ("http", "https") and request.url.host:
             return
         where = self.setting or f"{self.service} URL"
-        raise InvalidURL(f"{where}: {safe_url(request.url)!r} is not a URL this client can call: expected "
+        raise InvalidURL(f"{where}: {safe_url(configured)!r} is not a URL this client can call: expected "
                          "http:// or https:// and a host, e.g. https://api.example.com",
                          method=request.method, url=safe_url(request.url))
 

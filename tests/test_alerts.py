@@ -76,3 +76,13 @@ def test_client_errors_are_not_retried(captured):
     with serve_asgi(app) as base:
         assert Alerter(f"{base}/hook", backoff_seconds=0.01).send(ALERT) is False
     assert len(received) == 1
+
+
+def test_an_invalid_webhook_url_is_logged_at_once_naming_the_setting(captured):
+    import time
+
+    started = time.monotonic()
+    assert Alerter("hooks.example.com/x", backoff_seconds=1).send(ALERT) is False
+    assert time.monotonic() - started < 0.5
+    warning = [json.loads(x) for x in captured.getvalue().splitlines()][-1]
+    assert warning["reason"].startswith("ALERT_WEBHOOK_URL: 'hooks.example.com/x' is not a URL")
