@@ -47,12 +47,12 @@ def test_http_source_reads_what_the_endpoint_serves(engine, tmp_path):
             "error": "limit: expected 1..10000"}
 
 
-def _app(status: int, body):
+def _app(status: int, body, headers=None):
     seen = []
 
     def handler(request):
         seen.append(request.headers.get("authorization"))
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     return Starlette(routes=[Route("/breakers", handler), Route("/breakers/transitions", handler)]), seen
 
@@ -79,3 +79,14 @@ def test_server_errors_are_retried_then_reported_unavailable():
         with pytest.raises(SourceUnavailable, match="answered HTTP 503"):
             HttpSource(base, attempts=3, backoff_seconds=0.01).snapshot()
     assert len(seen) == 3
+
+
+def test_an_endpoint_asking_to_wait_past_the_tick_budget_skips_the_tick_at_once():
+    import time
+
+    app, seen = _app(429, {"error": "slow down"}, headers={"retry-after": "120"})
+    started = time.monotonic()
+    with serve_asgi(app) as base:
+        with pytest.raises(SourceUnavailable, match="answered HTTP 429"):
+            HttpSource(base, attempts=3, backoff_seconds=0.01).snapshot()
+    assert len(seen) == 1 and time.monotonic() - started < 5
