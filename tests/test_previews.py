@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, insert, select, text, update
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
 
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.tables import environments as env
@@ -26,6 +29,7 @@ from cloudmake_pipelines.previews.archive import archive_expired
 from cloudmake_pipelines.previews.cleanup import Cleaner, holds_any
 from tests.support.fake_neon import API_KEY, FakeNeon, serve_fake_neon
 from tests.support.fake_pushgateway import serve_fake_pushgateway
+from tests.support.servers import serve_asgi
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -300,6 +304,22 @@ def test_gauge_is_counted_in_the_database_and_pushed(engine):
         gateway.fail_with = 500
         failed = Archiver(engine, _no_neon(), clock=clock, pushgateway_url=url).run()
         assert failed.metrics_pushed is False and last_run(engine)["active_after"] == 3
+
+
+def test_a_pushgateway_hiccup_is_retried_as_it_asks(engine):
+    arrivals = []
+
+    async def gateway(request):
+        arrivals.append(time.monotonic())
+        if len(arrivals) == 1:
+            return Response("restarting", status_code=503, headers={"retry-after": "1"})
+        return Response(status_code=200)
+
+    _add(engine, _env("a"))
+    app = Starlette(routes=[Route("/metrics/job/{rest:path}", gateway, methods=["PUT"])])
+    with serve_asgi(app) as url:
+        report = Archiver(engine, _no_neon(), clock=ManualClock(T0), pushgateway_url=url).run()
+    assert report.metrics_pushed is True and len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 0.95
 
 
 def test_a_recent_run_makes_an_unforced_run_skip(engine):
