@@ -172,7 +172,7 @@ class HttpClient:
     def __init__(self, base_url: str = "", *, service: str = "HTTP", setting: str | None = None,
                  headers: Mapping[str, str] | None = None, timeout: float = 10.0,
                  retry: RetryPolicy | None = None, rate_limit: RateLimitRule | None = None,
-                 transport: httpx.BaseTransport | None = None,
+                 transport: httpx.BaseTransport | None = None, follow_redirects: bool = False,
                  event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
                  log: logging.LoggerAdapter | None = None):
@@ -182,7 +182,7 @@ class HttpClient:
         self.service, self.setting, self._base_url = service, setting, base_url
         self.policy = retry or RetryPolicy()
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, transport=transport,
-                                  event_hooks=dict(event_hooks or {}))
+                                  follow_redirects=follow_redirects, event_hooks=dict(event_hooks or {}))
         self._rate_limit, self._sleep, self._clock = rate_limit, sleep, clock
         self._log = log or get_logger("http")
 
