@@ -160,13 +160,14 @@ class _Transient(Exception):
         self.reason, self.response, self.server_wait = reason, response, server_wait
 
 
-class HttpClient:
-    """An httpx client whose requests retry as :class:`RetryPolicy` says. Close it, or use it as a context.
+class HttpClient(httpx.Client):
+    """An ``httpx.Client`` whose requests retry as :class:`RetryPolicy` says (``get``/``post``/... included).
 
     ``service`` names the API in errors and logs ("GitHub", "Neon"); ``setting`` names where the URL comes
     from (``GITHUB_API_URL``), so a bad one is reported as that setting. ``rate_limit`` is the API's own
     rule for responses the status list cannot describe (GitHub's 403 with ``x-ratelimit-remaining: 0``).
     ``sleep`` and ``clock`` (Unix time) are injectable; ``event_hooks`` see every attempt (httpx's own).
+    Close it, or use it as a context manager, as any httpx client.
     """
 
     def __init__(self, base_url: str = "", *, service: str = "HTTP", setting: str | None = None,
@@ -179,48 +180,28 @@ class HttpClient:
         for name, value in (headers or {}).items():
             if name.lower() in _CREDENTIAL_HEADERS:
                 redactor.add(value, value.partition(" ")[2])
-        self.service, self.setting, self._base_url = service, setting, base_url
-        self.policy = retry or RetryPolicy()
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, transport=transport,
-                                  follow_redirects=follow_redirects, event_hooks=dict(event_hooks or {}))
+        super().__init__(base_url=base_url, headers=headers, timeout=timeout, transport=transport,
+                         follow_redirects=follow_redirects, event_hooks=dict(event_hooks or {}))
+        self.service, self.setting, self.policy = service, setting, retry or RetryPolicy()
+        self._configured_url = base_url
         self._rate_limit, self._sleep, self._clock = rate_limit, sleep, clock
         self._log = log or get_logger("http")
 
-    def __enter__(self) -> HttpClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
-
-    def put(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PUT", url, **kwargs)
-
-    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", url, **kwargs)
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
         """Send, retrying transient failures; return the first other response, whatever its status.
 
         Raises :class:`InvalidURL` at once, :class:`Unreachable` / :class:`TransientStatus` when the
         attempts or the deadline run out, :class:`RetryLater` when the server asks for more than is left.
         """
-        request = self._http.build_request(method, url, **kwargs)
-        self._check_url(request, self._base_url or url)
+        send_options = {key: kwargs.pop(key) for key in ("auth", "follow_redirects") if key in kwargs}
+        request = self.build_request(method, url, **kwargs)
+        self._check_url(request, self._configured_url or str(url))
         started = time.monotonic()
         retrying = Retrying(retry=retry_if_exception_type(_Transient), wait=self._wait,
                             stop=lambda state: self._stop(state, started), sleep=self._sleep,
                             before_sleep=self._log_retry, reraise=True)
         try:
-            return retrying(self._send_once, request)
+            return retrying(self._send_once, request, send_options)
         except _Transient as exc:
             stats = retrying.statistics
             elapsed = max(time.monotonic() - started, stats.get("idle_for", 0.0))
@@ -235,9 +216,9 @@ class HttpClient:
                          "http:// or https:// and a host, e.g. https://api.example.com",
                          method=request.method, url=safe_url(request.url))
 
-    def _send_once(self, request: httpx.Request) -> httpx.Response:
+    def _send_once(self, request: httpx.Request, options: dict[str, Any]) -> httpx.Response:
         try:
-            response = self._http.send(request)
+            response = self.send(request, **options)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise _Transient(reason=type(exc).__name__) from None
         except httpx.HTTPError as exc:  # a malformed request, a proxy refusing, too many redirects

@@ -16,19 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from cloudmake_pipelines import logs
+from cloudmake_pipelines import http, logs
 from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.http import (
-    MAX_SERVER_WAIT,
     HttpClient,
     InvalidURL,
     RetryLater,
     RetryPolicy,
     TransientStatus,
     Unreachable,
-    reset_seconds,
-    retry_after_seconds,
-    safe_url,
 )
 from tests.support.servers import free_port, serve_asgi
 
@@ -75,14 +71,6 @@ def server():
     scripted = ScriptedServer()
     with serve_asgi(scripted.app) as base:
         yield scripted, base
-
-
-@pytest.fixture
-def captured():
-    stream = io.StringIO()
-    logs.configure(stream)
-    yield stream
-    logs.configure(io.StringIO())
 
 
 def http_date(seconds_from_now: float) -> str:
@@ -200,14 +188,11 @@ def test_retry_after_is_a_floor_under_the_backoff(server):
 def test_an_epoch_reset_header_is_honoured_when_the_client_asks(server):
     fake, base = server
     sleeps = []
-    path = fake.script("a", Step(429, {"x-ratelimit-reset": "1000042"}), Step(200))
-    policy = RetryPolicy(backoff=0.01, jitter=0, deadline=100)
-    with HttpClient(base, retry=policy, sleep=sleeps.append, clock=lambda: 1_000_000.0) as client:
-        assert client.get(path).status_code == 200
-    path = fake.script("b", Step(429, {"x-ratelimit-reset": "1000042"}), Step(200))
-    policy = RetryPolicy(backoff=0.01, jitter=0, deadline=100, reset_header="X-RateLimit-Reset")
-    with HttpClient(base, retry=policy, sleep=sleeps.append, clock=lambda: 1_000_000.0) as client:
-        assert client.get(path).status_code == 200
+    for name, header in (("a", None), ("b", "X-RateLimit-Reset")):
+        path = fake.script(name, Step(429, {"x-ratelimit-reset": "1000042"}), Step(200))
+        policy = RetryPolicy(backoff=0.01, jitter=0, deadline=100, reset_header=header)
+        with HttpClient(base, retry=policy, sleep=sleeps.append, clock=lambda: 1_000_000.0) as client:
+            assert client.get(path).status_code == 200
     assert sleeps == [0.01, 42.0]
 
 
@@ -224,8 +209,10 @@ def test_a_client_rule_makes_its_own_rate_limit_transient(server):
     assert sleeps == [5.0]
 
 
-def test_no_credential_in_any_error_or_log_line(server, captured):
+def test_no_credential_in_any_error_or_log_line(server):
     fake, base = server
+    captured = io.StringIO()
+    logs.configure(captured)
     host = base.removeprefix("http://")
     fake.script("a", Step(503))
     secret_url = f"http://admin:pa55w0rd-xyz@{host}/a?token=q-t0ken-abcdef"
@@ -246,6 +233,7 @@ def test_no_credential_in_any_error_or_log_line(server, captured):
     with HttpClient(headers=headers, setting="ALERT_WEBHOOK_URL") as client, pytest.raises(InvalidURL) as err:
         client.post("junk://admin:pa55w0rd-xyz@host/?token=q-t0ken-abcdef", json={})
     errors.append(err.value)
+    logs.configure(io.StringIO())
     lines = captured.getvalue().splitlines()
     assert len(lines) >= 3 and all(json.loads(line)["level"] == 40 for line in lines)
     for text in [*map(str, errors), *map(repr, errors), *(e.url for e in errors), *lines]:
@@ -259,22 +247,22 @@ def test_retry_after_forms():
         return httpx.Response(429, headers={} if value is None else {"retry-after": value})
 
     now = time.time()
-    assert retry_after_seconds(response("7")) == 7.0
-    assert retry_after_seconds(response(None)) is None
-    assert retry_after_seconds(response("soon")) is None
-    assert 25 <= retry_after_seconds(response(http_date(30))) <= 30
-    assert retry_after_seconds(response(http_date(-300))) == 0.0  # a date in the past: now
-    assert retry_after_seconds(response("-5")) == 0.0
-    assert retry_after_seconds(response("nan")) is None
-    assert retry_after_seconds(response("1e12")) == MAX_SERVER_WAIT
-    assert retry_after_seconds(response("Sun, 06 Nov 1994 08:49:37 -0000"), now=784111777.0) == 0.0
+    assert http.retry_after_seconds(response("7")) == 7.0
+    assert http.retry_after_seconds(response(None)) is None
+    assert http.retry_after_seconds(response("soon")) is None
+    assert 25 <= http.retry_after_seconds(response(http_date(30))) <= 30
+    assert http.retry_after_seconds(response(http_date(-300))) == 0.0  # a date in the past: now
+    assert http.retry_after_seconds(response("-5")) == 0.0
+    assert http.retry_after_seconds(response("nan")) is None
+    assert http.retry_after_seconds(response("1e12")) == http.MAX_SERVER_WAIT
+    assert http.retry_after_seconds(response("Sun, 06 Nov 1994 08:49:37 -0000"), now=784111777.0) == 0.0
     reset = httpx.Response(429, headers={"x-ratelimit-reset": str(int(now) + 60)})
-    assert 58 <= reset_seconds(reset, "X-RateLimit-Reset", now) <= 60
-    assert reset_seconds(reset, "x-other") is None
+    assert 58 <= http.reset_seconds(reset, "X-RateLimit-Reset", now) <= 60
+    assert http.reset_seconds(reset, "x-other") is None
 
 
 def test_safe_url_drops_what_credentials_hide_in():
-    assert safe_url("https://u:p@api.example.com:8443/v1/x?token=t#frag") == "https://api.example.com:8443/v1/x"
+    assert http.safe_url("https://u:p@api.example.com:8443/v1/x?token=t#frag") == "https://api.example.com:8443/v1/x"
 
 
 @pytest.mark.parametrize("bad", [{"attempts": 0}, {"backoff": -1}, {"deadline": float("inf")}, {"jitter": -0.1}])
