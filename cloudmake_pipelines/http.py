@@ -180,9 +180,12 @@ class HttpClient(httpx.Client):
         for name, value in (headers or {}).items():
             if name.lower() in _CREDENTIAL_HEADERS:
                 redactor.add(value, value.partition(" ")[2])
-        super().__init__(base_url=base_url, headers=headers, timeout=timeout, transport=transport,
-                         follow_redirects=follow_redirects, event_hooks=dict(event_hooks or {}))
         self.service, self.setting, self.policy = service, setting, retry or RetryPolicy()
+        try:
+            super().__init__(base_url=base_url, headers=headers, timeout=timeout, transport=transport,
+                             follow_redirects=follow_redirects, event_hooks=dict(event_hooks or {}))
+        except httpx.InvalidURL as exc:
+            raise self._unparseable(exc, "", base_url) from None
         self._configured_url = base_url
         self._rate_limit, self._sleep, self._clock = rate_limit, sleep, clock
         self._log = log or get_logger("http")
@@ -194,7 +197,10 @@ class HttpClient(httpx.Client):
         attempts or the deadline run out, :class:`RetryLater` when the server asks for more than is left.
         """
         send_options = {key: kwargs.pop(key) for key in ("auth", "follow_redirects") if key in kwargs}
-        request = self.build_request(method, url, **kwargs)
+        try:
+            request = self.build_request(method, url, **kwargs)
+        except httpx.InvalidURL as exc:
+            raise self._unparseable(exc, method, self._configured_url or str(url)) from None
         self._check_url(request, self._configured_url or str(url))
         started = time.monotonic()
         retrying = Retrying(retry=retry_if_exception_type(_Transient), wait=self._wait,
@@ -206,6 +212,9 @@ class HttpClient(httpx.Client):
             stats = retrying.statistics
             elapsed = max(time.monotonic() - started, stats.get("idle_for", 0.0))
             raise self._give_up(exc, request, stats.get("attempt_number", 1), elapsed) from None
+
+    def _unparseable(self, exc: httpx.InvalidURL, method: str, configured: str) -> InvalidURL:
+        return InvalidURL(f"{self.setting or self.service + ' URL'}: {exc}", method=method, url=safe_url(configured))
 
     def _check_url(self, request: httpx.Request, configured: str) -> None:
         """Fail before the first attempt on a URL no retry can fix, showing the value as configured."""

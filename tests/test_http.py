@@ -136,6 +136,14 @@ def test_a_refused_connection_is_retried_then_unreachable():
     assert err.value.reason == "ConnectError" and err.value.attempts == 4 and len(sleeps) == 3
 
 
+def test_a_url_httpx_cannot_parse_is_an_invalid_url_too():
+    with pytest.raises(InvalidURL, match=r"^NEON_API_URL: Invalid port: 'notaport'$"):
+        HttpClient("https://api.example.com:notaport", setting="NEON_API_URL")
+    with HttpClient(setting="ALERT_WEBHOOK_URL") as client, \
+            pytest.raises(InvalidURL, match=r"^ALERT_WEBHOOK_URL: Invalid non-printable ASCII character"):
+        client.post("https://hooks.example.com/\x00", json={})
+
+
 @pytest.mark.parametrize("url", ["junk", "ftp://files.example.com", "http://"])
 def test_an_invalid_url_fails_at_once_naming_the_setting(url):
     started = time.monotonic()
