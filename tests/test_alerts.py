@@ -62,3 +62,13 @@ def test_client_errors_are_not_retried(captured):
         hook.fail_next(ANY, 400, times=None)
         assert Alerter(hook.url_for(), backoff_seconds=0.01).send(ALERT) is False
     assert len(hook.alerts) == 1
+
+
+def test_an_invalid_webhook_url_is_logged_at_once_naming_the_setting(captured):
+    import time
+
+    started = time.monotonic()
+    assert Alerter("hooks.example.com/x", backoff_seconds=1).send(ALERT) is False
+    assert time.monotonic() - started < 0.5
+    warning = [json.loads(x) for x in captured.getvalue().splitlines()][-1]
+    assert warning["reason"].startswith("ALERT_WEBHOOK_URL: 'hooks.example.com/x' is not a URL")

@@ -102,3 +102,27 @@ def test_unreachable_server_is_a_github_error():
     gh = GitHubClient(TOKEN, f"http://127.0.0.1:{free_port()}", max_attempts=2, sleep=lambda s: None)
     with pytest.raises(GitHubError, match="ConnectError"):
         gh.get("/x")
+
+
+def test_a_date_form_retry_after_is_honoured_not_taken_as_60s(github):
+    import email.utils
+
+    fake, base = github
+    fake.fail("GET", r"/things$", 403, headers={"retry-after": email.utils.formatdate(1_000_012, usegmt=True)},
+              message="You have exceeded a secondary rate limit")
+    gh, sleeps = client(base, clock=lambda: 1_000_000.0)
+    assert len(list(gh.paginate("/repos/o/r/things", items_key="things"))) == 250
+    assert sleeps == [12.0]
+
+
+def test_a_github_api_url_that_is_no_url_fails_at_once_naming_it(monkeypatch):
+    import time
+
+    from cloudmake_pipelines.errors import ConfigError
+
+    monkeypatch.setenv("GITHUB_API_URL", "junk")
+    sleeps = []
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"^GITHUB_API_URL: 'junk' is not a URL") as err:
+        GitHubClient(TOKEN, sleep=sleeps.append).get("/repos/o/r")
+    assert time.monotonic() - started < 0.5 and sleeps == [] and err.value.exit_code == 2

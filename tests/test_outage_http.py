@@ -75,3 +75,14 @@ def test_server_errors_are_retried_then_reported_unavailable():
         with pytest.raises(SourceUnavailable, match="answered HTTP 503"):
             HttpSource(fake.url, attempts=3, backoff_seconds=0.01).snapshot()
     assert len(fake.requests) == 3 and {r.path for r in fake.requests} == {"/breakers"}
+
+
+def test_an_endpoint_asking_to_wait_past_the_tick_budget_skips_the_tick_at_once():
+    import time
+
+    started = time.monotonic()
+    with FakeServer() as fake:
+        fake.fail_next(ANY, 429, body={"error": "slow down"}, headers={"retry-after": "120"}, times=None)
+        with pytest.raises(SourceUnavailable, match="answered HTTP 429"):
+            HttpSource(fake.url, attempts=3, backoff_seconds=0.01).snapshot()
+    assert len(fake.requests) == 1 and time.monotonic() - started < 5

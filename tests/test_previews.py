@@ -313,6 +313,15 @@ def test_gauge_is_counted_in_the_database_and_pushed(engine):
         assert failed.metrics_pushed is False and last_run(engine)["active_after"] == 3
 
 
+def test_a_pushgateway_hiccup_is_retried_as_it_asks(engine):
+    _add(engine, _env("a"))
+    with FakePushgateway() as gw:
+        gw.fail_next(ANY, 503, headers={"retry-after": "1"})
+        report = Archiver(engine, _no_neon(), clock=ManualClock(T0), pushgateway_url=gw.url).run()
+    arrivals = [r.at for r in gw.requests]
+    assert report.metrics_pushed is True and len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 0.95
+
+
 def test_a_recent_run_makes_an_unforced_run_skip(engine):
     clock = ManualClock(T0)
     archiver = Archiver(engine, _no_neon(), clock=clock)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import email.utils
-from datetime import UTC, datetime, timedelta
-
-import httpx
 import pytest
 
 from cloudmake_pipelines.previews import CleanupFailed, NeonClient, ProviderUnavailable
-from cloudmake_pipelines.previews.neon import retry_after_seconds
 from tests.support.fake_neon import API_KEY, FakeNeon
 from tests.support.servers import free_port
 
@@ -66,7 +61,7 @@ def test_persistent_500_gives_up_after_max_attempts(neon):
 def test_a_retry_after_beyond_the_limit_is_left_for_the_next_run(neon):
     fake, url = neon
     fake.fail_next("/branches/br-a$", 429, headers={"Retry-After": "120"})
-    with _client(url, max_retry_after=30) as client, pytest.raises(CleanupFailed) as err:
+    with _client(url, max_wait_seconds=30) as client, pytest.raises(CleanupFailed) as err:
         client.delete_branch("proj-1", "br-a")
     assert "120s" in str(err.value) and "next run" in str(err.value) and len(fake.requests) == 1
 
@@ -93,13 +88,3 @@ def test_ids_that_are_not_neon_ids_are_refused_before_any_request(neon):
         client.delete_branch("proj-1", "../../projects")
     assert "neon_branch_id" in str(err.value) and fake.requests == []
 
-
-def test_retry_after_forms():
-    def response(value):
-        return httpx.Response(429, headers={} if value is None else {"retry-after": value})
-
-    assert retry_after_seconds(response("7")) == 7.0
-    assert retry_after_seconds(response(None)) is None
-    assert retry_after_seconds(response("soon")) is None
-    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= retry_after_seconds(response(later)) <= 30
