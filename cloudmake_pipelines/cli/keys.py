@@ -17,7 +17,7 @@ from .common import emit_json, json_option, progress, setup
 
 def _keys(as_json: bool, *, read_only: bool = False) -> KeyManagement:
     settings = setup(as_json)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, create=not read_only)
     if not inspect(engine).has_table("secrets"):
         raise ConfigError("the key-management tables do not exist yet: run `cloudmake db upgrade` first")
     return KeyManagement(engine, settings, actor=f"cli:{getpass.getuser()}", bootstrap=not read_only)

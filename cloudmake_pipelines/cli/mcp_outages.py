@@ -112,7 +112,7 @@ def prune(older_than: timedelta, as_json: bool) -> None:
 def list_states(as_json: bool) -> None:
     """Every breaker's current state, failure count and since when it is out of CLOSED."""
     settings = setup(as_json)
-    snapshot = _migrated(lambda: BreakerStore(make_engine(settings.database_url)).snapshot())
+    snapshot = _migrated(lambda: BreakerStore(make_engine(settings.database_url, create=False)).snapshot())
     if as_json:
         emit_json([{"server": b.server, "state": b.state.value, "failure_count": b.failure_count,
                     "left_closed_at": b.left_closed_at, "updated_at": b.updated_at} for b in snapshot.breakers])
@@ -132,7 +132,7 @@ def list_states(as_json: bool) -> None:
 def outages(since: timedelta, check: bool, as_json: bool) -> None:
     """Current and recent MCP outages with their durations, as the outage sensor recorded them."""
     settings = setup(as_json)
-    history = OutageHistory(make_engine(settings.database_url))
+    history = OutageHistory(make_engine(settings.database_url, create=False))
     now = utcnow()
     episodes = _migrated(lambda: history.recent(now - since))
     guidance = {row["server_name"]: row["fallback"] for row in history.statuses(only_degraded=True)}

@@ -20,8 +20,8 @@ from ..mcp import TRANSPORTS, McpServer, Registry
 from .common import emit_json, json_option, progress, setup
 
 
-def _registry(settings) -> Registry:
-    return Registry(make_engine(settings.database_url), validate_thresholds=validate_overrides)
+def _registry(settings, *, create: bool = True) -> Registry:
+    return Registry(make_engine(settings.database_url, create=create), validate_thresholds=validate_overrides)
 
 
 def _guard_schema(call):
@@ -83,7 +83,7 @@ def add(name, url, transport, auth_header, auth_secret_ref, thresholds, disabled
 def list_servers(as_json):
     """List registered MCP servers."""
     settings = setup(as_json)
-    servers = _guard_schema(lambda: _registry(settings).list())
+    servers = _guard_schema(lambda: _registry(settings, create=False).list())
     if as_json:
         emit_json([_server_json(s) for s in servers])
         return

@@ -80,7 +80,7 @@ def archive(force: bool, dry_run: bool, neon_api_url: str | None, pushgateway_ur
 def list_(archived: bool, limit: int, as_json: bool) -> None:
     """List active preview environments, soonest to expire first (or archived ones, latest first)."""
     settings = setup(as_json)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, create=False)
     require_schema(engine)
     with engine.connect() as conn:
         rows = archived_previews(conn, limit=limit) if archived else active_previews(conn, limit=limit)

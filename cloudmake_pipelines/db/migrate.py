@@ -24,7 +24,8 @@ from sqlalchemy import Connection, Engine
 from ..errors import CloudMakeError
 from ..logs import get_logger
 from ..settings import display_url
-from .engine import make_engine
+from .engine import make_engine, sqlite_file
+from .errors import missing_sqlite
 from .locks import exclusive, lock_key
 
 log = get_logger("migrations")
@@ -77,7 +78,15 @@ def _status(connection: Connection, directory: Path) -> MigrationStatus:
 
 
 def status(url: str | Engine, directory: Path = MIGRATIONS_DIR) -> MigrationStatus:
-    """Current revisions vs heads, and what ``upgrade`` would apply (in order)."""
+    """Current revisions vs heads, and what ``upgrade`` would apply (in order).
+
+    A SQLite file that does not exist yet has nothing applied: that is reported without creating it (or its
+    folder; a missing folder is an error naming the path)."""
+    path = None if isinstance(url, Engine) else sqlite_file(url)
+    if path is not None and not path.exists():
+        if not path.parent.is_dir():
+            raise missing_sqlite(str(path))
+        url = "sqlite://"  # an empty in-memory database stands in for the file upgrade will create
     engine = url if isinstance(url, Engine) else make_engine(url)
     with engine.connect() as conn:
         return _status(conn, directory)

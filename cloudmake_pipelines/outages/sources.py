@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from ..db.errors import DatabaseUnavailable
 from ..errors import CloudMakeError
 from ..logs import redactor
 from ..settings import Secret
@@ -61,6 +62,8 @@ def database_reachable() -> Iterator[None]:
     """Turn "cannot reach the database" into :class:`SourceUnavailable`; other errors pass through."""
     try:
         yield
+    except DatabaseUnavailable as exc:  # the engine could not connect at all
+        raise SourceUnavailable(f"database unreachable: {exc}") from None
     except DBAPIError as exc:
         if not is_connection_error(exc):
             raise
