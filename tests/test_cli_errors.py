@@ -6,6 +6,7 @@ and never answers, paths SQLite cannot open.
 
 from __future__ import annotations
 
+import io
 import socket
 import subprocess
 import time
@@ -156,3 +157,50 @@ def test_unreachable_database_is_not_reported_as_unmigrated(cloudmake):
     assert "connection refused" in line and "db upgrade" not in line
 
 
+
+
+def test_non_utf8_data_model_names_the_file_and_line(cloudmake, tmp_path):
+    feature = tmp_path / "specs" / "001-shop"
+    feature.mkdir(parents=True)
+    (feature / "data-model.md").write_bytes(b"# Data model\n\nCaf\xe9 orders\n")
+    line = one_line_error(cloudmake(None, "drift", "check", "--target", str(tmp_path)))
+    assert "specs/001-shop/data-model.md:3: not UTF-8 text (byte 0xe9 at offset 17)" in line
+
+
+def test_binary_stdin_to_put_secret_is_refused_without_echoing_it(cloudmake, sqlite_url, monkeypatch):
+    assert cloudmake(sqlite_url, "db", "upgrade").returncode == 0
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe\x00token-bytes")))
+    line = one_line_error(cloudmake(None, "keys", "put-secret", "blob"))
+    assert "put-secret blob: stdin is not UTF-8 text (invalid byte at offset 0)" in line
+    assert "token-bytes" not in line
+    assert cloudmake(None, "keys", "list-secrets").stdout.strip() == "(no secrets)"
+
+
+def test_keys_check_with_a_malformed_key_file_is_a_config_error(cloudmake, sqlite_url, tmp_path, monkeypatch):
+    assert cloudmake(sqlite_url, "db", "upgrade").returncode == 0
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"value\n")))
+    assert cloudmake(None, "keys", "put-secret", "deploy_token").returncode == 0
+    key_file = tmp_path / "state" / "keys" / "master_keys.json"
+    assert cloudmake(None, "keys", "check").returncode == 0
+    key_file.write_text('{"CLOUDMAKE_MASTER_KEY_V1": "too-short"')
+    line = one_line_error(cloudmake(None, "keys", "check"))
+    assert f"key file {key_file} is not valid JSON" in line
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("nonexistent", "'nonexistent' is not a revision: expected heads or one of this project's revisions (0001_"),
+    ("base", "'base' is the empty schema before every migration: upgrading to it would be a downgrade"),
+    ("-1", "'-1' is not a revision"),
+])
+def test_db_upgrade_target_that_upgrade_cannot_reach_is_a_usage_error(cloudmake, sqlite_url, target, expected):
+    result = cloudmake(sqlite_url, "db", "upgrade", "--target", target)
+    assert result.returncode == 2 and "Invalid value for '--target'" in result.stderr and expected in result.stderr
+    assert "migration 0001_foundation.py failed" not in result.stderr and "up to date" not in result.stdout
+    assert "pending:  0001_foundation" in cloudmake(None, "db", "status").stdout  # nothing was applied
+
+
+def test_db_upgrade_to_an_applied_target_says_what_is_still_pending(cloudmake, sqlite_url):
+    assert cloudmake(sqlite_url, "db", "upgrade", "--target", "0007_keys").returncode == 0
+    again = cloudmake(None, "db", "upgrade", "--target", "0001_foundation")
+    assert again.returncode == 0 and "0001_foundation is already applied; pending beyond it: " in again.stdout
+    assert "up to date" not in "".join(line for line in again.stdout.splitlines() if not line.startswith("{"))
