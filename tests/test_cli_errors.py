@@ -204,3 +204,79 @@ def test_db_upgrade_to_an_applied_target_says_what_is_still_pending(cloudmake, s
     again = cloudmake(None, "db", "upgrade", "--target", "0001_foundation")
     assert again.returncode == 0 and "0001_foundation is already applied; pending beyond it: " in again.stdout
     assert "up to date" not in "".join(line for line in again.stdout.splitlines() if not line.startswith("{"))
+
+
+@pytest.mark.parametrize("args, option", [
+    (("mcp", "add", "a", "http://127.0.0.1:9/mcp", "--threshold", "sc021_p95_ms=NaN"), "--threshold"),
+    (("mcp", "add", "a", "http://127.0.0.1:9/mcp", "--threshold", "sc021_p95_ms=1e400"), "--threshold"),
+    (("mcp", "add", "a", "http://127.0.0.1:9/mcp", "--threshold", "alert_p95_ms=-Infinity"), "--threshold"),
+    (("mcp", "loadtest", "--rate", "nan"), "'--rate'"),
+    (("mcp", "loadtest", "--duration", "nan"), "'--duration'"),
+    (("mcp", "loadtest", "--duration", "inf"), "'--duration'"),
+    (("mcp", "breaker", "set", "a", "open", "--failures", "99999999999999999999"), "'--failures'"),
+    (("mcp", "breaker", "prune", "--older-than", "99999999999d"), "'--older-than'"),
+    (("mcp", "outages", "--since", "99999999999d"), "'--since'"),
+    (("previews", "list", "--limit", "99999999999999999999"), "'--limit'"),
+    (("previews", "archive", "--cleanup-limit", "99999999999999999999"), "'--cleanup-limit'"),
+    (("github", "targets", "add", "actions:repo:o/r", "--repository-id", "-5"), "'--repository-id'"),
+    (("db", "benchmark-admin", "--threshold-ms", "nan"), "'--threshold-ms'"),
+    (("db", "benchmark-admin", "--seed", "--users", "99999999999999999999"), "'--users'"),
+], ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
+def test_non_finite_and_out_of_range_numbers_are_usage_errors(cloudmake, sqlite_url, args, option):
+    assert cloudmake(sqlite_url, "db", "upgrade").returncode == 0
+    result = cloudmake(None, *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result
+    assert f"Invalid value for {option}" in result.stderr
+    assert cloudmake(None, "mcp", "list", "--json").stdout.strip() == "[]"  # nothing was stored
+
+
+def _options(command, path=()):
+    import click
+
+    if isinstance(command, click.Group):
+        for name in command.list_commands(None):
+            yield from _options(command.get_command(None, name), (*path, name))
+    else:
+        for param in command.params:
+            yield " ".join(path), param
+
+
+def test_every_numeric_option_is_bounded_and_finite():
+    import click
+
+    from cloudmake_pipelines.cli import cli
+    from cloudmake_pipelines.cli.common import FiniteFloat
+
+    checked = 0
+    for where, param in _options(cli):
+        kind = param.type
+        if isinstance(kind, click.types.FloatParamType):
+            assert isinstance(kind, FiniteFloat), f"{where} {param.opts}: use FiniteFloat(min, max)"
+        elif isinstance(kind, click.types.IntParamType) and not isinstance(kind, click.types.BoolParamType):
+            assert isinstance(kind, click.IntRange) and kind.min is not None and kind.max is not None, \
+                f"{where} {param.opts}: use BoundedInt(min, max)"
+        else:
+            continue
+        checked += 1
+    assert checked >= 15
+
+
+def test_a_stored_nan_threshold_cannot_switch_sc021_off(cloudmake, sqlite_url):
+    from sqlalchemy import insert
+
+    from cloudmake_pipelines.db.engine import make_engine
+    from cloudmake_pipelines.db.tables import mcp_servers
+    from cloudmake_pipelines.db.types import utcnow
+    from cloudmake_pipelines.mcp import McpServer, Registry
+    from cloudmake_pipelines.mcp.registry import RegistryError
+
+    assert cloudmake(sqlite_url, "db", "upgrade").returncode == 0
+    engine = make_engine(sqlite_url)
+    with pytest.raises(RegistryError, match="threshold sc021_p95_ms=nan is not a finite number"):
+        Registry(engine).add(McpServer("direct", "http://127.0.0.1:9/mcp", thresholds={"sc021_p95_ms": float("nan")}))
+    with engine.begin() as conn:  # as an older version or a hand-made row left it (SQLite keeps NaN in JSON)
+        conn.execute(insert(mcp_servers).values(name="legacy", url="http://127.0.0.1:9/mcp", transport="streamable_http",
+                                                enabled=True, thresholds={"sc021_p95_ms": float("nan")},
+                                                created_at=utcnow(), updated_at=utcnow()))
+    line = one_line_error(cloudmake(None, "mcp", "loadtest", "--server", "legacy", "--duration", "0.1"))
+    assert "server 'legacy': threshold sc021_p95_ms=nan is not a finite number" in line
