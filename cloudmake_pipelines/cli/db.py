@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..db import migrate
+from ..errors import ConfigError
 from ..settings import display_url
 from .common import emit_json, json_option, setup
 
@@ -14,8 +15,17 @@ def group() -> None:
     """Database migrations: apply pending ones, show where the database stands."""
 
 
+def _revision(ctx: click.Context, param: click.Parameter, target: str) -> str:
+    try:
+        migrate.required_revisions(target)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return target
+
+
 @group.command("upgrade")
-@click.option("--target", default="heads", show_default=True, help="Revision to upgrade to.")
+@click.option("--target", default="heads", show_default=True, callback=_revision,
+              help="Revision to upgrade to (with the revisions it depends on).")
 @json_option
 def upgrade(target: str, as_json: bool) -> None:
     """Apply pending migrations. Idempotent; safe to run from several places at once."""
@@ -23,6 +33,9 @@ def upgrade(target: str, as_json: bool) -> None:
     result = migrate.upgrade(settings.database_url, target)
     if as_json:
         emit_json({"applied": result.applied, "heads": result.status.heads, "duration_ms": result.duration_ms})
+    elif not result.applied and result.status.pending:
+        click.echo(f"{display_url(settings.database_url)}: {target} is already applied; "
+                   f"pending beyond it: {', '.join(result.status.pending)}")
     elif not result.applied:
         click.echo(f"{display_url(settings.database_url)}: up to date at {', '.join(result.status.heads)}")
     else:

@@ -17,7 +17,7 @@ from ..adminbench.runner import (
 from ..db.engine import make_engine
 from ..db.tables import admin_benchmark_results
 from ..errors import ConfigError
-from .common import emit_json, json_option, setup
+from .common import INT32_MAX, BoundedInt, FiniteFloat, emit_json, json_option, setup
 
 SCALE_OPTIONS = ("users", "audit_logs", "sessions", "tenants")
 
@@ -40,21 +40,21 @@ def _print(report: BenchmarkReport, explain: bool) -> None:
 
 
 @click.command("benchmark-admin")
-@click.option("--iterations", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--iterations", type=BoundedInt(1, 1_000_000), default=200, show_default=True,
               help="Timed pages per query.")
-@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True,
+@click.option("--warmup", type=BoundedInt(0, 100_000), default=10, show_default=True,
               help="Untimed pages per query first.")
-@click.option("--threshold-ms", type=click.FloatRange(min=0, min_open=True), default=SC004_P95_MS,
+@click.option("--threshold-ms", type=FiniteFloat(0, 3_600_000, min_open=True), default=SC004_P95_MS,
               show_default=True, help="The p95 every query must stay within (SC-004).")
 @click.option("--seed", "synthetic", is_flag=True,
               help="Benchmark a synthetic dataset in a throw-away schema (dropped afterwards) instead of the "
                    "live tables.")
-@click.option("--users", type=click.IntRange(min=1), default=Scale.users, show_default=True, help="With --seed.")
-@click.option("--audit-logs", type=click.IntRange(min=0), default=Scale.audit_logs, show_default=True,
+@click.option("--users", type=BoundedInt(1, INT32_MAX), default=Scale.users, show_default=True, help="With --seed.")
+@click.option("--audit-logs", type=BoundedInt(0, INT32_MAX), default=Scale.audit_logs, show_default=True,
               help="With --seed.")
-@click.option("--sessions", type=click.IntRange(min=0), default=Scale.sessions, show_default=True,
+@click.option("--sessions", type=BoundedInt(0, INT32_MAX), default=Scale.sessions, show_default=True,
               help="With --seed.")
-@click.option("--tenants", type=click.IntRange(min=2), default=Scale.tenants, show_default=True,
+@click.option("--tenants", type=BoundedInt(2, 1_000_000), default=Scale.tenants, show_default=True,
               help="With --seed.")
 @click.option("--explain", is_flag=True, help="Print EXPLAIN (ANALYZE, BUFFERS) of each query's slowest iteration.")
 @click.option("--no-store", is_flag=True, help="Do not append the figures to admin_benchmark_results.")

@@ -11,7 +11,7 @@ from ..github.client import GitHubClient
 from ..github.service import SyncConfig, SyncService
 from ..github.sync import SyncReport
 from ..github.targets import SCOPES, VISIBILITIES, Target, TargetStore, parse_spec
-from .common import emit_json, json_option, progress, setup
+from .common import BoundedInt, emit_json, json_option, progress, setup
 
 SPEC_HELP = "SCOPE:repo:OWNER/REPO, actions:env:OWNER/REPO:ENVIRONMENT or SCOPE:org:ORG " \
             f"(SCOPE: {', '.join(SCOPES)})"
@@ -57,7 +57,7 @@ def targets() -> None:
 @click.option("--include", "include", multiple=True, help="Glob of secret names this target gets (default '*').")
 @click.option("--exclude", "exclude", multiple=True, help="Glob of secret names never synced to this target.")
 @click.option("--visibility", type=click.Choice(VISIBILITIES), help="Organization targets: who may use them.")
-@click.option("--repository-id", "repository_ids", type=int, multiple=True,
+@click.option("--repository-id", "repository_ids", type=BoundedInt(1, 2**63 - 1), multiple=True,
               help="Visibility 'selected': a repository id that may use the secrets (repeatable).")
 @click.option("--repository", "repositories", multiple=True,
               help="Visibility 'selected': a repository name in the organization, resolved to its id.")

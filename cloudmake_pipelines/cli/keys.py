@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import sys
 
 import click
 from sqlalchemy import inspect
@@ -17,7 +16,7 @@ from .common import emit_json, json_option, progress, setup
 
 def _keys(as_json: bool, *, read_only: bool = False) -> KeyManagement:
     settings = setup(as_json)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, create=not read_only)
     if not inspect(engine).has_table("secrets"):
         raise ConfigError("the key-management tables do not exist yet: run `cloudmake db upgrade` first")
     return KeyManagement(engine, settings, actor=f"cli:{getpass.getuser()}", bootstrap=not read_only)
@@ -122,7 +121,12 @@ def status(as_json: bool) -> None:
 @click.argument("name")
 def put_secret(name: str) -> None:
     """Store the value read from stdin under NAME (one trailing newline is dropped)."""
-    value = sys.stdin.read()
+    raw = click.get_binary_stream("stdin").read()
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:  # never echo the bytes: they are the secret
+        raise ConfigError(f"put-secret {name}: stdin is not UTF-8 text (invalid byte at offset {exc.start}): "
+                          "secrets are stored as text; base64-encode a binary value first") from None
     value = value[:-1] if value.endswith("\n") else value
     if not value:
         raise ConfigError(f"put-secret {name}: expected the secret value on stdin, got nothing")

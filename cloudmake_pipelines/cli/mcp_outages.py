@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -19,7 +18,7 @@ from ..mcp import Registry
 from ..outages import BreakerStore, State
 from ..outages.history import OutageHistory
 from ..outages.model import format_duration
-from .common import emit_json, json_option, setup
+from .common import INT32_MAX, BoundedInt, Duration, emit_json, json_option, setup
 
 T = TypeVar("T")
 
@@ -44,19 +43,6 @@ def _migrated(call: Callable[[], T]) -> T:
         raise ConfigError("the database has no MCP outage tables: run `cloudmake db upgrade` first") from None
 
 
-class Age(click.ParamType):
-    name = "age"
-
-    def convert(self, value, param, ctx) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        match = re.fullmatch(r"(\d+)([smhd])", value.strip())
-        if not match:
-            self.fail(f"{value!r}: expected a number and a unit, e.g. 90s, 30m, 24h, 7d", param, ctx)
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
-        return timedelta(**{unit: int(match[1])})
-
-
 @click.group("breaker")
 def breaker() -> None:
     """Circuit breakers of MCP servers: force one to a state, list them."""
@@ -65,7 +51,7 @@ def breaker() -> None:
 @breaker.command("set")
 @click.argument("server")
 @click.argument("state", type=click.Choice([s.value for s in State]))
-@click.option("--failures", type=click.IntRange(min=0),
+@click.option("--failures", type=BoundedInt(0, INT32_MAX),
               help="Failure count to record (default: 0 when closing, else the current count).")
 @click.option("--reason", default="set by operator", show_default=True, help="Why, for the transition log.")
 @json_option
@@ -91,7 +77,7 @@ def set_state(server: str, state: str, failures: int | None, reason: str, as_jso
 
 
 @breaker.command("prune")
-@click.option("--older-than", type=Age(), default="30d", show_default=True,
+@click.option("--older-than", type=Duration(), default="30d", show_default=True,
               help="Delete transitions older than this (e.g. 30d); states and outage history stay.")
 @json_option
 def prune(older_than: timedelta, as_json: bool) -> None:
@@ -112,7 +98,7 @@ def prune(older_than: timedelta, as_json: bool) -> None:
 def list_states(as_json: bool) -> None:
     """Every breaker's current state, failure count and since when it is out of CLOSED."""
     settings = setup(as_json)
-    snapshot = _migrated(lambda: BreakerStore(make_engine(settings.database_url)).snapshot())
+    snapshot = _migrated(lambda: BreakerStore(make_engine(settings.database_url, create=False)).snapshot())
     if as_json:
         emit_json([{"server": b.server, "state": b.state.value, "failure_count": b.failure_count,
                     "left_closed_at": b.left_closed_at, "updated_at": b.updated_at} for b in snapshot.breakers])
@@ -125,14 +111,14 @@ def list_states(as_json: bool) -> None:
 
 
 @click.command("outages")
-@click.option("--since", type=Age(), default="24h", show_default=True,
+@click.option("--since", type=Duration(), default="24h", show_default=True,
               help="List outages resolved within this (e.g. 30m, 24h, 7d); ongoing ones are always listed.")
 @click.option("--check", is_flag=True, help="Exit 1 when a server is degraded now.")
 @json_option
 def outages(since: timedelta, check: bool, as_json: bool) -> None:
     """Current and recent MCP outages with their durations, as the outage sensor recorded them."""
     settings = setup(as_json)
-    history = OutageHistory(make_engine(settings.database_url))
+    history = OutageHistory(make_engine(settings.database_url, create=False))
     now = utcnow()
     episodes = _migrated(lambda: history.recent(now - since))
     guidance = {row["server_name"]: row["fallback"] for row in history.statuses(only_degraded=True)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 
 import click
@@ -17,11 +18,11 @@ from ..errors import ConfigError
 from ..loadtest.service import measure_and_record
 from ..loadtest.thresholds import load_thresholds, validate_overrides
 from ..mcp import TRANSPORTS, McpServer, Registry
-from .common import emit_json, json_option, progress, setup
+from .common import FiniteFloat, emit_json, json_option, progress, setup
 
 
-def _registry(settings) -> Registry:
-    return Registry(make_engine(settings.database_url), validate_thresholds=validate_overrides)
+def _registry(settings, *, create: bool = True) -> Registry:
+    return Registry(make_engine(settings.database_url, create=create), validate_thresholds=validate_overrides)
 
 
 def _guard_schema(call):
@@ -48,6 +49,8 @@ def _parse_thresholds(pairs: tuple[str, ...]) -> dict:
             overrides[key] = json.loads(raw)
         except ValueError:
             overrides[key] = raw
+        if isinstance(overrides[key], float) and not math.isfinite(overrides[key]):
+            raise click.BadParameter(f"{pair!r}: {key} must be a finite number", param_hint="--threshold")
     validate_overrides(overrides, "--threshold")
     return overrides
 
@@ -83,7 +86,7 @@ def add(name, url, transport, auth_header, auth_secret_ref, thresholds, disabled
 def list_servers(as_json):
     """List registered MCP servers."""
     settings = setup(as_json)
-    servers = _guard_schema(lambda: _registry(settings).list())
+    servers = _guard_schema(lambda: _registry(settings, create=False).list())
     if as_json:
         emit_json([_server_json(s) for s in servers])
         return
@@ -135,8 +138,8 @@ def _fmt(value) -> str:
 @click.option("--server", "names", multiple=True, help="Server to test (repeatable). Default: every enabled one.")
 @click.option("--thresholds", "thresholds_path", type=click.Path(dir_okay=False),
               help="Thresholds file. Default: $CLOUDMAKE_MCP_THRESHOLDS, else the packaged loadTestThresholds.json.")
-@click.option("--duration", type=click.FloatRange(min=0.1, max=3600), help="Override duration_seconds.")
-@click.option("--rate", type=click.FloatRange(min=0.1, max=5000), help="Override rate_per_second.")
+@click.option("--duration", type=FiniteFloat(0.1, 3600), help="Override duration_seconds.")
+@click.option("--rate", type=FiniteFloat(0.1, 5000), help="Override rate_per_second.")
 @json_option
 def loadtest(names, thresholds_path, duration, rate, as_json):
     """Load-test MCP servers now, record the rows and print a table. Exit 1 when SC-021 fails or an

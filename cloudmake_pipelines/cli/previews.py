@@ -6,7 +6,7 @@ import click
 
 from ..db.engine import make_engine
 from ..previews import SCHEDULE_INTERVAL, active_previews, archived_previews, build_archiver, require_schema
-from .common import emit_json, json_option, setup
+from .common import BoundedInt, emit_json, json_option, setup
 
 _SHOWN = 50
 
@@ -25,7 +25,7 @@ def group() -> None:
               help="Neon API base URL [env NEON_API_URL; default https://console.neon.tech/api/v2].")
 @click.option("--pushgateway-url", envvar="PROMETHEUS_PUSHGATEWAY_URL", default=None, metavar="URL",
               help="Push preview_env_active_total here [env PROMETHEUS_PUSHGATEWAY_URL; unset: no push].")
-@click.option("--cleanup-limit", type=click.IntRange(min=0), default=200, show_default=True,
+@click.option("--cleanup-limit", type=BoundedInt(0, 100_000), default=200, show_default=True,
               help="At most this many environments' resources are freed per run; the rest wait for the next.")
 @json_option
 def archive(force: bool, dry_run: bool, neon_api_url: str | None, pushgateway_url: str | None, cleanup_limit: int,
@@ -75,12 +75,12 @@ def archive(force: bool, dry_run: bool, neon_api_url: str | None, pushgateway_ur
 
 @group.command("list")
 @click.option("--archived", is_flag=True, help="List archived previews with their cleanup state instead.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many rows.")
+@click.option("--limit", type=BoundedInt(1, 100_000), default=100, show_default=True, help="At most this many rows.")
 @json_option
 def list_(archived: bool, limit: int, as_json: bool) -> None:
     """List active preview environments, soonest to expire first (or archived ones, latest first)."""
     settings = setup(as_json)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, create=False)
     require_schema(engine)
     with engine.connect() as conn:
         rows = archived_previews(conn, limit=limit) if archived else active_previews(conn, limit=limit)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import click
 from rich.console import Console
@@ -20,6 +22,25 @@ def _check_word(check: dict) -> str:
 
 def _check_summary(checks: list[dict]) -> str:
     return ", ".join(f"{c['check']}: {_check_word(c)}" for c in checks) or "-"
+
+
+@contextlib.contextmanager
+def _storage_errors(home: str) -> Iterator[None]:
+    """An instance whose dagster.yaml or storage cannot be read is one line naming it (exit 2), not a traceback."""
+    import sqlalchemy.exc
+    import yaml
+    from dagster._core.errors import DagsterInvalidConfigError
+    from dagster_postgres.utils import DagsterPostgresException
+
+    try:
+        yield
+    except (OSError, yaml.YAMLError, sqlalchemy.exc.SQLAlchemyError, DagsterInvalidConfigError,
+            DagsterPostgresException) as exc:
+        cause = exc
+        while cause.__cause__ is not None:  # Dagster wraps the driver's error: show what actually failed
+            cause = cause.__cause__
+        raise ConfigError(f"cannot read the Dagster instance at {home} (DAGSTER_HOME): "
+                          f"{' '.join(str(cause).split()) or type(cause).__name__}") from None
 
 
 @click.command("status")
@@ -41,7 +62,7 @@ def command(as_json: bool, failing: bool) -> None:
     from .. import opsstatus
     from ..definitions import defs
 
-    with dg.DagsterInstance.from_config(home) as instance:
+    with _storage_errors(home), dg.DagsterInstance.from_config(home) as instance:
         tasks = opsstatus.collect(defs, instance)
     if as_json:
         emit_json({"environment": settings.environment, "tasks": [t.as_dict() for t in tasks]})

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 from sqlalchemy import Engine, text
 
+from .errors import describe_sqlite
+
 
 def lock_key(name: str) -> int:
     """The advisory-lock key for ``name``: 63 bits of its SHA-256, so it is a positive bigint."""
@@ -45,7 +47,11 @@ def exclusive(engine: Engine, name: str, *, busy: Exception | None = None) -> It
     if not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.{name}.lock", "a") as handle:
+    try:
+        handle = open(f"{database}.{name}.lock", "a")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:  # the database's folder is missing or not writable
+        raise describe_sqlite(database, exc) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX if busy is None else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -11,6 +11,7 @@ Domain migrations branch from ``0001_foundation``; ``heads`` means "every branch
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +20,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine
 
-from ..errors import CloudMakeError
+from ..errors import CloudMakeError, ConfigError
 from ..logs import get_logger
 from ..settings import display_url
-from .engine import make_engine
+from .engine import make_engine, sqlite_file
+from .errors import missing_sqlite
 from .locks import exclusive, lock_key
 
 log = get_logger("migrations")
@@ -76,8 +79,37 @@ def _status(connection: Connection, directory: Path) -> MigrationStatus:
     return MigrationStatus(current, sorted(script.get_heads()), pending)
 
 
+def required_revisions(target: str, directory: Path = MIGRATIONS_DIR) -> set[str]:
+    """The revisions ``upgrade(target)`` ends with applied: ``target`` and its ancestors (``heads``: all).
+
+    Raises :class:`ConfigError` for what ``upgrade`` cannot do: a revision this project does not have, a
+    relative step, or ``base`` (the empty schema: reaching it would mean downgrading, which is not supported).
+    """
+    script = _script(directory)
+    known = [rev.revision for rev in reversed(list(script.walk_revisions()))]
+    expected = f"expected heads or one of this project's revisions ({', '.join(known)})"
+    if target == "base":
+        raise ConfigError("'base' is the empty schema before every migration: upgrading to it would be a "
+                          f"downgrade, which is not supported (restore a backup instead); {expected}")
+    revisions = ()
+    if target == "heads" or target in known or not any(c in target for c in "+-@"):  # no relative steps
+        with contextlib.suppress(CommandError):
+            revisions = script.get_revisions(target)
+    if not revisions or None in revisions:
+        raise ConfigError(f"{target!r} is not a revision: {expected}")
+    return {rev.revision for rev in script.iterate_revisions([r.revision for r in revisions], "base")}
+
+
 def status(url: str | Engine, directory: Path = MIGRATIONS_DIR) -> MigrationStatus:
-    """Current revisions vs heads, and what ``upgrade`` would apply (in order)."""
+    """Current revisions vs heads, and what ``upgrade`` would apply (in order).
+
+    A SQLite file that does not exist yet has nothing applied: that is reported without creating it (or its
+    folder; a missing folder is an error naming the path)."""
+    path = None if isinstance(url, Engine) else sqlite_file(url)
+    if path is not None and not path.exists():
+        if not path.parent.is_dir():
+            raise missing_sqlite(str(path))
+        url = "sqlite://"  # an empty in-memory database stands in for the file upgrade will create
     engine = url if isinstance(url, Engine) else make_engine(url)
     with engine.connect() as conn:
         return _status(conn, directory)
@@ -85,14 +117,16 @@ def status(url: str | Engine, directory: Path = MIGRATIONS_DIR) -> MigrationStat
 
 def upgrade(url: str | Engine, target: str = "heads", directory: Path = MIGRATIONS_DIR) -> UpgradeResult:
     """Apply every pending migration up to ``target``. Safe to call concurrently and repeatedly."""
+    wanted = required_revisions(target, directory)
     engine = url if isinstance(url, Engine) else make_engine(url)
     result = UpgradeResult()
     started = time.perf_counter()
     with exclusive(engine, LOCK_NAME), engine.connect() as conn:
         before = _status(conn, directory)
         conn.rollback()
-        if before.up_to_date:
-            log.info("database is up to date: no migration to apply",
+        if not wanted & set(before.pending):
+            log.info("database is up to date: no migration to apply" if target == "heads"
+                     else f"no migration to apply up to {target}",
                      extra={"database": display_url(str(engine.url)), "heads": before.heads})
             result.status, result.duration_ms = before, (time.perf_counter() - started) * 1000
             return result

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from .model import DIMENSIONS, KINDS, DriftItem, SpecError, yaml_document
+from .model import DIMENSIONS, KINDS, DriftItem, SpecError, read_text, yaml_document
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Accepted:
 def load_allowlist(path: Path, display: str) -> list[Accepted]:
     if not path.is_file():
         return []
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, display)
     try:
         node, data = yaml_document(text)
         data = data or {}

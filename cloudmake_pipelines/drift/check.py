@@ -21,7 +21,7 @@ from ..http import HttpClient, HttpError
 from ..logs import get_logger
 from . import allowlist, entities, routes, schemas, tokens
 from .config import DEFAULT_SCAN, DriftConfig, load_config, walk_files
-from .model import DriftItem, DriftReport, SpecError, sort_items
+from .model import DriftItem, DriftReport, SpecError, read_text, sort_items
 from .scan import scan
 from .spec import Spec, load_spec
 
@@ -75,7 +75,7 @@ def _openapi_documents(config: DriftConfig) -> list[tuple[dict[str, Any], str]]:
         if not path.is_file():
             raise SpecError(source, f"routes.openapi.file: {settings['file']} not found")
         try:
-            found.append((yaml.safe_load(path.read_text(encoding="utf-8")), settings["file"]))
+            found.append((yaml.safe_load(read_text(path, settings["file"])), settings["file"]))
         except yaml.YAMLError as exc:
             raise SpecError(path, f"not valid JSON or YAML: {exc}") from None
     if "url" in settings:
@@ -146,7 +146,7 @@ def _check_schemas(spec: Spec, config: DriftConfig, report: DriftReport, docs) -
     for path in walk_files(config.root, settings["jsonschema"]) if settings["jsonschema"] else []:
         display = str(path.relative_to(config.root))
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_text(path, display))
         except json.JSONDecodeError as exc:
             raise SpecError(display, f"not valid JSON: {exc.msg}", exc.lineno) from None
         code.update(schemas.json_schema_file(doc, path.name.split(".")[0], display))

@@ -115,7 +115,7 @@ def database(config: DriftConfig) -> Iterator[tuple[Engine, str, str] | None]:
     settings = config.database
     source = config.source or config.root
     if "url" in settings:
-        engine = make_engine(settings["url"])
+        engine = make_engine(settings["url"], create=False, source=f"{source}: database.url")
         try:
             yield engine, f"database {display_url(str(engine.url))}", display_url(str(engine.url))
         finally:

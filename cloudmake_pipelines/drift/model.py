@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -25,6 +26,16 @@ class SpecError(ConfigError):
         self.path, self.line = str(path), line
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {problem}")
+
+
+def read_text(path: Path, display: object = None) -> str:
+    """A spec-side file as UTF-8 text; other bytes are a SpecError naming the file and line, not a traceback."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(display or path, f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}): "
+                                         "save the file as UTF-8", data.count(b"\n", 0, exc.start) + 1) from None
 
 
 def yaml_document(text: str) -> tuple[yaml.Node | None, object]:

@@ -30,7 +30,7 @@ from markdown_it import MarkdownIt
 from . import routes, schemas, tokens
 from .config import DriftConfig
 from .entities import Entity, Field, parse_type
-from .model import SpecError, yaml_document
+from .model import SpecError, read_text, yaml_document
 
 FEATURE_DIR = re.compile(r"^\d{3}-[\w.-]+$")
 _FIELD = re.compile(r"^\s*(?P<type>[\w]+(?:\([\d\s,]+\))?)\s*(?P<null>\?)?\s*(?P<pk>pk)?\s*$", re.I)
@@ -88,7 +88,7 @@ def _field(name: str, value: Any, where: str, line: int | None) -> Field:
 
 
 def read_data_model(path: Path, display: str) -> list[Entity]:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, display)
     found = []
     for token in MarkdownIt("commonmark").parse(text):
         if token.type != "fence" or token.info.strip().split(" ")[0].lower() not in ("yaml", "yml"):
@@ -116,7 +116,7 @@ def read_data_model(path: Path, display: str) -> list[Entity]:
 def read_contract(path: Path, display: str) -> tuple[dict[str, Any], dict[str, str]]:
     """An OpenAPI 3.0/3.1 document, and ``file:line`` of each of its paths (from the YAML node tree;
     JSON is read by ``json`` for exact errors, its lines by the YAML parser, which reads JSON too)."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, display)
     node = None
     try:
         if path.suffix == ".json":

@@ -20,7 +20,7 @@ from typing import Any
 
 import tinycss2
 
-from .model import DriftItem, SpecError
+from .model import DriftItem, SpecError, read_text
 
 COMPOSITE = {"shadow", "typography", "border", "transition", "gradient", "strokeStyle"}
 _ALIAS = re.compile(r"^\{([^{}]+)\}$")
@@ -42,7 +42,7 @@ def _line_of(text: str, key: str) -> int | None:
 
 def read_dtcg(path: Path, display: str) -> dict[str, Token]:
     """The tokens of one DTCG file; a token is an object with ``$value``, ``$type`` inherits from groups."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, display)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from ..db.tables import master_key_versions, secrets
 from ..db.types import utcnow
+from ..errors import ConfigError
 from ..settings import Settings
 from . import state
 from .binding import CloudflareWorkerSecrets
@@ -96,6 +97,8 @@ class KeyManagement:
                 try:
                     self.keyring.decrypt_row(conn, row)  # the value is dropped at once: not registered
                     checked += 1
+                except ConfigError:  # a malformed key file or env binding is a setup error (exit 2), not a finding
+                    raise
                 except Exception as exc:  # report every failing secret by name, not only the first
                     failures.append({"secret": row.name, "error": str(exc)})
         return {"secrets": checked + len(failures), "failures": failures,

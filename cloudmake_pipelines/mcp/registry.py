@@ -7,6 +7,7 @@ are never stored here: ``auth_secret_ref`` names where the header value lives (`
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -72,6 +73,15 @@ class McpServer:
                 raise RegistryError(f"auth_secret_ref {self.auth_secret_ref!r}: expected env:VARIABLE or secret:NAME")
         if not isinstance(self.thresholds, Mapping):
             raise RegistryError("thresholds: expected a JSON object of threshold overrides")
+        return self.check_thresholds()
+
+    def check_thresholds(self) -> McpServer:
+        """Every numeric override is finite: a NaN target makes every ``p95 > target`` false, so SC-021 and
+        the alerts would always pass. Checked before storing and again on reading (rows written elsewhere)."""
+        for key, value in self.thresholds.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RegistryError(f"server {self.name!r}: threshold {key}={value} is not a finite number "
+                                    f"(re-register it: cloudmake mcp add {self.name} URL --replace --threshold ...)")
         return self
 
 
@@ -144,7 +154,7 @@ class Registry:
             row = conn.execute(select(mcp_servers).where(mcp_servers.c.name == name)).first()
         if row is None:
             raise RegistryError(f"server {name!r} is not registered (see `cloudmake mcp list`)")
-        return _row_to_server(row)
+        return _row_to_server(row).check_thresholds()
 
     def set_enabled(self, name: str, enabled: bool) -> McpServer:
         with self.engine.begin() as conn:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from ..db.errors import DatabaseUnavailable
 from ..errors import CloudMakeError
 from ..http import TRANSIENT_STATUSES, HttpClient, RetryPolicy, TransientStatus, Unreachable
 from ..logs import redactor
@@ -60,6 +61,8 @@ def database_reachable() -> Iterator[None]:
     """Turn "cannot reach the database" into :class:`SourceUnavailable`; other errors pass through."""
     try:
         yield
+    except DatabaseUnavailable as exc:  # the engine could not connect at all
+        raise SourceUnavailable(f"database unreachable: {exc}") from None
     except DBAPIError as exc:
         if not is_connection_error(exc):
             raise
