@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from ..settings import get_settings
 from .model import SpecError
 
 CONFIG_FILE = "drift.yaml"
@@ -63,9 +64,10 @@ class DriftConfig:
 
 def _expand(value: str, path: Path) -> str:
     def env(match: re.Match) -> str:
-        if match.group(1) not in os.environ:
+        value = get_settings().variable(match.group(1))
+        if value is None:
             raise SpecError(path, f"${{{match.group(1)}}} is used but the environment variable is not set")
-        return os.environ[match.group(1)]
+        return value
 
     return _VAR.sub(env, value)
 

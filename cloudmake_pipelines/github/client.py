@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,11 +23,10 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from ..errors import CloudMakeError
 from ..logs import get_logger, redactor
-from ..settings import Secret
+from ..settings import Secret, get_settings
 
 log = get_logger("github")
 API_VERSION = "2022-11-28"
-DEFAULT_API_URL = "https://api.github.com"
 
 
 class GitHubError(CloudMakeError):
@@ -93,7 +91,7 @@ class GitHubClient:
         raw = token.reveal() if isinstance(token, Secret) else token
         if raw:
             redactor.add(raw)
-        self.base_url = (base_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        self.base_url = (base_url or get_settings().github.api_url).rstrip("/")
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
                    "User-Agent": "cloudmake-pipelines"}
         if raw:
