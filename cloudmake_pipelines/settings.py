@@ -126,8 +126,6 @@ def _expected(error: Mapping[str, Any]) -> str:
         return f"at most {ctx.get('max_length')} item(s)"
     if kind == "missing":
         return "a value: it is required"
-    if kind == "extra_forbidden":
-        return "no such key"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     message = error["msg"]
@@ -149,7 +147,9 @@ def validation_message(exc: ValidationError, *, source: str | None = None, secre
     loc = [str(part) for part in error["loc"][skip:]]
     field = ".".join(loc) or "(top level)"
     prefix = f"{source}: " if source else ""
-    if error["type"] == "missing" or loc[-1:] and loc[-1] in secrets or error["type"] == "extra_forbidden":
+    if error["type"] == "extra_forbidden":
+        return f"{prefix}{field}: unknown key (a typo?): expected only the documented keys"
+    if error["type"] == "missing" or loc[-1:] and loc[-1] in secrets:
         return f"{prefix}{field}: expected {_expected(error)}"
     return f"{prefix}{field}={_show(error['input'])}: expected {_expected(error)}"
 

@@ -5,12 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import yaml
-
-from ..errors import ConfigError
-
-#: libyaml's loader when PyYAML was built with it (much faster on big contracts), else the pure one.
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from ..configfile import ConfigFileError
 
 DIMENSIONS = ("entities", "routes", "schemas", "tokens")
 #: missing: the spec declares it, the code lacks it. extra: the code has it, the spec does not.
@@ -18,23 +13,8 @@ DIMENSIONS = ("entities", "routes", "schemas", "tokens")
 KINDS = ("missing", "extra", "changed", "renamed")
 
 
-class SpecError(ConfigError):
+class SpecError(ConfigFileError):
     """A spec, contract, token file, config or allowlist could not be read: names the file and line (exit 2)."""
-
-    def __init__(self, path: object, problem: str, line: int | None = None):
-        self.path, self.line = str(path), line
-        where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {problem}")
-
-
-def yaml_document(text: str) -> tuple[yaml.Node | None, object]:
-    """Parse YAML once, keeping the node tree (for line numbers) and the Python value."""
-    loader = YAML_LOADER(text)
-    try:
-        node = loader.get_single_node()
-        return node, loader.construct_document(node) if node is not None else None
-    finally:
-        loader.dispose()
 
 
 @dataclass(frozen=True)
