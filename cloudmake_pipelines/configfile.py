@@ -97,7 +97,7 @@ def validate(model: type[M], document: Any, display: str, node: yaml.Node | None
         return model.model_validate(document)
     except ValidationError as exc:
         loc = exc.errors(include_url=False)[0]["loc"]
-        raise error(display, validation_message(exc), line_of(node, loc)) from None
+        raise error(display, validation_message(exc, model=model), line_of(node, loc)) from None
 
 
 def load_model(path: str | Path, model: type[M], *, display: str | None = None,

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -120,6 +120,16 @@ def _expected(error: Mapping[str, Any]) -> str:
         return "true or false"
     if kind in ("literal_error", "enum"):
         return "one of " + re.sub(r"'|\"", "", ctx.get("expected", "")).replace(" or ", ", ")
+    if kind in ("date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"):
+        return "a date (YYYY-MM-DD)"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return "a mapping"
+    if kind in ("list_type",):
+        return "a list"
+    if kind in ("string_type",):
+        return "a string"
+    if kind == "string_too_short":
+        return f"at least {ctx.get('min_length')} character(s)"
     if kind == "too_short":
         return f"at least {ctx.get('min_length')} item(s)"
     if kind == "too_long":
@@ -137,18 +147,46 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model inside a field's annotation, and whether a dict key or list index comes before it."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    for arg in get_args(annotation):
+        found, keyed = _model_in(arg)
+        if found is not None:
+            return found, keyed or get_origin(annotation) in (dict, list)
+    return None, False
+
+
+def _keys_at(model: type[BaseModel] | None, loc: list[Any]) -> list[str]:
+    """The keys the model allows at ``loc`` (for "unknown key" errors)."""
+    keyed = False
+    for part in loc:
+        if model is None:
+            return []
+        if keyed:
+            keyed = False
+            continue
+        info = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        model, keyed = _model_in(info.annotation) if info else (None, False)
+    return [f.alias or n for n, f in model.model_fields.items()] if model else []
+
+
 def validation_message(exc: ValidationError, *, source: str | None = None, secrets: frozenset[str] = frozenset(),
-                       skip: int = 0) -> str:
+                       skip: int = 0, model: type[BaseModel] | None = None) -> str:
     """The first error of ``exc`` as one line: ``[source: ]field=value: expected ...``.
 
     ``skip`` drops leading location parts (the settings group). A field in ``secrets`` never shows its value.
+    ``model`` (the validated one) lets an unknown key's message list the keys allowed there.
     """
     error = exc.errors(include_url=False)[0]
     loc = [str(part) for part in error["loc"][skip:]]
     field = ".".join(loc) or "(top level)"
     prefix = f"{source}: " if source else ""
     if error["type"] == "extra_forbidden":
-        return f"{prefix}{field}: unknown key (a typo?): expected only the documented keys"
+        allowed = _keys_at(model, list(error["loc"][skip:-1]))
+        return f"{prefix}{field}: unknown key: expected " + (f"one of {', '.join(allowed)}" if allowed else
+                                                                "only the documented keys")
     if error["type"] == "missing" or loc[-1:] and loc[-1] in secrets:
         return f"{prefix}{field}: expected {_expected(error)}"
     return f"{prefix}{field}={_show(error['input'])}: expected {_expected(error)}"
