@@ -497,6 +497,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def is_set(variable: str) -> bool:
+    """Whether this process's environment sets ``variable`` (non-empty): resources wire it as ``dg.EnvVar``."""
+    return bool(os.environ.get(variable, "").strip())
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once. Tests call :func:`load_settings` with their own mapping."""

@@ -26,7 +26,7 @@ from ..db.types import utcnow
 from ..errors import CloudMakeError, ConfigError
 from ..keys import Keyring, SecretNotFound, open_keyring
 from ..quota import Limit, QuotaService
-from ..settings import Secret, Settings, get_settings
+from ..settings import GitHubSync, Secret, Settings, get_settings
 from .client import GitHubClient
 from .rules import ALWAYS_EXCLUDE, exclusions, matches
 from .secrets_api import SecretsApi
@@ -51,8 +51,11 @@ class SyncConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SyncConfig:
+        return cls.from_group(settings.github)
+
+    @classmethod
+    def from_group(cls, github: GitHubSync) -> SyncConfig:
         """The ``github`` settings group (validated there: finite, in range) as the sync uses it."""
-        github = settings.github
         return cls(token=github.token, api_url=github.api_url, exclude=exclusions(github.exclude),
                    write_interval_seconds=github.write_interval_seconds, writes_per_hour=github.writes_per_hour)
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..logs import redactor
-from ..settings import Secret, Settings, get_settings
+from ..settings import Outages, Secret
 
 
 @dataclass(frozen=True)
 class OutageConfig:
-    """The detector's settings: the validated ``outages`` group (see :func:`load_config`) and internal bounds."""
+    """The detector's settings: the validated ``outages`` group (see :meth:`from_group`) and internal bounds."""
 
     threshold_seconds: float = 90.0
     flap_window_seconds: float = 300.0
@@ -34,11 +34,10 @@ class OutageConfig:
     def source(self) -> str:
         return "http" if self.endpoint_url else "database"
 
+    @classmethod
+    def from_group(cls, group: Outages) -> OutageConfig:
+        """The validated ``outages`` settings group as the detector uses it."""
+        if group.endpoint_token:
+            redactor.add(group.endpoint_token.reveal())
+        return cls(**group.model_dump(exclude={"endpoint_token"}), endpoint_token=group.endpoint_token)
 
-def load_config(settings: Settings | None = None, **overrides) -> OutageConfig:
-    """The ``outages`` settings (default: the process's); keyword arguments that are not None win,
-    validated like the environment's values."""
-    group = (settings or get_settings()).outages.merged(**overrides)
-    if group.endpoint_token:
-        redactor.add(group.endpoint_token.reveal())
-    return OutageConfig(**group.model_dump(exclude={"endpoint_token"}), endpoint_token=group.endpoint_token)
