@@ -271,7 +271,7 @@ class GitHubActions(Group):
     """What GitHub Actions sets in a workflow run: drift's PR comment finds its pull request with these."""
 
     actions: str | None = Field(None, validation_alias="GITHUB_ACTIONS",
-                          description="`true` inside GitHub Actions (set by the runner)")
+                                description="`true` inside GitHub Actions (set by the runner)")
     repository: str | None = Field(None, validation_alias="GITHUB_REPOSITORY",
                                    description="`owner/name` of the workflow's repository (set by the runner)")
     event_path: Path | None = Field(None, validation_alias="GITHUB_EVENT_PATH",
@@ -444,13 +444,13 @@ class Settings(BaseSettings):
 
     @property
     def credentials(self) -> dict[str, Secret]:
-        """The provider credentials that are set, by variable name."""
+        """The credentials that are set (every :class:`Secret` field), by variable name."""
         found = {}
         for group in GROUPS:
             model = getattr(self, group)
             for name, info in type(model).model_fields.items():
                 value = getattr(model, name)
-                if isinstance(value, Secret) and info.validation_alias != "CLOUDMAKE_MCP_BREAKER_TOKEN":
+                if isinstance(value, Secret):
                     found[str(info.validation_alias)] = value
         return found
 
@@ -471,8 +471,6 @@ class Settings(BaseSettings):
         """Every credential value this process knows of, for the log redactor."""
         values = [s.reveal() for s in self.credentials.values()]
         values += [s.reveal() for s in self.keys.master_keys.values()]
-        if self.outages.endpoint_token:
-            values.append(self.outages.endpoint_token.reveal())
         password = make_url(self.database_url).password
         if password:
             values.append(str(password))
