@@ -103,40 +103,30 @@ def display_url(url: str) -> str:
 # Validation errors, one formatter for environment variables and config files alike
 
 
+#: pydantic error type -> what we expected, completed with the error's context (bounds, lengths).
+_EXPECTED = {
+    "greater_than": "a number > {gt}", "greater_than_equal": "a number >= {ge}", "less_than": "a number < {lt}",
+    "less_than_equal": "a number <= {le}", "finite_number": "a finite number",
+    "float_parsing": "a number", "float_type": "a number",
+    "int_parsing": "a whole number", "int_from_float": "a whole number", "int_type": "a whole number",
+    "bool_parsing": "true or false", "bool_type": "true or false",
+    "date_parsing": "a date (YYYY-MM-DD)", "date_type": "a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "a date (YYYY-MM-DD)", "date_from_datetime_inexact": "a date (YYYY-MM-DD)",
+    "model_type": "a mapping", "dict_type": "a mapping", "model_attributes_type": "a mapping",
+    "list_type": "a list", "string_type": "a string", "missing": "a value: it is required",
+    "string_too_short": "at least {min_length} character(s)", "too_short": "at least {min_length} item(s)",
+    "too_long": "at most {max_length} item(s)",
+}
+
+
 def _expected(error: Mapping[str, Any]) -> str:
     """What pydantic wanted, in the words of our messages ("expected ...")."""
     kind, ctx = error["type"], error.get("ctx") or {}
-    bounds = {"greater_than": "> {gt}", "greater_than_equal": ">= {ge}", "less_than": "< {lt}",
-              "less_than_equal": "<= {le}"}
-    if kind in bounds:
-        return "a number " + bounds[kind].format(**ctx)
-    if kind == "finite_number":
-        return "a finite number"
-    if kind in ("float_parsing", "float_type"):
-        return "a number"
-    if kind in ("int_parsing", "int_from_float", "int_type"):
-        return "a whole number"
-    if kind in ("bool_parsing", "bool_type"):
-        return "true or false"
+    if kind in _EXPECTED:
+        return _EXPECTED[kind].format(**ctx)
     if kind in ("literal_error", "enum"):
         return "one of " + re.sub(r"'|\"", "", ctx.get("expected", "")).replace(" or ", ", ")
-    if kind in ("date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"):
-        return "a date (YYYY-MM-DD)"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return "a mapping"
-    if kind in ("list_type",):
-        return "a list"
-    if kind in ("string_type",):
-        return "a string"
-    if kind == "string_too_short":
-        return f"at least {ctx.get('min_length')} character(s)"
-    if kind == "too_short":
-        return f"at least {ctx.get('min_length')} item(s)"
-    if kind == "too_long":
-        return f"at most {ctx.get('max_length')} item(s)"
-    if kind == "missing":
-        return "a value: it is required"
-    if kind == "value_error":
+    if kind == "value_error":  # our validators raise ValueError("<what was expected>")
         return str(ctx.get("error", error["msg"]))
     message = error["msg"]
     return message[:1].lower() + message[1:]
@@ -363,8 +353,9 @@ def variables() -> dict[str, str]:
             for info in group.model_fields.values()}
 
 
-SECRET_VARIABLES = frozenset(n for group in GROUPS.values() for n in secret_fields(group) if n.isupper()
-                             or n.endswith("<n>"))
+#: Never echoed in an error: the credentials, and URLs that may carry one (a password, a Slack webhook's token).
+SECRET_VARIABLES = frozenset({n for group in GROUPS.values() for n in secret_fields(group) if n.isupper()
+                              or n.endswith("<n>")} | {"DATABASE_URL", "ALERT_WEBHOOK_URL"})
 
 
 class _Variables(PydanticBaseSettingsSource):

@@ -128,3 +128,9 @@ def test_exclusions_keep_the_empty_value_and_variables_are_read_from_the_mapping
     assert load_settings({}).github.exclude is None
     settings = load_settings({"MY_SERVER_TOKEN": "Bearer abc-123"})
     assert settings.variable("MY_SERVER_TOKEN") == "Bearer abc-123" and settings.variable("NOPE") is None
+
+
+def test_urls_that_may_carry_a_credential_are_named_without_their_value():
+    with pytest.raises(ConfigError) as err:
+        load_settings({"ALERT_WEBHOOK_URL": "ftp://hooks.example/T0/s3cr3t-hook"})
+    assert str(err.value) == "ALERT_WEBHOOK_URL: expected an http:// or https:// URL"
