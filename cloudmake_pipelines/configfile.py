@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError
-from .settings import validation_message
+from .validation import validation_message
 
 M = TypeVar("M", bound=BaseModel)
 #: libyaml's loader when PyYAML was built with it (much faster on big contracts), else the pure one.
