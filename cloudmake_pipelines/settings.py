@@ -1,21 +1,38 @@
-"""Process settings from the environment, validated once, in one place.
+"""Process settings: one pydantic-settings model, every environment variable declared once, per task.
 
-Every command and every Dagster resource reads settings through :func:`get_settings`. Credentials are
-held as :class:`Secret` so that no repr, log line or exception ever shows them.
+Every command, domain module and Dagster resource reads configuration through :func:`get_settings`
+(tests build the whole model from a mapping with :func:`load_settings`). Each group below is one task's
+variables; a field's ``validation_alias`` is the variable's name, and the README's table lists exactly
+these names (``tests/test_settings.py`` checks both ways). Credentials are :class:`Secret`: masked in
+every repr, dump and error. Numbers are finite and in range; a bad value is a :class:`ConfigError`
+(exit 2) naming the variable, the value (never a secret's) and what was expected.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import core_schema
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
+from .validation import validation_message
 
 ENVIRONMENTS = ("dev", "staging", "production")
-CREDENTIAL_VARIABLES = ("GITHUB_TOKEN", "CLOUDFLARE_API_TOKEN", "POLAR_API_KEY", "NEON_API_KEY")
+MASTER_KEY_PREFIX = "CLOUDMAKE_MASTER_KEY_V"
 
 
 class Secret:
@@ -39,6 +56,14 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        """Validated from a string (or a Secret); dumped as the mask, so a dump never holds the value."""
+        from_str = core_schema.no_info_after_validator_function(cls, core_schema.str_schema(min_length=1))
+        return core_schema.union_schema(
+            [core_schema.is_instance_schema(cls), from_str],
+            serialization=core_schema.plain_serializer_function_ser_schema(repr, when_used="json"))
 
 
 def make_url(raw: str):
@@ -74,13 +99,248 @@ def display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@dataclass(frozen=True)
-class Settings:
-    environment: str
-    database_url: str
-    state_dir: Path
-    alert_webhook_url: str | None = None
-    credentials: Mapping[str, Secret] = field(default_factory=dict)
+# ---------------------------------------------------------------------------------------------------------
+# The groups: one per task, field alias = the environment variable
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError("an http:// or https:// URL")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class Group(BaseModel):
+    """A task's variables. Frozen, finite numbers only, unknown names ignored (the environment holds many)."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False, extra="ignore", validate_by_name=True,
+                              validate_by_alias=True)
+
+    def merged(self, **overrides: Any):
+        """This group with the non-None ``overrides`` (by field name), validated again: the one way a
+        resource's or a command's explicit values win over the environment."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if not given:
+            return self
+        values = {name: getattr(self, name) for name in type(self).model_fields if name in self.model_fields_set}
+        try:
+            return type(self).model_validate({**values, **given})
+        except ValidationError as exc:
+            raise ConfigError(validation_message(exc, secrets=secret_fields(type(self)))) from None
+
+
+class Core(Group):
+    environment: Literal["dev", "staging", "production"] = Field(
+        "dev", validation_alias="ENVIRONMENT", description="`dev` (default), `staging` or `production`")
+    state_dir: Path = Field(Path(".cloudmake"), validation_alias="CLOUDMAKE_STATE_DIR",
+                            description="local state folder (default `.cloudmake`)")
+    database_url: str | None = Field(
+        None, validation_alias="DATABASE_URL",
+        description="platform database. Default: embedded SQLite at `.cloudmake/cloudmake.db`. `postgresql://` "
+                    "and `postgres://` URLs (as Neon hands them out) work")
+    dagster_home: Path | None = Field(
+        None, validation_alias="DAGSTER_HOME",
+        description="the Dagster instance `cloudmake status` reads (default `<state dir>/dagster_home`)")
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Core:
+        object.__setattr__(self, "state_dir", self.state_dir.expanduser().resolve())
+        url = normalize_database_url(self.database_url) if self.database_url else \
+            f"sqlite:///{self.state_dir / 'cloudmake.db'}"
+        object.__setattr__(self, "database_url", url)
+        return self
+
+
+class Alerts(Group):
+    webhook_url: HttpUrl | None = Field(
+        None, validation_alias="ALERT_WEBHOOK_URL",
+        description="alerts are POSTed here as JSON (retried with backoff); unset: alerts are log lines only")
+
+
+class GitHubSync(Group):
+    token: Secret | None = Field(None, validation_alias="GITHUB_TOKEN",
+                                 description="GitHub token (secrets sync, drift PR comments); never printed")
+    api_url: HttpUrl = Field("https://api.github.com", validation_alias="GITHUB_API_URL",
+                             description="GitHub REST base URL (GitHub Enterprise Server)")
+    exclude: str | None = Field(
+        None, validation_alias="GITHUB_SYNC_EXCLUDE", json_schema_extra={"keep_empty": True},
+        description="comma-separated globs never synced (default: master and signing keys, `LOCAL_*`)")
+    write_interval_seconds: float = Field(
+        0.75, ge=0, le=3600, validation_alias="GITHUB_SYNC_WRITE_INTERVAL",
+        description="seconds between writes (default 0.75: under GitHub's 80 content writes/minute)")
+    writes_per_hour: int = Field(5000, gt=0, le=1_000_000, validation_alias="GITHUB_SYNC_WRITES_PER_HOUR",
+                                 description="write quota shared by all sync runs (default 5000)")
+
+
+class GitHubActions(Group):
+    """What GitHub Actions sets in a workflow run: drift's PR comment finds its pull request with these."""
+
+    actions: str | None = Field(None, validation_alias="GITHUB_ACTIONS",
+                                description="`true` inside GitHub Actions (set by the runner)")
+    repository: str | None = Field(None, validation_alias="GITHUB_REPOSITORY",
+                                   description="`owner/name` of the workflow's repository (set by the runner)")
+    event_path: Path | None = Field(None, validation_alias="GITHUB_EVENT_PATH",
+                                    description="the event payload file (set by the runner)")
+    ref: str | None = Field(None, validation_alias="GITHUB_REF",
+                            description="`refs/pull/N/merge` on pull requests (set by the runner)")
+
+
+class Previews(Group):
+    neon_api_key: Secret | None = Field(None, validation_alias="NEON_API_KEY",
+                                        description="Neon API key: frees archived previews' branches; never printed")
+    neon_api_url: HttpUrl | None = Field(None, validation_alias="NEON_API_URL",
+                                         description="Neon API base URL (default Neon's public API)")
+    pushgateway_url: HttpUrl | None = Field(
+        None, validation_alias="PROMETHEUS_PUSHGATEWAY_URL",
+        description="preview gauges are pushed here after each archival run; unset: no push")
+
+
+class Outages(Group):
+    threshold_seconds: float = Field(90.0, ge=0, le=86_400, validation_alias="CLOUDMAKE_MCP_OUTAGE_THRESHOLD_SECONDS",
+                                     description="alert when a server is out of CLOSED longer than this (90)")
+    flap_window_seconds: float = Field(
+        300.0, ge=0, le=86_400, validation_alias="CLOUDMAKE_MCP_FLAP_WINDOW_SECONDS",
+        description="a reopen within this after a close is the same outage; \"resolved\" waits this long (300)")
+    endpoint_url: HttpUrl | None = Field(None, validation_alias="CLOUDMAKE_MCP_BREAKER_URL",
+                                        description="read circuit breakers from this HTTP endpoint, not the database")
+    endpoint_token: Secret | None = Field(None, validation_alias="CLOUDMAKE_MCP_BREAKER_TOKEN",
+                                         description="bearer token for that endpoint; never printed")
+    fallbacks_file: Path | None = Field(None, validation_alias="CLOUDMAKE_MCP_FALLBACKS",
+                                        description="fallback guidance YAML file (optional)")
+
+
+class LoadTest(Group):
+    thresholds_file: Path | None = Field(None, validation_alias="CLOUDMAKE_MCP_THRESHOLDS",
+                                         description="load-test thresholds JSON (default: the packaged file)")
+
+
+class Drift(Group):
+    target: Path | None = Field(None, validation_alias="CLOUDMAKE_DRIFT_TARGET",
+                                description="repository the hourly drift asset checks (default: this checkout)")
+
+
+class Keys(Group):
+    secrets_format: Literal["aes-256-gcm", "pgcrypto"] = Field(
+        "aes-256-gcm", validation_alias="CLOUDMAKE_SECRETS_FORMAT",
+        description="keyring encryption: `aes-256-gcm` (default) or `pgcrypto` (PostgreSQL only)")
+    key_file: Path | None = Field(None, validation_alias="CLOUDMAKE_KEY_FILE",
+                                  description="local master-key file (default `<state dir>/keys/master_keys.json`)")
+    jwt_algorithm: Literal["ES256", "RS256", "EdDSA"] = Field(
+        "ES256", validation_alias="CLOUDMAKE_JWT_ALGORITHM",
+        description="algorithm of new JWT signing keys: `ES256` (default), `RS256` or `EdDSA`")
+    cloudflare_account_id: str | None = Field(None, validation_alias="CLOUDFLARE_ACCOUNT_ID",
+                                              description="with `CLOUDFLARE_WORKER_SCRIPT`: publish master keys "
+                                                          "to that Worker's secrets")
+    cloudflare_script: str | None = Field(None, validation_alias="CLOUDFLARE_WORKER_SCRIPT",
+                                          description="the Worker whose secrets hold the master keys")
+    cloudflare_api_base: HttpUrl = Field("https://api.cloudflare.com/client/v4", validation_alias="CLOUDFLARE_API_BASE",
+                                         description="Cloudflare API base URL")
+    cloudflare_api_token: Secret | None = Field(None, validation_alias="CLOUDFLARE_API_TOKEN",
+                                                description="Cloudflare API token (Worker secrets); never printed")
+    master_keys: dict[str, Secret] = Field(
+        default_factory=dict, validation_alias=f"{MASTER_KEY_PREFIX}<n>",
+        description="master key version n (base64url, 32 bytes), read before the key file; never printed")
+
+
+class Billing(Group):
+    polar_api_key: Secret | None = Field(None, validation_alias="POLAR_API_KEY",
+                                         description="Polar API key (billing provider credential); never printed")
+
+
+GROUPS: dict[str, type[Group]] = {
+    "core": Core, "alerts": Alerts, "github": GitHubSync, "github_actions": GitHubActions, "previews": Previews,
+    "outages": Outages, "loadtest": LoadTest, "drift": Drift, "keys": Keys, "billing": Billing,
+}
+
+
+def secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Field names and variable names whose values are secrets (never shown in an error)."""
+    names = set()
+    for name, info in model.model_fields.items():
+        if "Secret" in str(info.annotation):
+            names.update({name, str(info.validation_alias)})
+    return frozenset(names)
+
+
+def variables() -> dict[str, str]:
+    """Every declared variable name -> its description (the README table is checked against this)."""
+    return {str(info.validation_alias): info.description or "" for group in GROUPS.values()
+            for info in group.model_fields.values()}
+
+
+#: Never echoed in an error: the credentials, and URLs that may carry one (a password, a Slack webhook's token).
+SECRET_VARIABLES = frozenset({n for group in GROUPS.values() for n in secret_fields(group) if n.isupper()
+                              or n.endswith("<n>")} | {"DATABASE_URL", "ALERT_WEBHOOK_URL"})
+
+
+class _Variables(PydanticBaseSettingsSource):
+    """Each group's variables, by name, from one mapping (``os.environ`` or a test's). Empty means unset,
+    except where a field keeps it (``GITHUB_SYNC_EXCLUDE=""``: exclude nothing)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        raise NotImplementedError("values come from __call__")
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, dict[str, Any]] = {}
+        for group_name, group in GROUPS.items():
+            found: dict[str, Any] = {}
+            for info in group.model_fields.values():
+                alias = str(info.validation_alias)
+                raw = self.environ.get(alias)
+                keep_empty = (info.json_schema_extra or {}).get("keep_empty")
+                if raw is not None and (raw.strip() or keep_empty):
+                    found[alias] = raw.strip()
+            keys = {k: v for k, v in self.environ.items() if k.startswith(MASTER_KEY_PREFIX) and v.strip()}
+            if group is Keys and keys:
+                found[f"{MASTER_KEY_PREFIX}<n>"] = {k: v.strip() for k, v in keys.items()}
+            values[group_name] = found
+        return values
+
+
+class Settings(BaseSettings):
+    """The whole configuration. ``settings.<group>.<field>``; the old flat names stay as properties."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    core: Core = Core()
+    alerts: Alerts = Alerts()
+    github: GitHubSync = GitHubSync()
+    github_actions: GitHubActions = GitHubActions()
+    previews: Previews = Previews()
+    outages: Outages = Outages()
+    loadtest: LoadTest = LoadTest()
+    drift: Drift = Drift()
+    keys: Keys = Keys()
+    billing: Billing = Billing()
+    _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        """Only what :func:`load_settings` passes: it reads the mapping through :class:`_Variables`."""
+        return (init_settings,)
+
+    @property
+    def environment(self) -> str:
+        return self.core.environment
+
+    @property
+    def database_url(self) -> str:
+        return str(self.core.database_url)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.core.state_dir
+
+    @property
+    def alert_webhook_url(self) -> str | None:
+        return self.alerts.webhook_url
 
     @property
     def is_production(self) -> bool:
@@ -90,41 +350,62 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def credentials(self) -> dict[str, Secret]:
+        """The credentials that are set (every :class:`Secret` field), by variable name."""
+        found = {}
+        for group in GROUPS:
+            model = getattr(self, group)
+            for name, info in type(model).model_fields.items():
+                value = getattr(model, name)
+                if isinstance(value, Secret):
+                    found[str(info.validation_alias)] = value
+        return found
+
     def credential(self, name: str) -> Secret | None:
         return self.credentials.get(name)
+
+    def variable(self, name: str) -> str | None:
+        """A variable the *user* names (an MCP server's ``env:NAME`` auth, ``${NAME}`` in drift.yaml): not
+        declared here because its name is data. The value is registered with the log redactor."""
+        value = self._environ.get(name)
+        if value:
+            from .logs import redactor
+
+            redactor.add(value)
+        return value
 
     def secret_values(self) -> list[str]:
         """Every credential value this process knows of, for the log redactor."""
         values = [s.reveal() for s in self.credentials.values()]
+        values += [s.reveal() for s in self.keys.master_keys.values()]
         password = make_url(self.database_url).password
         if password:
             values.append(str(password))
         return values
 
     def __repr__(self) -> str:
-        return (
-            f"Settings(environment={self.environment!r}, database_url={display_url(self.database_url)!r}, "
-            f"state_dir={str(self.state_dir)!r}, credentials={sorted(self.credentials)!r})"
-        )
+        return (f"Settings(environment={self.environment!r}, database_url={display_url(self.database_url)!r}, "
+                f"state_dir={str(self.state_dir)!r}, credentials={sorted(self.credentials)!r})")
+
+    __str__ = __repr__
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate settings from ``environ`` (default: ``os.environ``)."""
-    env = os.environ if environ is None else environ
-    environment = env.get("ENVIRONMENT", "dev").strip() or "dev"
-    if environment not in ENVIRONMENTS:
-        raise ConfigError(f"ENVIRONMENT={environment!r} is not allowed: expected one of {', '.join(ENVIRONMENTS)}")
-    state_dir = Path(env.get("CLOUDMAKE_STATE_DIR") or ".cloudmake").expanduser().resolve()
-    raw_url = env.get("DATABASE_URL", "").strip()
-    if raw_url:
-        database_url = normalize_database_url(raw_url)
-    else:
-        database_url = f"sqlite:///{state_dir / 'cloudmake.db'}"
-    webhook = env.get("ALERT_WEBHOOK_URL", "").strip() or None
-    if webhook and not webhook.startswith(("http://", "https://")):
-        raise ConfigError("ALERT_WEBHOOK_URL must be an http:// or https:// URL")
-    credentials = {name: Secret(env[name]) for name in CREDENTIAL_VARIABLES if env.get(name)}
-    return Settings(environment, database_url, state_dir, webhook, credentials)
+    """Read and validate every group from ``environ`` (default: ``os.environ``); :class:`ConfigError`
+    (exit 2) names the variable, its value (unless secret) and what was expected."""
+    env = dict(os.environ if environ is None else environ)
+    try:
+        settings = Settings(**_Variables(Settings, env)())
+    except ValidationError as exc:
+        raise ConfigError(validation_message(exc, secrets=SECRET_VARIABLES, skip=1)) from None
+    settings._environ = env
+    return settings
+
+
+def is_set(variable: str) -> bool:
+    """Whether this process's environment sets ``variable`` (non-empty): resources wire it as ``dg.EnvVar``."""
+    return bool(os.environ.get(variable, "").strip())
 
 
 @lru_cache(maxsize=1)

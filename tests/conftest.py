@@ -109,9 +109,11 @@ def production_dagster_home(pg_url, tmp_path, monkeypatch) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
     """No test inherits a developer's credentials or database, or another test's process-wide state."""
-    for name in ("DATABASE_URL", "GITHUB_TOKEN", "CLOUDFLARE_API_TOKEN", "POLAR_API_KEY", "NEON_API_KEY",
-                 "ALERT_WEBHOOK_URL", "ENVIRONMENT"):
-        monkeypatch.delenv(name, raising=False)
+    from cloudmake_pipelines.settings import MASTER_KEY_PREFIX, variables
+
+    for name in [*variables(), *(n for n in os.environ if n.startswith(MASTER_KEY_PREFIX))]:
+        if name != "DAGSTER_HOME":  # where the developer's instance is; the e2e tests set their own
+            monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLOUDMAKE_STATE_DIR", str(tmp_path / "state"))
     from dagster._core.storage.defs_state.base import _current_storage
 

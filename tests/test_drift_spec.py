@@ -75,10 +75,10 @@ def test_token_errors(tmp_path, text, message):
 def test_layout_and_config_errors(tmp_path):
     assert "no specs folder" in _error(tmp_path / "a", {"x.txt": ""})
     assert "no feature folders: expected specs/NNN-feature-name/" in _error(tmp_path / "b", {"specs/core/spec.md": ""})
-    assert "drift.yaml: unknown key(s) databse" in _error(tmp_path / "c", {"drift.yaml": "databse: {}\n",
+    assert "drift.yaml:1: databse: unknown key: expected one of specs, python_path, allowlist, database" in _error(tmp_path / "c", {"drift.yaml": "databse: {}\n",
                                                                             MODEL: ""})
     assert "drift.yaml:3: not valid YAML" in _error(tmp_path / "d", {"drift.yaml": "database: {}\nspecs: [x\n", MODEL: ""})
-    assert "database: give one of url, migrations or sql" in _error(
+    assert "database={'url': 'sqlite://', 'sql': ['a.sql']}: expected one of url, migrations or sql" in _error(
         tmp_path / "e", {"drift.yaml": "database: {url: sqlite://, sql: [a.sql]}\n", MODEL: ""})
     message = _error(tmp_path / "f", {MODEL: "```yaml\nentity: t\nfields: {id: bigint pk}\n```\n"})
     assert "the spec declares 1 entities but the target has no database" in message
@@ -122,9 +122,14 @@ def test_allowlist_accepts_until_expiry_then_blocks_again(tmp_path):
 
 
 @pytest.mark.parametrize(("entry", "message"), [
-    ('- {item: "entities:extra:t.x", expires: 2027-01-01}', "drift-allowlist.yaml:2: item entities:extra:t.x: a reason is required"),
-    ('- {item: "entities:gone:t.x", reason: r, expires: 2027-01-01}', "drift-allowlist.yaml:2: item 'entities:gone:t.x': expected"),
-    ('- {item: "entities:extra:t.x", reason: r, expires: soon}', "drift-allowlist.yaml:2: item entities:extra:t.x: 'expires' must be a date"),
+    ('- {item: "entities:extra:t.x", expires: 2027-01-01}',
+     "drift-allowlist.yaml:2: accepted.0.reason: expected a value: it is required"),
+    ('- {item: "entities:extra:t.x", reason: " ", expires: 2027-01-01}',
+     "drift-allowlist.yaml:2: accepted.0.reason=' ': expected at least 1 character(s)"),
+    ('- {item: "entities:gone:t.x", reason: r, expires: 2027-01-01}',
+     "drift-allowlist.yaml:2: accepted.0.item='entities:gone:t.x': expected 'dimension:kind:name' with dimension"),
+    ('- {item: "entities:extra:t.x", reason: r, expires: soon}',
+     "drift-allowlist.yaml:2: accepted.0.expires='soon': expected a date (YYYY-MM-DD)"),
 ])
 def test_allowlist_entries_are_validated(tmp_path, entry, message):
     files = {**ALLOWLIST_TARGET, "drift-allowlist.yaml": f"accepted:\n  {entry}\n"}

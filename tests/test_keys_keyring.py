@@ -15,8 +15,8 @@ from cloudmake_pipelines.logs import redactor
 from cloudmake_pipelines.settings import load_settings
 
 
-def _settings(url, tmp_path):
-    return load_settings({"DATABASE_URL": url, "CLOUDMAKE_STATE_DIR": str(tmp_path / "state")})
+def _settings(url, tmp_path, **environ):
+    return load_settings({"DATABASE_URL": url, "CLOUDMAKE_STATE_DIR": str(tmp_path / "state"), **environ})
 
 
 def test_put_get_names_items_delete(engine, tmp_path):
@@ -55,7 +55,7 @@ def test_key_file_is_0600_and_a_wrong_or_missing_key_is_a_clear_error_that_chang
     settings = _settings(str(engine.url), tmp_path)
     keyring = open_keyring(engine, settings)
     keyring.put("token", "original-value-1")
-    key_file = KeysConfig.from_env(settings, {}).key_file
+    key_file = KeysConfig.from_settings(settings).key_file
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     with engine.connect() as conn:
         before = conn.execute(select(secrets)).all()
@@ -78,7 +78,7 @@ def test_env_var_binding_wins_over_the_key_file(engine, tmp_path):
     settings = _settings(str(engine.url), tmp_path)
     keyring = open_keyring(engine, settings)
     keyring.put("token", "env-binding-value")
-    key_file = KeysConfig.from_env(settings, {}).key_file
+    key_file = KeysConfig.from_settings(settings).key_file
     material = LocalKeyStore(key_file, {}).get(1)
     key_file.unlink()
     from_env = Keyring(engine, LocalKeyStore(key_file, {binding_name(1): material}))
@@ -87,8 +87,8 @@ def test_env_var_binding_wins_over_the_key_file(engine, tmp_path):
 
 @pytest.mark.postgres
 def test_pgcrypto_format_on_postgres_reads_back_in_sql(pg_engine, tmp_path):
-    settings = _settings(str(pg_engine.url), tmp_path)
-    config = KeysConfig.from_env(settings, {"CLOUDMAKE_SECRETS_FORMAT": "pgcrypto"})
+    settings = _settings(str(pg_engine.url), tmp_path, CLOUDMAKE_SECRETS_FORMAT="pgcrypto")
+    config = KeysConfig.from_settings(settings)
     keyring = open_keyring(pg_engine, settings, config=config)
     keyring.put("pg_secret", "pgcrypto-value-42")
     assert keyring.get("pg_secret") == "pgcrypto-value-42"
@@ -110,15 +110,15 @@ def test_pgcrypto_format_on_postgres_reads_back_in_sql(pg_engine, tmp_path):
 
 def test_pgcrypto_is_refused_on_sqlite(sqlite_url, tmp_path):
     with pytest.raises(Exception, match="pgcrypto needs PostgreSQL"):
-        KeysConfig.from_env(_settings(sqlite_url, tmp_path), {"CLOUDMAKE_SECRETS_FORMAT": "pgcrypto"})
+        KeysConfig.from_settings(_settings(sqlite_url, tmp_path, CLOUDMAKE_SECRETS_FORMAT="pgcrypto"))
 
 
 @pytest.mark.postgres
 def test_master_rotation_reencrypts_pgcrypto_rows_in_sql(pg_engine, tmp_path):
     from cloudmake_pipelines.keys.master import MasterKeyRotation
 
-    settings = _settings(str(pg_engine.url), tmp_path)
-    keyring = open_keyring(pg_engine, settings, config=KeysConfig.from_env(settings, {"CLOUDMAKE_SECRETS_FORMAT": "pgcrypto"}))
+    settings = _settings(str(pg_engine.url), tmp_path, CLOUDMAKE_SECRETS_FORMAT="pgcrypto")
+    keyring = open_keyring(pg_engine, settings, config=KeysConfig.from_settings(settings))
     for i in range(5):
         keyring.put(f"pg_{i}", f"pgcrypto-value-{i}")
     results = MasterKeyRotation(keyring, environment="dev", actor="t", batch_size=2).run()

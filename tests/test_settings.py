@@ -1,7 +1,11 @@
+import re
+from pathlib import Path
+
 import pytest
 
+from cloudmake_pipelines.cli import main
 from cloudmake_pipelines.errors import ConfigError
-from cloudmake_pipelines.settings import load_settings
+from cloudmake_pipelines.settings import SECRET_VARIABLES, get_settings, load_settings, variables
 
 
 def test_defaults_to_dev_and_embedded_sqlite(tmp_path):
@@ -56,3 +60,77 @@ def test_credentials_are_masked_everywhere():
 def test_alert_webhook_must_be_http():
     with pytest.raises(ConfigError, match="ALERT_WEBHOOK_URL"):
         load_settings({"ALERT_WEBHOOK_URL": "ftp://example"})
+
+
+# --- one model: every variable declared once, numbers finite and in range, errors name the variable ----------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_table_lists_exactly_the_variables_the_model_declares():
+    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = {m.group(1) for m in re.finditer(r"^\| `([A-Z0-9_<>n]+)` \|", section, re.MULTILINE)}
+    declared = set(variables())
+    assert documented - declared == set(), "in the README table but not in settings.py"
+    assert declared - documented == set(), "declared in settings.py but missing from the README table"
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("GITHUB_SYNC_WRITE_INTERVAL", "nan", "GITHUB_SYNC_WRITE_INTERVAL='nan': expected a finite number"),
+    ("GITHUB_SYNC_WRITE_INTERVAL", "inf", "GITHUB_SYNC_WRITE_INTERVAL='inf': expected a finite number"),
+    ("GITHUB_SYNC_WRITE_INTERVAL", "-1", "GITHUB_SYNC_WRITE_INTERVAL='-1': expected a number >= 0"),
+    ("GITHUB_SYNC_WRITE_INTERVAL", "soon", "GITHUB_SYNC_WRITE_INTERVAL='soon': expected a number"),
+    ("GITHUB_SYNC_WRITES_PER_HOUR", "0", "GITHUB_SYNC_WRITES_PER_HOUR='0': expected a number > 0"),
+    ("GITHUB_SYNC_WRITES_PER_HOUR", "2.5", "GITHUB_SYNC_WRITES_PER_HOUR='2.5': expected a whole number"),
+    ("CLOUDMAKE_MCP_OUTAGE_THRESHOLD_SECONDS", "NaN", "CLOUDMAKE_MCP_OUTAGE_THRESHOLD_SECONDS='NaN': expected a finite"),
+    ("CLOUDMAKE_MCP_FLAP_WINDOW_SECONDS", "-5", "CLOUDMAKE_MCP_FLAP_WINDOW_SECONDS='-5': expected a number >= 0"),
+    ("CLOUDMAKE_MCP_FLAP_WINDOW_SECONDS", "1e9", "CLOUDMAKE_MCP_FLAP_WINDOW_SECONDS='1e9': expected a number <= 86400"),
+    ("CLOUDMAKE_MCP_BREAKER_URL", "ftp://x", "CLOUDMAKE_MCP_BREAKER_URL='ftp://x': expected an http:// or https://"),
+    ("NEON_API_URL", "neon.tech", "NEON_API_URL='neon.tech': expected an http:// or https:// URL"),
+    ("CLOUDMAKE_JWT_ALGORITHM", "HS256", "CLOUDMAKE_JWT_ALGORITHM='HS256': expected one of ES256, RS256, EdDSA"),
+    ("CLOUDMAKE_SECRETS_FORMAT", "rot13", "CLOUDMAKE_SECRETS_FORMAT='rot13': expected one of aes-256-gcm, pgcrypto"),
+])
+def test_bad_values_are_config_errors_naming_variable_value_and_expectation(variable, value, expected):
+    with pytest.raises(ConfigError) as err:
+        load_settings({variable: value})
+    assert expected in str(err.value) and err.value.exit_code == 2
+    assert err.value.__cause__ is None
+
+
+def test_a_bad_variable_is_exit_2_on_the_command_line_naming_it(monkeypatch, capsys):
+    monkeypatch.setenv("GITHUB_SYNC_WRITE_INTERVAL", "nan")
+    get_settings.cache_clear()
+    with pytest.raises(SystemExit) as exited:
+        main(["mcp", "list"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "GITHUB_SYNC_WRITE_INTERVAL='nan': expected a finite number" in err and "Traceback" not in err
+
+
+def test_secrets_are_known_as_such_and_masked_in_reprs_and_dumps():
+    assert "CLOUDMAKE_MCP_BREAKER_TOKEN" in SECRET_VARIABLES and "GITHUB_TOKEN" in SECRET_VARIABLES
+    settings = load_settings({"CLOUDMAKE_MASTER_KEY_V1": "master-key-material-1", "CLOUDMAKE_MCP_BREAKER_TOKEN": "brk-t0k3n"})
+    assert {"master-key-material-1", "brk-t0k3n"} <= set(settings.secret_values())
+    dumped = repr(settings) + repr(settings.keys) + repr(settings.outages) + settings.model_dump_json()
+    assert "master-key-material-1" not in dumped and "brk-t0k3n" not in dumped
+
+
+def test_explicit_overrides_are_validated_like_the_environment():
+    github = load_settings({"GITHUB_SYNC_WRITE_INTERVAL": "2"}).github
+    assert github.merged(api_url="http://127.0.0.1:1").write_interval_seconds == 2.0
+    assert github.merged(write_interval_seconds=None) is github
+    with pytest.raises(ConfigError, match="write_interval_seconds='nan': expected a finite number"):
+        github.merged(write_interval_seconds="nan")
+
+
+def test_exclusions_keep_the_empty_value_and_variables_are_read_from_the_mapping():
+    assert load_settings({"GITHUB_SYNC_EXCLUDE": ""}).github.exclude == ""
+    assert load_settings({}).github.exclude is None
+    settings = load_settings({"MY_SERVER_TOKEN": "Bearer abc-123"})
+    assert settings.variable("MY_SERVER_TOKEN") == "Bearer abc-123" and settings.variable("NOPE") is None
+
+
+def test_urls_that_may_carry_a_credential_are_named_without_their_value():
+    with pytest.raises(ConfigError) as err:
+        load_settings({"ALERT_WEBHOOK_URL": "ftp://hooks.example/T0/s3cr3t-hook"})
+    assert str(err.value) == "ALERT_WEBHOOK_URL: expected an http:// or https:// URL"

@@ -71,4 +71,4 @@ mcp_drift_snapshots_job, mcp_drift_snapshots_hourly = scheduled_asset_job(
 
 defs = dg.Definitions(
     assets=[mcp_drift_snapshots], asset_checks=[sc_008_no_spec_drift], jobs=[mcp_drift_snapshots_job],
-    schedules=[mcp_drift_snapshots_hourly], resources={"drift": DriftTargetResource()})
+    schedules=[mcp_drift_snapshots_hourly], resources={"drift": DriftTargetResource.from_env()})

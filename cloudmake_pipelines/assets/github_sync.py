@@ -52,4 +52,4 @@ github_secrets_sync_job, github_secrets_sync_nightly = scheduled_asset_job(
 
 defs = dg.Definitions(
     assets=[github_secrets_sync], asset_checks=[sc_005_github_secrets_valid], jobs=[github_secrets_sync_job],
-    schedules=[github_secrets_sync_nightly], resources={"github": GitHubSyncResource()})
+    schedules=[github_secrets_sync_nightly], resources={"github": GitHubSyncResource.from_env()})

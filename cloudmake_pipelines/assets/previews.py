@@ -91,5 +91,5 @@ defs = dg.Definitions(
     asset_checks=[no_expired_preview_active, preview_cleanup_backlog],
     jobs=[preview_archival_job],
     schedules=[preview_archival_schedule],
-    resources={"previews": PreviewsResource()},
+    resources={"previews": PreviewsResource.from_env()},
 )

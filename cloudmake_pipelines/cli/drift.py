@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -47,7 +46,7 @@ def check(target: Path, config_path: Path | None, output_format: str, as_json: b
             click.echo("warning: on a pull request but GITHUB_TOKEN is not set: no PR comment written", err=True)
         else:
             try:
-                with GitHubClient(token, pr.api_url or os.environ.get("GITHUB_API_URL")) as client:
+                with GitHubClient(token, pr.api_url) as client:
                     action = sync_comment(client, pr, as_markdown(report), report.has_drift)
                 click.echo(f"pull request #{pr.number}: drift comment {action}", err=True)
             except GitHubError as exc:  # the check's verdict stands; the comment is a courtesy

@@ -35,7 +35,7 @@ def _repository_ids(org: str, names: tuple[str, ...]) -> tuple[int, ...]:
     if not names:
         return ()
     settings = setup()
-    config = SyncConfig.from_env(settings)
+    config = SyncConfig.from_settings(settings)
     if config.token is None:
         raise ConfigError("--repository needs GITHUB_TOKEN to look up repository ids (or pass --repository-id)")
     with GitHubClient(config.token, config.api_url) as client:

@@ -53,7 +53,7 @@ def command(as_json: bool, failing: bool) -> None:
     start's instance in the state folder (.cloudmake/dagster_home).
     """
     settings = setup(as_json)
-    home = os.environ.get("DAGSTER_HOME") or str(settings.state_dir / "dagster_home")
+    home = str(settings.core.dagster_home or settings.state_dir / "dagster_home")
     if not os.path.isfile(os.path.join(home, "dagster.yaml")):
         raise ConfigError(f"no Dagster instance at {home}: set DAGSTER_HOME to the instance's folder "
                           "(the quick start's is .cloudmake/dagster_home)")

@@ -17,10 +17,40 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
-import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
-from .model import DIMENSIONS, KINDS, DriftItem, SpecError, read_text, yaml_document
+from ..configfile import line_of, parse, read_text, validate
+from .model import DIMENSIONS, KINDS, DriftItem, SpecError
+
+
+def _day(value: Any) -> Any:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _item_key(value: str) -> str:
+    parts = value.split(":", 2)
+    if len(parts) != 3 or parts[0] not in DIMENSIONS or parts[1] not in KINDS or not parts[2]:
+        raise ValueError(f"'dimension:kind:name' with dimension one of {', '.join(DIMENSIONS)} and kind one of "
+                         f"{', '.join(KINDS)}")
+    return value
+
+
+class Entry(BaseModel):
+    """One accepted divergence: which item, why, until when (YAML dates, unquoted)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    item: Annotated[str, AfterValidator(_item_key)]
+    reason: str = Field(min_length=1)
+    expires: Annotated[dt.date, Strict(), BeforeValidator(_day)]
+
+
+class AllowlistFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    accepted: list[Entry] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -34,35 +64,11 @@ class Accepted:
 def load_allowlist(path: Path, display: str) -> list[Accepted]:
     if not path.is_file():
         return []
-    text = read_text(path, display)
-    try:
-        node, data = yaml_document(text)
-        data = data or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SpecError(display, f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                        mark.line + 1 if mark else None) from None
-    if not isinstance(data, dict) or not isinstance(data.get("accepted", []), list):
-        raise SpecError(display, "expected 'accepted:' holding a list of {item, reason, expires}", 1)
-    entry_nodes = next((v.value for k, v in node.value if k.value == "accepted"), []) if node else []
-    entries = []
-    for index, entry in enumerate(data.get("accepted") or []):
-        line = entry_nodes[index].start_mark.line + 1 if index < len(entry_nodes) else None
-        if not isinstance(entry, dict):
-            raise SpecError(display, "each accepted entry is a mapping with item, reason and expires", line)
-        item, reason, expires = entry.get("item"), entry.get("reason"), entry.get("expires")
-        parts = item.split(":", 2) if isinstance(item, str) else []
-        if len(parts) != 3 or parts[0] not in DIMENSIONS or parts[1] not in KINDS or not parts[2]:
-            raise SpecError(display, f"item {item!r}: expected 'dimension:kind:name' with dimension one of "
-                                     f"{', '.join(DIMENSIONS)} and kind one of {', '.join(KINDS)}", line)
-        if not isinstance(reason, str) or not reason.strip():
-            raise SpecError(display, f"item {item}: a reason is required", line)
-        if isinstance(expires, dt.datetime):
-            expires = expires.date()
-        if not isinstance(expires, dt.date):
-            raise SpecError(display, f"item {item}: 'expires' must be a date (YYYY-MM-DD)", line)
-        entries.append(Accepted(item, reason.strip(), expires, f"{display}:{line}" if line else display))
-    return entries
+    document, node = parse(read_text(path, display, SpecError), display, as_json=False, error=SpecError)
+    entries = validate(AllowlistFile, {} if document is None else document, display, node, SpecError).accepted
+    lines = [line_of(node, ("accepted", index)) for index in range(len(entries))]
+    return [Accepted(entry.item, entry.reason, entry.expires, f"{display}:{line}" if line else display)
+            for entry, line in zip(entries, lines, strict=True)]
 
 
 def apply(items: list[DriftItem], entries: list[Accepted], today: dt.date):

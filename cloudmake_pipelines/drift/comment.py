@@ -7,7 +7,6 @@ a clean PR that never drifted gets no comment at all. Unchanged content is not r
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from ..github.client import GitHubClient
 from ..logs import get_logger
+from ..settings import get_settings, load_settings
 
 log = get_logger("drift")
 MARKER = "<!-- cloudmake:spec-drift -->"
@@ -30,12 +30,14 @@ class PullRequest:
 
 def pull_request_from_env(environ: Mapping[str, str] | None = None) -> PullRequest | None:
     """The pull request a GitHub Actions run belongs to (``pull_request``/``pull_request_target``
-    events, read from ``GITHUB_EVENT_PATH``, else ``GITHUB_REF=refs/pull/N/merge``); None elsewhere."""
-    env = os.environ if environ is None else environ
-    if env.get("GITHUB_ACTIONS") != "true" or not env.get("GITHUB_REPOSITORY"):
+    events, read from ``GITHUB_EVENT_PATH``, else ``GITHUB_REF=refs/pull/N/merge``); None elsewhere.
+    ``environ`` (tests): a mapping to build the settings from instead of the process's."""
+    settings = get_settings() if environ is None else load_settings(environ)
+    ci = settings.github_actions
+    if ci.actions != "true" or not ci.repository:
         return None
     number = None
-    event_path = env.get("GITHUB_EVENT_PATH")
+    event_path = ci.event_path
     if event_path and Path(event_path).is_file():
         try:
             event = json.loads(Path(event_path).read_text(encoding="utf-8"))
@@ -43,9 +45,9 @@ def pull_request_from_env(environ: Mapping[str, str] | None = None) -> PullReque
         except (OSError, ValueError):
             number = None
     if number is None:
-        match = re.fullmatch(r"refs/pull/(\d+)/(?:merge|head)", env.get("GITHUB_REF", ""))
+        match = re.fullmatch(r"refs/pull/(\d+)/(?:merge|head)", ci.ref or "")
         number = int(match.group(1)) if match else None
-    return PullRequest(env["GITHUB_REPOSITORY"], int(number), env.get("GITHUB_API_URL")) if number else None
+    return PullRequest(ci.repository, int(number), settings.github.api_url) if number else None
 
 
 def _body(markdown: str, has_drift: bool) -> str:

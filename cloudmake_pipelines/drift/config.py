@@ -35,10 +35,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from ..configfile import load_model
+from ..settings import get_settings
 from .model import SpecError
 
 CONFIG_FILE = "drift.yaml"
@@ -61,32 +63,74 @@ class DriftConfig:
     source: Path | None = None  # the config file, when there is one
 
 
+def _listed(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+#: A string or a list of strings (both spellings are accepted in drift.yaml).
+StringList = Annotated[list[str], BeforeValidator(_listed)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class DatabaseSection(_Section):
+    url: str | None = None
+    migrations: str | None = None
+    sql: StringList | None = None
+    ignore_tables: StringList = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatabaseSection:
+        if sum(value is not None for value in (self.url, self.migrations, self.sql)) > 1:
+            raise ValueError("one of url, migrations or sql, not several")
+        return self
+
+
+class OpenApiSection(_Section):
+    app: str | None = None
+    file: str | None = None
+    url: str | None = None
+
+
+class RoutesSection(_Section):
+    openapi: OpenApiSection = Field(default_factory=OpenApiSection)
+    scan: StringList = Field(default_factory=list)
+    ignore: StringList = Field(default_factory=list)
+
+
+class SchemasSection(_Section):
+    openapi: bool | None = None
+    jsonschema: StringList = Field(default_factory=list)
+    pydantic: StringList = Field(default_factory=list)
+    ignore: StringList = Field(default_factory=lambda: ["HTTPValidationError", "ValidationError"])
+
+
+class TokensSection(_Section):
+    css: StringList = Field(default_factory=list)
+
+
+class DriftFile(_Section):
+    """``drift.yaml`` as written (every key optional); :func:`load_config` resolves it against the target."""
+
+    specs: str = "specs"
+    python_path: StringList = Field(default_factory=lambda: ["."])
+    allowlist: str = "drift-allowlist.yaml"
+    database: DatabaseSection = Field(default_factory=DatabaseSection)
+    routes: RoutesSection = Field(default_factory=RoutesSection)
+    schemas: SchemasSection = Field(default_factory=SchemasSection)
+    tokens: TokensSection = Field(default_factory=TokensSection)
+
+
 def _expand(value: str, path: Path) -> str:
     def env(match: re.Match) -> str:
-        if match.group(1) not in os.environ:
+        value = get_settings().variable(match.group(1))
+        if value is None:
             raise SpecError(path, f"${{{match.group(1)}}} is used but the environment variable is not set")
-        return os.environ[match.group(1)]
+        return value
 
     return _VAR.sub(env, value)
-
-
-def _section(raw: dict, name: str, keys: set[str], path: Path) -> dict[str, Any]:
-    section = raw.get(name) or {}
-    if not isinstance(section, dict):
-        raise SpecError(path, f"'{name}' must be a mapping with keys {', '.join(sorted(keys))}")
-    unknown = set(section) - keys
-    if unknown:
-        raise SpecError(path, f"'{name}' has unknown key(s) {', '.join(sorted(unknown))}: "
-                              f"expected {', '.join(sorted(keys))}")
-    return section
-
-
-def _string_list(section: dict, key: str, where: str, path: Path) -> list[str]:
-    value = section.get(key, [])
-    value = [value] if isinstance(value, str) else value
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SpecError(path, f"'{where}.{key}' must be a string or a list of strings")
-    return value
 
 
 def load_config(root: Path, config_path: Path | None = None) -> DriftConfig:
@@ -95,52 +139,26 @@ def load_config(root: Path, config_path: Path | None = None) -> DriftConfig:
     if not root.is_dir():
         raise SpecError(root, "the drift target is not a directory")
     path = config_path or root / CONFIG_FILE
-    raw: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else None
-            raise SpecError(path, f"not valid YAML: {exc.problem}", line) from None
-        if not isinstance(raw, dict):
-            raise SpecError(path, "expected a mapping of settings (specs, database, routes, schemas, tokens)")
-    elif config_path:
-        raise SpecError(path, "config file not found")
-    top = {"specs", "python_path", "allowlist", "database", "routes", "schemas", "tokens"}
-    if set(raw) - top:
-        raise SpecError(path, f"unknown key(s) {', '.join(sorted(set(raw) - top))}: expected {', '.join(sorted(top))}")
-    database = _section(raw, "database", {"url", "migrations", "sql", "ignore_tables"}, path)
-    if len({"url", "migrations", "sql"} & set(database)) > 1:
-        raise SpecError(path, "database: give one of url, migrations or sql")
+    if path.is_file() or config_path:
+        raw = load_model(path, DriftFile, error=SpecError, missing="config file not found")
+    else:
+        raw = DriftFile()
+    database = raw.database.model_dump(exclude_none=True)
     if "url" in database:
-        database["url"] = _expand(str(database["url"]), path)
-    if "sql" in database:
-        database["sql"] = _string_list(database, "sql", "database", path)
-    database["ignore_tables"] = _string_list(database, "ignore_tables", "database", path) or ["alembic_version"]
-    routes = _section(raw, "routes", {"openapi", "scan", "ignore"}, path)
-    openapi = routes.get("openapi") or {}
-    if not isinstance(openapi, dict) or set(openapi) - {"app", "file", "url"}:
-        raise SpecError(path, "routes.openapi must be a mapping with app, file and/or url")
-    if "url" in openapi:
-        openapi["url"] = _expand(str(openapi["url"]), path)
-    routes["openapi"] = openapi
-    for key in ("scan", "ignore"):
-        routes[key] = _string_list(routes, key, "routes", path)
-    schemas = _section(raw, "schemas", {"openapi", "jsonschema", "pydantic", "ignore"}, path)
-    schemas.setdefault("openapi", bool(openapi))
-    for key in ("jsonschema", "pydantic"):
-        schemas[key] = _string_list(schemas, key, "schemas", path)
-    schemas["ignore"] = (_string_list(schemas, "ignore", "schemas", path)
-                         if "ignore" in schemas else ["HTTPValidationError", "ValidationError"])
-    tokens = _section(raw, "tokens", {"css"}, path)
-    tokens["css"] = _string_list(tokens, "css", "tokens", path)
-    python_path = raw.get("python_path", ["."])
+        database["url"] = _expand(database["url"], path)
+    database["ignore_tables"] = database["ignore_tables"] or ["alembic_version"]
+    routes = raw.routes.model_dump(exclude_none=True)
+    if "url" in routes["openapi"]:
+        routes["openapi"]["url"] = _expand(routes["openapi"]["url"], path)
+    schemas = raw.schemas.model_dump()
+    if schemas["openapi"] is None:
+        schemas["openapi"] = bool(routes["openapi"])
     return DriftConfig(
         root=root,
-        specs=root / str(raw.get("specs", "specs")),
-        allowlist=root / str(raw.get("allowlist", "drift-allowlist.yaml")),
-        python_path=[root / p for p in ([python_path] if isinstance(python_path, str) else python_path)],
-        database=database, routes=routes, schemas=schemas, tokens=tokens,
+        specs=root / raw.specs,
+        allowlist=root / raw.allowlist,
+        python_path=[root / p for p in raw.python_path],
+        database=database, routes=routes, schemas=schemas, tokens=raw.tokens.model_dump(),
         source=path if path.is_file() else None,
     )
 

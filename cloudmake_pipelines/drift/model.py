@@ -6,12 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..errors import ConfigError
-
-#: libyaml's loader when PyYAML was built with it (much faster on big contracts), else the pure one.
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from .. import configfile
+from ..configfile import ConfigFileError
 
 DIMENSIONS = ("entities", "routes", "schemas", "tokens")
 #: missing: the spec declares it, the code lacks it. extra: the code has it, the spec does not.
@@ -19,33 +15,13 @@ DIMENSIONS = ("entities", "routes", "schemas", "tokens")
 KINDS = ("missing", "extra", "changed", "renamed")
 
 
-class SpecError(ConfigError):
+class SpecError(ConfigFileError):
     """A spec, contract, token file, config or allowlist could not be read: names the file and line (exit 2)."""
-
-    def __init__(self, path: object, problem: str, line: int | None = None):
-        self.path, self.line = str(path), line
-        where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {problem}")
 
 
 def read_text(path: Path, display: object = None) -> str:
-    """A spec-side file as UTF-8 text; other bytes are a SpecError naming the file and line, not a traceback."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(display or path, f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}): "
-                                         "save the file as UTF-8", data.count(b"\n", 0, exc.start) + 1) from None
-
-
-def yaml_document(text: str) -> tuple[yaml.Node | None, object]:
-    """Parse YAML once, keeping the node tree (for line numbers) and the Python value."""
-    loader = YAML_LOADER(text)
-    try:
-        node = loader.get_single_node()
-        return node, loader.construct_document(node) if node is not None else None
-    finally:
-        loader.dispose()
+    """A spec-side file's text; a missing, unreadable or non-UTF-8 file is a SpecError naming file and line."""
+    return configfile.read_text(path, str(display or path), SpecError)
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,11 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 
+from ..configfile import yaml_document
 from . import routes, schemas, tokens
 from .config import DriftConfig
 from .entities import Entity, Field, parse_type
-from .model import SpecError, read_text, yaml_document
+from .model import SpecError, read_text
 
 FEATURE_DIR = re.compile(r"^\d{3}-[\w.-]+$")
 _FIELD = re.compile(r"^\s*(?P<type>[\w]+(?:\([\d\s,]+\))?)\s*(?P<null>\?)?\s*(?P<pk>pk)?\s*$", re.I)

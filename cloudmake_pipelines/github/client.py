@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -36,11 +35,10 @@ from ..http import (
     retry_after_seconds,
 )
 from ..logs import get_logger, redactor
-from ..settings import Secret
+from ..settings import Secret, get_settings
 
 log = get_logger("github")
 API_VERSION = "2022-11-28"
-DEFAULT_API_URL = "https://api.github.com"
 
 
 class GitHubError(CloudMakeError):
@@ -95,7 +93,7 @@ class GitHubClient:
         raw = token.reveal() if isinstance(token, Secret) else token
         if raw:
             redactor.add(raw)
-        self.base_url = (base_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        self.base_url = (base_url or get_settings().github.api_url).rstrip("/")
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
                    "User-Agent": "cloudmake-pipelines"}
         if raw:

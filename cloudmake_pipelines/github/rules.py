@@ -9,7 +9,6 @@ organization) need GitHub's current listing and are applied by the sync.
 
 from __future__ import annotations
 
-import os
 import re
 from collections import defaultdict
 from collections.abc import Mapping
@@ -25,8 +24,8 @@ MAX_VALUE_BYTES = 48 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-def exclusions_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    raw = (os.environ if environ is None else environ).get("GITHUB_SYNC_EXCLUDE")
+def exclusions(raw: str | None) -> tuple[str, ...]:
+    """``GITHUB_SYNC_EXCLUDE``'s globs: unset means :data:`DEFAULT_EXCLUDE`, empty means none."""
     if raw is None:
         return DEFAULT_EXCLUDE
     return tuple(p.strip() for p in raw.split(",") if p.strip())

@@ -1,12 +1,9 @@
 """The secrets sync as the CLI and Dagster run it: configuration, the keyring as source, one run's wiring.
 
-Configuration (environment):
-
-``GITHUB_TOKEN``                 the token (credential; required for sync, dry run and check)
-``GITHUB_API_URL``               the REST base URL (GitHub Enterprise Server); default https://api.github.com
-``GITHUB_SYNC_EXCLUDE``          comma-separated globs never synced (default :data:`.rules.DEFAULT_EXCLUDE`)
-``GITHUB_SYNC_WRITE_INTERVAL``   seconds between writes (default 0.75: under GitHub's 80 content writes/minute)
-``GITHUB_SYNC_WRITES_PER_HOUR``  the quota shared by all runs (default 5,000, the seed's figure)
+Configuration: the ``github`` group of :mod:`cloudmake_pipelines.settings` (``GITHUB_TOKEN``, required for
+sync, dry run and check; ``GITHUB_API_URL``; ``GITHUB_SYNC_EXCLUDE``, default :data:`.rules.DEFAULT_EXCLUDE`;
+``GITHUB_SYNC_WRITE_INTERVAL``, default 0.75 s: under GitHub's 80 content writes/minute;
+``GITHUB_SYNC_WRITES_PER_HOUR``, the quota shared by all runs, default 5,000, the seed's figure).
 
 The sync-state HMAC key is a random 256-bit key kept in the keyring itself (encrypted by the master key),
 under a ``CLOUDMAKE_INTERNAL_`` name that is never synced.
@@ -18,7 +15,7 @@ import base64
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,9 +26,9 @@ from ..db.types import utcnow
 from ..errors import CloudMakeError, ConfigError
 from ..keys import Keyring, SecretNotFound, open_keyring
 from ..quota import Limit, QuotaService
-from ..settings import Secret, Settings, get_settings
+from ..settings import GitHubSync, Secret, Settings, get_settings
 from .client import GitHubClient
-from .rules import ALWAYS_EXCLUDE, exclusions_from_env, matches
+from .rules import ALWAYS_EXCLUDE, exclusions, matches
 from .secrets_api import SecretsApi
 from .sync import SecretSource, SecretsSync, SyncReport
 from .targets import TargetStore
@@ -53,25 +50,14 @@ class SyncConfig:
     writes_per_hour: int = 5000
 
     @classmethod
-    def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> SyncConfig:
-        env = os.environ if environ is None else environ
-        return cls(token=settings.credential("GITHUB_TOKEN"), api_url=env.get("GITHUB_API_URL") or None,
-                   exclude=exclusions_from_env(env),
-                   write_interval_seconds=_number(env, "GITHUB_SYNC_WRITE_INTERVAL", 0.75, float),
-                   writes_per_hour=_number(env, "GITHUB_SYNC_WRITES_PER_HOUR", 5000, int))
+    def from_settings(cls, settings: Settings) -> SyncConfig:
+        return cls.from_group(settings.github)
 
-
-def _number(env: Mapping[str, str], name: str, default, kind):
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = -1
-    if value < 0 or (kind is int and value == 0):
-        raise ConfigError(f"{name}={raw!r}: expected a {'positive whole' if kind is int else 'non-negative'} number")
-    return value
+    @classmethod
+    def from_group(cls, github: GitHubSync) -> SyncConfig:
+        """The ``github`` settings group (validated there: finite, in range) as the sync uses it."""
+        return cls(token=github.token, api_url=github.api_url, exclude=exclusions(github.exclude),
+                   write_interval_seconds=github.write_interval_seconds, writes_per_hour=github.writes_per_hour)
 
 
 class KeyringSource:
@@ -112,7 +98,7 @@ class SyncService:
                  source: SecretSource | None = None, keyring: Keyring | None = None,
                  clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep):
         settings = settings or get_settings()
-        config = config or SyncConfig.from_env(settings)
+        config = config or SyncConfig.from_settings(settings)
         if config.token is None:
             raise ConfigError("GITHUB_TOKEN is not set: the secrets sync needs a token with secrets write access")
         keyring = keyring or open_keyring(engine, settings)

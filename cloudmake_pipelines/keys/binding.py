@@ -23,6 +23,7 @@ from pathlib import Path
 from ..errors import CloudMakeError, ConfigError
 from ..http import TRANSIENT_STATUSES, HttpClient, RetryLater, RetryPolicy, TransientStatus, Unreachable
 from ..logs import redactor
+from ..settings import Secret, get_settings
 
 KEY_BYTES = 32  # AES-256
 
@@ -48,11 +49,16 @@ def decode_key(material: str, source: str) -> bytes:
 
 
 class LocalKeyStore:
-    """Master keys from env vars (read-only) and a 0600 key file (read-write)."""
+    """Master keys from env vars (read-only) and a 0600 key file (read-write).
 
-    def __init__(self, key_file: Path, environ: Mapping[str, str] | None = None):
+    ``bindings``: the ``CLOUDMAKE_MASTER_KEY_V<n>`` variables by name (default: the process settings').
+    """
+
+    def __init__(self, key_file: Path, bindings: Mapping[str, str | Secret] | None = None):
         self.key_file = Path(key_file)
-        self._environ = os.environ if environ is None else environ
+        if bindings is None:
+            bindings = get_settings().keys.master_keys
+        self._environ = {k: v.reveal() if isinstance(v, Secret) else v for k, v in bindings.items()}
 
     def describe(self, version: int) -> str:
         return f"${binding_name(version)} or {self.key_file}"

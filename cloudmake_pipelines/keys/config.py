@@ -1,4 +1,5 @@
-"""Key-management settings from the environment, validated once.
+"""Key-management settings: the ``keys`` group of :mod:`cloudmake_pipelines.settings`, checked against the
+rest of the configuration where keys are used.
 
 ``CLOUDMAKE_SECRETS_FORMAT``  ``aes-256-gcm`` (default) or ``pgcrypto`` (PostgreSQL only).
 ``CLOUDMAKE_KEY_FILE``        the local master-key file (default ``<state dir>/keys/master_keys.json``, 0600).
@@ -9,8 +10,6 @@ publish master keys to that Worker's secrets as well. ``CLOUDFLARE_API_BASE`` ov
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -37,29 +36,20 @@ class KeysConfig:
     cloudflare_api_base: str = CLOUDFLARE_API
 
     @classmethod
-    def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> KeysConfig:
-        env = os.environ if environ is None else environ
-        fmt = env.get("CLOUDMAKE_SECRETS_FORMAT", "").strip() or FORMATS[0]
-        if fmt not in FORMATS:
-            raise ConfigError(f"CLOUDMAKE_SECRETS_FORMAT={fmt!r} is not allowed: expected one of {', '.join(FORMATS)}")
-        if fmt == "pgcrypto" and settings.is_sqlite:
+    def from_settings(cls, settings: Settings) -> KeysConfig:
+        keys = settings.keys
+        if keys.secrets_format == "pgcrypto" and settings.is_sqlite:
             raise ConfigError("CLOUDMAKE_SECRETS_FORMAT=pgcrypto needs PostgreSQL: DATABASE_URL points at SQLite")
-        algorithm = env.get("CLOUDMAKE_JWT_ALGORITHM", "").strip() or JWT_ALGORITHMS[0]
-        if algorithm not in JWT_ALGORITHMS:
-            raise ConfigError(
-                f"CLOUDMAKE_JWT_ALGORITHM={algorithm!r} is not allowed: expected one of {', '.join(JWT_ALGORITHMS)}")
-        key_file = env.get("CLOUDMAKE_KEY_FILE", "").strip()
-        account, script = env.get("CLOUDFLARE_ACCOUNT_ID", "").strip(), env.get("CLOUDFLARE_WORKER_SCRIPT", "").strip()
-        if bool(account) != bool(script):
+        if bool(keys.cloudflare_account_id) != bool(keys.cloudflare_script):
             raise ConfigError("CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_WORKER_SCRIPT go together: set both or neither")
-        if account and settings.credential("CLOUDFLARE_API_TOKEN") is None:
+        if keys.cloudflare_account_id and keys.cloudflare_api_token is None:
             raise ConfigError("CLOUDFLARE_WORKER_SCRIPT is set but CLOUDFLARE_API_TOKEN is not: the Worker's "
                               "secrets cannot be updated without an API token")
         return cls(
-            secrets_format=fmt,
-            key_file=Path(key_file).expanduser() if key_file else settings.state_dir / "keys" / "master_keys.json",
-            jwt_algorithm=algorithm,
-            cloudflare_account_id=account or None,
-            cloudflare_script=script or None,
-            cloudflare_api_base=(env.get("CLOUDFLARE_API_BASE", "").strip() or CLOUDFLARE_API).rstrip("/"),
+            secrets_format=keys.secrets_format,
+            key_file=keys.key_file.expanduser() if keys.key_file else settings.state_dir / "keys" / "master_keys.json",
+            jwt_algorithm=keys.jwt_algorithm,
+            cloudflare_account_id=keys.cloudflare_account_id,
+            cloudflare_script=keys.cloudflare_script,
+            cloudflare_api_base=keys.cloudflare_api_base.rstrip("/"),
         )

@@ -255,8 +255,8 @@ def open_keyring(engine: Engine, settings: Settings | None = None, *, config: Ke
     evaluations, which must not create key material wherever they happen to run).
     """
     settings = settings or get_settings()
-    config = config or KeysConfig.from_env(settings)
-    keyring = Keyring(engine, LocalKeyStore(config.key_file), secrets_format=config.secrets_format, clock=clock)
+    config = config or KeysConfig.from_settings(settings)
+    keyring = Keyring(engine, LocalKeyStore(config.key_file, settings.keys.master_keys), secrets_format=config.secrets_format, clock=clock)
     if bootstrap:
         keyring.bootstrap()
     return keyring

@@ -36,7 +36,7 @@ class KeyManagement:
     def __init__(self, engine: Engine, settings: Settings, *, actor: str, clock=utcnow,
                  config: KeysConfig | None = None, bootstrap: bool = True):
         self.settings = settings
-        self.config = config or KeysConfig.from_env(settings)
+        self.config = config or KeysConfig.from_settings(settings)
         self.keyring: Keyring = open_keyring(engine, settings, config=self.config, clock=clock, bootstrap=bootstrap)
         self.actor = actor
 

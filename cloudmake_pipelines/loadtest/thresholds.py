@@ -1,26 +1,25 @@
-"""The load-test thresholds file (the seed's ``loadTestThresholds.json``), validated against a JSON schema.
+"""The load-test thresholds file (the seed's ``loadTestThresholds.json``), validated by pydantic models.
 
 Effective settings for a server are, in order of precedence: the registry's per-server overrides, the
 file's ``servers.<name>`` section, the file's ``defaults``, then :data:`BUILTIN`. A malformed file fails
-with the file's path, the field and what was expected.
+through :func:`cloudmake_pipelines.configfile.load_model`: the file's path, the field, the value and what
+was expected (exit 2); numbers must be finite and in range.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import jsonschema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from ..errors import ConfigError
+from ..configfile import load_model, validate
+from ..settings import get_settings
 
 PACKAGED = Path(__file__).with_name("loadTestThresholds.json")
-SCHEMA_PATH = Path(__file__).with_name("thresholds.schema.json")
 ENV_VARIABLE = "CLOUDMAKE_MCP_THRESHOLDS"
 LIST_OPERATIONS = ("tools/list", "resources/list", "prompts/list")
 
@@ -48,22 +47,52 @@ class Thresholds:
 BUILTIN = Thresholds()
 
 
-@lru_cache(maxsize=1)
-def _schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
+Operation = Annotated[str, StringConstraints(pattern=r"^[a-z]+(/[a-zA-Z_]+)+$")]
 
 
-def _fail(source: str, error: jsonschema.ValidationError) -> ConfigError:
-    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    return ConfigError(f"{source}: {where}: {error.message}")
+def _unique(operations: list[str] | None) -> list[str] | None:
+    if operations is not None and len(set(operations)) != len(operations):
+        raise ValueError("operations without repeats")
+    return operations
+
+
+class Overrides(BaseModel):
+    """Any subset of the settings: a server's section of the file, the registry's or the CLI's overrides."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+    sc021_p95_ms: float | None = Field(None, gt=0, description="SC-021: list operations p95 target (ms).")
+    alert_p95_ms: float | None = Field(None, gt=0, description="Alert when an operation's p95 exceeds this (ms).")
+    alert_error_rate: float | None = Field(None, ge=0, le=1, description="Alert above this error fraction.")
+    rate_per_second: float | None = Field(None, gt=0, le=5000, description="Constant arrival rate (open model).")
+    duration_seconds: float | None = Field(None, gt=0, le=3600)
+    max_in_flight: int | None = Field(None, ge=1, le=10_000, description="Concurrency cap; the rest is dropped.")
+    request_timeout_seconds: float | None = Field(None, gt=0, le=300)
+    max_pages: int | None = Field(None, ge=1, le=10_000, description="Pagination bound per list operation.")
+    operations: Annotated[list[Operation] | None, AfterValidator(_unique)] = Field(
+        None, min_length=1, description="Operations to test; those the server does not advertise are skipped.")
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class Defaults(Overrides):
+    sc021_p95_ms: float = Field(gt=0)
+    alert_p95_ms: float = Field(gt=0)
+    alert_error_rate: float = Field(ge=0, le=1)
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    schema_: str | None = Field(None, alias="$schema")
+    defaults: Defaults
+    servers: dict[str, Overrides] = Field(default_factory=dict, description="Per-server overrides, by name.")
 
 
 def validate_overrides(overrides: Mapping[str, Any], source: str = "thresholds") -> None:
-    """Check per-server overrides (from the registry or the CLI) against the schema's settings object."""
-    schema = {**_schema()["$defs"]["settings"], "$defs": _schema()["$defs"]}
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(dict(overrides)))
-    if error is not None:
-        raise _fail(source, error)
+    """Check per-server overrides (from the registry or the CLI) like the file's ``servers`` sections."""
+    validate(Overrides, dict(overrides), source)
 
 
 @dataclass(frozen=True)
@@ -78,20 +107,13 @@ class ThresholdsFile:
 
 def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
     """``path``, else ``$CLOUDMAKE_MCP_THRESHOLDS``, else the packaged default file."""
-    chosen = path or os.environ.get(ENV_VARIABLE) or PACKAGED
-    return Path(chosen)
+    return Path(path or get_settings().loadtest.thresholds_file or PACKAGED)
 
 
 def load_thresholds(path: str | os.PathLike[str] | None = None) -> ThresholdsFile:
     """Read and validate the thresholds file. Raises :class:`ConfigError` naming the file and field."""
     file = resolve_path(path)
-    try:
-        document = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: thresholds file not found (set {ENV_VARIABLE} or pass --thresholds)") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{file}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_schema()).iter_errors(document))
-    if error is not None:
-        raise _fail(str(file), error)
-    return ThresholdsFile(str(file), BUILTIN.merged(document["defaults"]), document.get("servers", {}))
+    document = load_model(file, Document,
+                          missing=f"thresholds file not found (set {ENV_VARIABLE} or pass --thresholds)")
+    servers = {name: section.given() for name, section in document.servers.items()}
+    return ThresholdsFile(str(file), BUILTIN.merged(document.defaults.given()), servers)

@@ -8,7 +8,6 @@ are never stored here: ``auth_secret_ref`` names where the header value lives (`
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from ..db.tables import mcp_servers
 from ..db.types import utcnow
 from ..errors import ConfigError
 from ..logs import redactor
+from ..settings import get_settings
 
 #: ``streamable_http`` negotiates: the session-less 2026-07-28 revision when the server offers it, else the
 #: ``initialize`` handshake. The other two pin one of them.
@@ -97,7 +97,7 @@ def resolve_auth(server: McpServer, environ: Mapping[str, str] | None = None,
             raise ConfigError(f"server {server.name!r}: {server.auth_secret_ref} needs the keyring")
         value = secrets(ref)
     else:
-        value = (os.environ if environ is None else environ).get(ref)
+        value = get_settings().variable(ref) if environ is None else environ.get(ref)
         if not value:
             raise ConfigError(f"server {server.name!r}: auth secret {server.auth_secret_ref} is not set (export {ref})")
     redactor.add(value, value.partition(" ")[2])  # also the token alone, without "Bearer "

@@ -11,7 +11,7 @@
 """
 
 from .breaker import CircuitBreaker, CircuitOpenError
-from .config import OutageConfig, load_config
+from .config import OutageConfig
 from .detector import Cursor, Notification, OutageDetector, TickResult
 from .model import BreakerStatus, State, Transition
 from .sources import BreakerSource, DatabaseSource, HttpSource, SourceUnavailable
@@ -20,5 +20,5 @@ from .store import BreakerStore
 __all__ = [
     "BreakerSource", "BreakerStatus", "BreakerStore", "CircuitBreaker", "CircuitOpenError", "Cursor",
     "DatabaseSource", "HttpSource", "Notification", "OutageConfig", "OutageDetector", "SourceUnavailable",
-    "State", "TickResult", "Transition", "load_config",
+    "State", "TickResult", "Transition",
 ]

@@ -18,14 +18,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from ..errors import ConfigError
+from ..configfile import load_model
 
 
 class Guidance(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     alternative_server: str | None = Field(None, min_length=1, max_length=100)
     cached_results: bool = False
@@ -48,7 +47,7 @@ class Guidance(BaseModel):
 
 
 class Fallbacks(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     default: Guidance | None = None
     servers: dict[str, Guidance] = Field(default_factory=dict)
@@ -61,21 +60,7 @@ class Fallbacks(BaseModel):
         """Read and validate ``path``; None means no guidance configured."""
         if path is None:
             return cls()
-        path = Path(path)
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the fallback guidance file ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        try:
-            return cls.model_validate(document or {})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-            raise ConfigError(f"{path}: {where}: {first['msg']}"
-                              f" (expected keys: default, servers.<name>.{{{', '.join(Guidance.model_fields)}}})"
-                              ) from None
+        return load_model(path, cls, missing="cannot read the fallback guidance file (not found)")
 
     def as_json(self, server: str) -> dict[str, Any] | None:
         guidance = self.for_server(server)

@@ -11,7 +11,6 @@ Every step is safe to repeat: a run killed at any point is finished by the next 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -178,13 +177,6 @@ def last_run(engine: Engine) -> dict | None:
     return dict(row._mapping) if row else None
 
 
-def _http_url(value: str | None, variable: str) -> str | None:
-    value = (value or "").strip() or None
-    if value and not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{variable} must be an http:// or https:// URL, got {value[:60]!r}")
-    return value
-
-
 def require_schema(engine: Engine) -> None:
     """Fail with what to do when migration 0006_previews is not applied (instead of an SQL error)."""
     if not inspect(engine).has_table(runs.name):
@@ -195,12 +187,12 @@ def require_schema(engine: Engine) -> None:
 def build_archiver(engine: Engine, settings: Settings, *, neon_api_url: str | None = None,
                    pushgateway_url: str | None = None, alerter: Alerter | None = None,
                    cleanup_limit: int = 200) -> Archiver:
-    """The archiver as configured: NEON_API_KEY (settings), NEON_API_URL and PROMETHEUS_PUSHGATEWAY_URL
-    (arguments first, then the environment). The one place the CLI and Dagster build it."""
+    """The archiver as configured: the ``previews`` settings (NEON_API_KEY, NEON_API_URL,
+    PROMETHEUS_PUSHGATEWAY_URL), with the arguments that are not None winning (validated the same way).
+    The one place the CLI and Dagster build it."""
     require_schema(engine)
-    key = settings.credential("NEON_API_KEY")
-    api_url = _http_url(neon_api_url or os.environ.get("NEON_API_URL"), "NEON_API_URL")
-    gateway = _http_url(pushgateway_url or os.environ.get("PROMETHEUS_PUSHGATEWAY_URL"),
-                        "PROMETHEUS_PUSHGATEWAY_URL")
-    return Archiver(engine, [neon_provider(key.reveal() if key else None, api_url)], pushgateway_url=gateway,
+    config = settings.previews.merged(neon_api_url=neon_api_url, pushgateway_url=pushgateway_url)
+    key = config.neon_api_key
+    return Archiver(engine, [neon_provider(key.reveal() if key else None, config.neon_api_url)],
+                    pushgateway_url=config.pushgateway_url,
                     environment=settings.environment, alerter=alerter, cleanup_limit=cleanup_limit)

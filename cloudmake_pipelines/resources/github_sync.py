@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
+from typing import ClassVar
 
-import dagster as dg
 from sqlalchemy import Engine
 
 from ..github.service import SyncConfig, SyncService
 from ..settings import get_settings
+from . import SettingsBacked
 
 
-class GitHubSyncResource(dg.ConfigurableResource):
-    """Unset fields fall back to ``GITHUB_API_URL`` / ``GITHUB_SYNC_WRITE_INTERVAL``; the token is ``GITHUB_TOKEN``."""
+class GitHubSyncResource(SettingsBacked):
+    """The ``github`` settings (``GITHUB_API_URL``, ``GITHUB_SYNC_WRITE_INTERVAL``, ``GITHUB_SYNC_WRITES_PER_HOUR``);
+    the token is ``GITHUB_TOKEN``, from the settings only."""
 
+    GROUP: ClassVar[str] = "github"
     api_url: str | None = None
-    write_interval_seconds: float | None = None
+    write_interval_seconds: str | None = None
+    writes_per_hour: str | None = None
 
     def open(self, engine: Engine) -> SyncService:
         settings = get_settings()
-        config = SyncConfig.from_env(settings)
-        overrides = {"api_url": self.api_url, "write_interval_seconds": self.write_interval_seconds}
-        config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-        return SyncService(engine, settings, config=config)
+        return SyncService(engine, settings, config=SyncConfig.from_group(self.group(settings)))

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import dagster as dg
+from typing import ClassVar
+
 from sqlalchemy import Engine
 
 from ..alerts import Alerter
 from ..previews import Archiver, build_archiver
 from ..settings import get_settings
+from . import SettingsBacked
 
 
-class PreviewsResource(dg.ConfigurableResource):
-    """Unset fields come from the environment at run time: ``NEON_API_URL`` (default Neon's public API),
-    ``PROMETHEUS_PUSHGATEWAY_URL`` (unset: no push). The Neon key is ``NEON_API_KEY``, read from settings."""
+class PreviewsResource(SettingsBacked):
+    """The ``previews`` settings: ``NEON_API_URL`` (default Neon's public API), ``PROMETHEUS_PUSHGATEWAY_URL``
+    (unset: no push). The Neon key is ``NEON_API_KEY``, from the settings only."""
 
+    GROUP: ClassVar[str] = "previews"
     neon_api_url: str | None = None
     pushgateway_url: str | None = None
     cleanup_limit: int = 200

@@ -18,34 +18,11 @@ from pydantic import Field
 from ..alerts import Alert
 from ..db.types import utcnow
 from ..logs import PinoFormatter
-from ..outages import Cursor, DatabaseSource, HttpSource, OutageDetector, SourceUnavailable, load_config
+from ..outages import Cursor, SourceUnavailable
 from ..outages.detector import TASK
-from ..outages.fallbacks import Fallbacks
 from ..outages.history import OutageHistory
 from ..resources import AlertsResource, DatabaseResource, SettingsResource
-
-
-class OutageDetectionResource(dg.ConfigurableResource):
-    """Outage-detection settings; unset fields come from the CLOUDMAKE_MCP_* environment variables."""
-
-    endpoint_url: str | None = Field(None, description="Read breakers from this HTTP endpoint instead of "
-                                     "the database (default: CLOUDMAKE_MCP_BREAKER_URL).")
-    threshold_seconds: float | None = Field(None, description="Alert after this long out of CLOSED (90).")
-    flap_window_seconds: float | None = Field(None, description="Reopen within this = same outage (300).")
-    fallbacks_file: str | None = Field(None, description="Fallback guidance YAML (CLOUDMAKE_MCP_FALLBACKS).")
-
-    def now(self) -> datetime:
-        """The tick's clock (tests inject another by subclassing)."""
-        return utcnow()
-
-    def detector(self, database: DatabaseResource, environment: str) -> OutageDetector:
-        config = load_config(endpoint_url=self.endpoint_url, threshold_seconds=self.threshold_seconds,
-                             flap_window_seconds=self.flap_window_seconds, fallbacks_file=self.fallbacks_file)
-        engine = database.get_engine()
-        source = (HttpSource(config.endpoint_url, config.endpoint_token) if config.endpoint_url
-                  else DatabaseSource(engine))
-        return OutageDetector(source, engine, config, Fallbacks.load(config.fallbacks_file),
-                              environment=environment)
+from ..resources.outages import OutageDetectionResource
 
 
 class OutageAlertConfig(dg.Config):
@@ -140,4 +117,4 @@ def mcp_outage_detector(context: dg.SensorEvaluationContext, database: DatabaseR
 
 
 defs = dg.Definitions(sensors=[mcp_outage_detector], jobs=[mcp_outage_alert],
-                      resources={"mcp_outages": OutageDetectionResource()})
+                      resources={"mcp_outages": OutageDetectionResource.from_env()})

@@ -17,11 +17,8 @@ import pytest
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource
-from cloudmake_pipelines.sensors.mcp_outage_detector import (
-    OutageDetectionResource,
-    mcp_outage_alert,
-    mcp_outage_detector,
-)
+from cloudmake_pipelines.resources.outages import OutageDetectionResource
+from cloudmake_pipelines.sensors.mcp_outage_detector import mcp_outage_alert, mcp_outage_detector
 from tests.support.webhook import WebhookReceiver
 
 #: The outage tables' own migration branch (0001 -> 0004): faster than every head, and all these tests need.
