@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -99,7 +101,7 @@ class GitHubClient:
         if raw:
             headers["Authorization"] = f"Bearer {raw}"
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_seconds,
-                                  transport=transport)
+                                  transport=transport, event_hooks={"response": [self._note_server_date]})
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.max_wait_seconds = max_wait_seconds
@@ -110,6 +112,8 @@ class GitHubClient:
         self.requests_sent = 0
         self.writes_sent = 0
         self.rate_limit_remaining: int | None = None
+        #: GitHub's clock: the ``Date`` header of the latest response (any status, retries included).
+        self.server_date: datetime | None = None
 
     def __enter__(self) -> GitHubClient:
         return self
@@ -119,6 +123,12 @@ class GitHubClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def _note_server_date(self, response: httpx.Response) -> None:
+        try:
+            self.server_date = parsedate_to_datetime(response.headers["date"])
+        except (KeyError, TypeError, ValueError):
+            pass  # no or malformed Date: keep the last one seen
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -37,6 +40,8 @@ class FakeGitHub:
         self.requests: list[tuple[str, str, Any]] = []  # (method, path, json body or None)
         self.failures: list[InjectedFailure] = []
         self._routes: list[Route] = []
+        #: When set, every response carries ``Date`` from this clock (a domain fake's movable clock).
+        self.clock: Callable[[], datetime] | None = None
 
     # -- configuration -------------------------------------------------------------------------------
     def fail(self, method: str, path_pattern: str, status: int, *, times: int = 1,
@@ -59,7 +64,8 @@ class FakeGitHub:
 
     # -- plumbing --------------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
-        return {
+        date = {"date": format_datetime(self.clock(), usegmt=True)} if self.clock else {}
+        return {**date,
             "x-ratelimit-limit": str(self.rate_limit),
             "x-ratelimit-remaining": str(max(0, self.rate_limit - self.rate_used)),
             "x-ratelimit-used": str(self.rate_used),

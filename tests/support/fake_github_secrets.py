@@ -14,6 +14,8 @@ Endpoints (as documented at docs.github.com/rest/actions/secrets, /codespaces/or
 ``/orgs/ORG/SCOPE``. Values are decrypted on arrival, so tests can assert exactly what GitHub would
 hold. Names are stored upper-cased, as GitHub does. ``content_limit`` emulates the secondary limit on
 content-creating requests (403 + ``retry-after``); the base class adds 5xx and other injected failures.
+Every response's ``Date`` comes from the fake's clock (:meth:`advance` moves it), as GitHub's ``Date``
+and ``updated_at`` come from one clock; :meth:`lose_replies` makes writes land but answer 5xx.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class FakeGitHubSecrets:
         self.store: dict[str, dict[str, dict]] = defaultdict(dict)  # base path -> NAME -> record
         self._content_writes: list[datetime] = []
         self._key_counter = 0
+        self._lost_replies: dict[str, list[int]] = {}  # NAME -> [status, times left]
+        self.github.clock = self.now
         self._routes()
 
     # -- what tests look at and do ---------------------------------------------------------------------
@@ -84,6 +88,10 @@ class FakeGitHubSecrets:
         """A person changing (or creating) a secret in GitHub's UI: a new value and a new updated_at."""
         record = self.store[unquote(path)].setdefault(name.upper(), {"created_at": self._stamp()})
         record.update(value=value, updated_at=self._stamp(), **fields)
+
+    def lose_replies(self, name: str, status: int = 502, *, times: int = 1) -> None:
+        """The next ``times`` PUTs of ``name`` are applied, then answered ``status`` (the reply is lost)."""
+        self._lost_replies[name.upper()] = [status, times]
 
     def rotate_key(self, path: str) -> None:
         self.private_keys.pop(unquote(path), None)
@@ -187,7 +195,12 @@ class FakeGitHubSecrets:
             if secrets.pop(name, None) is None:
                 return JSONResponse({"message": "Not Found"}, status_code=404)
             return Response(status_code=204)
-        return self._put(base, name, await request.json())
+        response = self._put(base, name, await request.json())
+        lost = self._lost_replies.get(name)
+        if lost and lost[1] > 0 and response.status_code < 300:
+            lost[1] -= 1
+            return JSONResponse({"message": "Server Error"}, status_code=lost[0])
+        return response
 
     def _put(self, base: str, name: str, body: dict) -> Response:
         def invalid(message: str) -> JSONResponse:
@@ -245,5 +258,5 @@ class ManualClock:
 def running(token: str, **options) -> Iterator[tuple[FakeGitHubSecrets, str]]:
     """A fake GitHub with the secrets endpoints on 127.0.0.1: yields (fake, base URL)."""
     fake = FakeGitHubSecrets(token, **options)
-    with serve_asgi(fake.app) as base:
+    with serve_asgi(fake.app, date_header=False) as base:
         yield fake, base
