@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
-from ..db.tables import admin_audit_logs
 from ..db.types import utcnow
+from ..keys import audit
 from ..logs import get_logger, redactor
 from ..quota import Limit, QuotaService
 from .client import GitHubError, RateLimited
@@ -329,11 +329,9 @@ class SecretsSync:
         self.state.settle(target.key, settled)
 
     def _audit(self, report: SyncReport, targets: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(admin_audit_logs).values(
-                operation_type="github_secrets_sync", actor=self.actor, environment=self.environment,
-                occurred_at=self.clock(),
-                detail={"targets": targets, **report.counts(), "duration_ms": report.duration_ms}))
+        with self.engine.begin() as conn:  # through the one writer of audit rows
+            audit.record(conn, "github_secrets_sync", actor=self.actor, environment=self.environment,
+                         at=self.clock(), targets=targets, **report.counts(), duration_ms=report.duration_ms)
 
 
 def _foreign(r: RemoteSecret, s: SecretState) -> str:
