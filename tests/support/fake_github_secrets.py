@@ -13,19 +13,19 @@ Endpoints (as documented at docs.github.com/rest/actions/secrets, /codespaces/or
 (tests name a collection by its path, ``{base}/secrets``) where ``{base}`` is ``/repos/O/R/SCOPE``, ``/repos/O/R/environments/ENV`` (Actions only) or
 ``/orgs/ORG/SCOPE``. Values are decrypted on arrival, so tests can assert exactly what GitHub would
 hold. Names are stored upper-cased, as GitHub does. ``content_limit`` emulates the secondary limit on
-content-creating requests (403 + ``retry-after``); the base class adds 5xx and other injected failures.
-Every response's ``Date`` comes from the fake's clock (:meth:`advance` moves it), as GitHub's ``Date``
-and ``updated_at`` come from one clock; :meth:`lose_replies` makes writes land but answer 5xx.
+content-creating requests (403 + ``retry-after``); 5xx and other failures come from the common fault API
+(tests/support/fakes.py). Every answer's ``Date`` comes from the fake's clock (:meth:`advance` moves it),
+as GitHub's ``Date`` and ``updated_at`` come from one clock; :meth:`lose_replies` makes writes land but
+answer 5xx (a reply lost after the write).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import re
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from urllib.parse import unquote
 
 from nacl.encoding import Base64Encoder
@@ -34,16 +34,17 @@ from nacl.public import PrivateKey, SealedBox
 from starlette.responses import JSONResponse, Response
 
 from .fake_github import FakeGitHub, paginated
-from .servers import serve_asgi
 
 SCOPES = ("actions", "codespaces", "dependabot")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class FakeGitHubSecrets:
+class FakeGitHubSecrets(FakeGitHub):
+    date_header = False  # headers() sends GitHub's Date from the fake clock
+
     def __init__(self, token: str, *, content_limit: tuple[int, float] | None = None,
                  repository_ids: dict[str, int] | None = None):
-        self.github = FakeGitHub(token)
+        super().__init__(token)
         self.content_limit = content_limit  # (max writes, per seconds) on the fake clock
         self.repository_ids = repository_ids or {}
         self.offset = timedelta(0)
@@ -52,23 +53,18 @@ class FakeGitHubSecrets:
         self._content_writes: list[datetime] = []
         self._key_counter = 0
         self._lost_replies: dict[str, list[int]] = {}  # NAME -> [status, times left]
-        self.github.clock = self.now
-        self._routes()
+        self._add_endpoints()
 
     # -- what tests look at and do ---------------------------------------------------------------------
-    @property
-    def app(self):
-        return self.github.app
-
-    @property
-    def requests(self):
-        return self.github.requests
-
-    def writes(self):
-        return self.github.writes()
-
     def now(self) -> datetime:
         return datetime.now(UTC).replace(microsecond=0) + self.offset
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "date": format_datetime(self.now(), usegmt=True)}
+
+    def lose_replies(self, name: str, status: int = 502, *, times: int = 1) -> None:
+        """The next ``times`` PUTs of ``name`` are applied, then answered ``status`` (the reply is lost)."""
+        self._lost_replies[name.upper()] = [status, times]
 
     def advance(self, seconds: float) -> None:
         """Move GitHub's clock forward (timestamps, secondary-limit windows)."""
@@ -88,10 +84,6 @@ class FakeGitHubSecrets:
         """A person changing (or creating) a secret in GitHub's UI: a new value and a new updated_at."""
         record = self.store[unquote(path)].setdefault(name.upper(), {"created_at": self._stamp()})
         record.update(value=value, updated_at=self._stamp(), **fields)
-
-    def lose_replies(self, name: str, status: int = 502, *, times: int = 1) -> None:
-        """The next ``times`` PUTs of ``name`` are applied, then answered ``status`` (the reply is lost)."""
-        self._lost_replies[name.upper()] = [status, times]
 
     def rotate_key(self, path: str) -> None:
         self.private_keys.pop(unquote(path), None)
@@ -138,8 +130,8 @@ class FakeGitHubSecrets:
                 item["selected_repositories_url"] = f"https://api.github.com{base}/{name}/repositories"
         return item
 
-    def _routes(self) -> None:
-        route = self.github.route
+    def _add_endpoints(self) -> None:
+        route = self.route
         bases = ["/repos/{owner}/{repo}/{scope}", "/repos/{owner}/{repo}/environments/{env}",
                  "/orgs/{org}/{scope}"]
         for pattern in bases:
@@ -253,10 +245,3 @@ class ManualClock:
     def __call__(self) -> datetime:
         return self.now
 
-
-@contextlib.contextmanager
-def running(token: str, **options) -> Iterator[tuple[FakeGitHubSecrets, str]]:
-    """A fake GitHub with the secrets endpoints on 127.0.0.1: yields (fake, base URL)."""
-    fake = FakeGitHubSecrets(token, **options)
-    with serve_asgi(fake.app, date_header=False) as base:
-        yield fake, base
