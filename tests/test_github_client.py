@@ -108,8 +108,8 @@ def test_a_date_form_retry_after_is_honoured_not_taken_as_60s(github):
     import email.utils
 
     fake, base = github
-    fake.fail("GET", r"/things$", 403, headers={"retry-after": email.utils.formatdate(1_000_012, usegmt=True)},
-              message="You have exceeded a secondary rate limit")
+    fake.fail_next("GET /things$", 403, headers={"retry-after": email.utils.formatdate(1_000_012, usegmt=True)},
+                   body={"message": "You have exceeded a secondary rate limit"})
     gh, sleeps = client(base, clock=lambda: 1_000_000.0)
     assert len(list(gh.paginate("/repos/o/r/things", items_key="things"))) == 250
     assert sleeps == [12.0]
