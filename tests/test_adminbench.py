@@ -148,25 +148,27 @@ def test_policies_survive_migration_reruns(pg_url):
     policies = _policies(engine)
     assert [(p[0], p[1], p[2]) for p in policies] == [
         ("admin_audit_logs", "admin_audit_logs_platform_admin", ["cloudmake_admin"]),
-        ("admin_audit_logs", "admin_audit_logs_platform_rows", [make_url(pg_url).username]),  # the migrating user
+        ("admin_audit_logs", "admin_audit_logs_platform_append", [make_url(pg_url).username]),  # the migrating user
+        ("admin_audit_logs", "admin_audit_logs_platform_rows", [make_url(pg_url).username]),
         ("admin_audit_logs", "admin_audit_logs_tenant_isolation", ["cloudmake_tenant"]),
         ("sessions", "sessions_platform_admin", ["cloudmake_admin"]),
         ("sessions", "sessions_tenant_isolation", ["cloudmake_tenant"]),
         ("users", "users_platform_admin", ["cloudmake_admin"]),
         ("users", "users_tenant_isolation", ["cloudmake_tenant"]),
     ]
-    assert all("current_setting" in p[3] and "SELECT" in p[3] for p in policies if "platform_rows" not in p[1])
+    assert all("cloudmake_tenant()" in p[3] and "SELECT" in p[3] for p in policies if "tenant_isolation" in p[1])
+    assert all("current_setting" in p[3] and "SELECT" in p[3] for p in policies if "platform_admin" in p[1])
     assert upgrade(pg_url).applied == [] and _policies(engine) == policies
     # This branch down and up again (the other branches untouched): the roles already exist on the
     # server (they are cluster-wide), the policies come back the same.
     with engine.connect() as conn:
-        command.downgrade(_config(conn, MIGRATIONS_DIR), "0010_admin_rls@-1")
+        command.downgrade(_config(conn, MIGRATIONS_DIR), "0010_admin_rls@-2")  # 0012, then 0010
         conn.commit()
         assert "0010_admin_rls" not in MigrationContext.configure(conn).get_current_heads()
         assert not {"users", "sessions"} & set(inspect(conn).get_table_names())
         assert "tenant_id" not in {c["name"] for c in inspect(conn).get_columns("admin_audit_logs")}
         assert _policies(engine) == []
-        command.upgrade(_config(conn, MIGRATIONS_DIR), "0010_admin_rls")
+        command.upgrade(_config(conn, MIGRATIONS_DIR), "0012_audit_append_only")  # 0010 and what builds on it
         conn.commit()
     assert status(pg_url).up_to_date and _policies(engine) == policies
     _seed_public(engine, SMALL)
@@ -310,3 +312,85 @@ def test_pager_walks_pages_by_keyset_then_starts_over():
     assert pager.next_params()["before_id"] == FIRST_PAGE["before_id"]  # after `pages` pages: a new walk
     pager.saw([])  # a short page ends the walk early
     assert pager.next_params()["before_id"] == FIRST_PAGE["before_id"]
+
+
+def _refused(conn, statement: str, match: str) -> None:
+    savepoint = conn.begin_nested()
+    with pytest.raises(Exception, match=match):
+        conn.execute(text(statement))
+    savepoint.rollback()
+
+
+AUDIT_CHANGES = ("UPDATE admin_audit_logs SET actor = 'forged'", "DELETE FROM admin_audit_logs",
+                 "TRUNCATE admin_audit_logs")
+
+
+def test_audit_rows_are_append_only_for_every_role_the_owner_included(seeded):
+    from cloudmake_pipelines.keys import audit
+
+    with seeded.connect() as owner:  # the schema owner (here a superuser: RLS and grants do not stop it)
+        with owner.begin():
+            for statement in AUDIT_CHANGES:
+                _refused(owner, statement, "admin_audit_logs is append-only")
+            audit.record(owner, "platform_job", actor="cron", environment="dev", at=utcnow())  # legitimate
+        total = _count(owner, "SELECT count(*) FROM admin_audit_logs")
+    with _as(seeded, rls.TENANT_ROLE, tenant_id="tenant-00003") as conn:
+        for statement in AUDIT_CHANGES:
+            _refused(conn, statement, "permission denied")
+        conn.execute(text("INSERT INTO admin_audit_logs (tenant_id, operation_type, actor, environment, detail) "
+                          "VALUES ('tenant-00003', 'user.login', 'u', 'dev', '{}')"))
+        conn.commit()
+    with _as(seeded, rls.ADMIN_ROLE, admin=True) as conn:
+        for statement in AUDIT_CHANGES:
+            _refused(conn, statement, "permission denied")
+        _refused(conn, "INSERT INTO admin_audit_logs (tenant_id, operation_type, actor, environment, detail) "
+                       "VALUES (NULL, 'key_rotation', 'forged', 'production', '{}')", "row-level security")
+        conn.execute(text("INSERT INTO admin_audit_logs (tenant_id, operation_type, actor, environment, detail) "
+                          "VALUES ('tenant-00005', 'user.disable', 'admin', 'dev', '{}')"))
+        conn.commit()
+    with seeded.connect() as owner:
+        assert _count(owner, "SELECT count(*) FROM admin_audit_logs") == total + 2
+        assert _count(owner, "SELECT count(*) FROM admin_audit_logs WHERE actor = 'forged'") == 0
+        owner.rollback()
+        with owner.begin() as tx:  # the documented break glass: a member of the role, and the setting
+            owner.exec_driver_sql(f"SET LOCAL {rls.BREAK_GLASS_SETTING} = 'on'")
+            assert owner.execute(text("DELETE FROM admin_audit_logs WHERE operation_type = 'platform_job'")).rowcount == 1
+            tx.rollback()
+
+
+def test_no_role_moves_a_user_or_session_to_another_tenant(seeded):
+    with seeded.connect() as owner:
+        # a user without sessions: with sessions, the composite foreign key alone refuses the move
+        user = _count(owner, "INSERT INTO users (tenant_id, email, display_name) "
+                             "VALUES ('tenant-00003', 'nosession@t3.example', 'N') RETURNING id")
+        owner.commit()
+        session = _count(owner, "SELECT min(id) FROM sessions WHERE tenant_id = 'tenant-00003'")
+        owner.rollback()
+        with owner.begin():
+            _refused(owner, f"UPDATE users SET tenant_id = 'tenant-00004' WHERE id = {user}", "cannot change")
+    with _as(seeded, rls.ADMIN_ROLE, admin=True) as conn:
+        _refused(conn, f"UPDATE users SET tenant_id = 'tenant-00004' WHERE id = {user}",
+                 "users.tenant_id cannot change")
+        _refused(conn, f"UPDATE sessions SET tenant_id = 'tenant-00004' WHERE id = {session}",
+                 "foreign key")  # the composite key: a session stays with its user's tenant
+        assert conn.execute(text(f"UPDATE users SET status = 'disabled', tenant_id = tenant_id WHERE id = {user}")
+                            ).rowcount == 1  # the admin's legitimate writes still work
+        assert conn.execute(text(f"UPDATE sessions SET revoked_at = now() WHERE id = {session}")).rowcount == 1
+        conn.rollback()
+
+
+def test_a_tenant_session_cannot_switch_tenants(seeded):
+    with seeded.connect() as owner:
+        with owner.begin():  # a seal the application made for tenant 4 in an earlier transaction
+            old_seal = owner.execute(text("SELECT cloudmake_tenant_seal('tenant-00004')")).scalar_one()
+    with _as(seeded, rls.TENANT_ROLE, tenant_id="tenant-00003") as conn:
+        assert _count(conn, "SELECT count(*) FROM users") > 0
+        _refused(conn, "SELECT cloudmake_tenant_seal('tenant-00004')", "permission denied")
+        _refused(conn, f"SELECT key FROM {rls.KEY_SCHEMA}.tenant_key", "permission denied")
+        for scope in ("false", "true"):
+            savepoint = conn.begin_nested()
+            conn.execute(text(f"SELECT set_config('{rls.TENANT_SETTING}', 'tenant-00004', {scope})"))
+            assert [_count(conn, f"SELECT count(*) FROM {t}") for t in rls.PROTECTED_TABLES] == [0, 0, 0]
+            conn.execute(text(f"SELECT set_config('{rls.SEAL_SETTING}', :s, {scope})"), {"s": old_seal})
+            assert [_count(conn, f"SELECT count(*) FROM {t}") for t in rls.PROTECTED_TABLES] == [0, 0, 0]
+            savepoint.rollback()

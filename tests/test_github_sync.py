@@ -204,9 +204,10 @@ def test_secondary_limit_retry_after_is_honoured(sqlite_engine, github):
 
 
 def test_secondary_limit_beyond_patience_defers_the_rest_to_the_next_run(sqlite_engine):
+    clock = ManualClock()  # the quota refills with time: a slow machine must not earn tokens mid-test
     with FakeGitHubSecrets(TOKEN, content_limit=(2, 3600)) as fake:
         base = fake.url
-        sync = make_sync(sqlite_engine, base, max_wait_seconds=60)
+        sync = make_sync(sqlite_engine, base, max_wait_seconds=60, clock=clock)
         report = sync.run([REPO, CODESPACES], DictSource(VALUES))
         assert report.counts()["created"] == 2 and report.counts()["deferred"] == 2 * len(VALUES) - 2
         assert report.counts()["failed"] == 0
@@ -216,7 +217,7 @@ def test_secondary_limit_beyond_patience_defers_the_rest_to_the_next_run(sqlite_
         fake.content_limit = None
         resumed = sync.run([REPO, CODESPACES], DictSource(VALUES))
         assert resumed.counts()["created"] == 2 * len(VALUES) - 2 and resumed.counts()["skipped"] == 2
-        assert QuotaService(sqlite_engine).available(QUOTA_BUCKET, Limit(5000, 3600)) == 5000 - 2 * len(VALUES)
+        assert QuotaService(sqlite_engine, clock).available(QUOTA_BUCKET, Limit(5000, 3600)) == 5000 - 2 * len(VALUES)
 
 
 def test_server_errors_back_off_then_fail_without_losing_what_succeeded(sqlite_engine, github):
@@ -257,7 +258,8 @@ def test_a_run_killed_mid_way_loses_no_state(engine, github):
     store = SyncStateStore(engine)
     state = store.load(REPO.key)
     assert sum(1 for s in state.values() if s.digest) == 3
-    # the worst moment: GitHub accepted S3 but the process died before recording it
+    # the worst moment: S3's attempt was recorded and GitHub accepted it, but the process died before the reply
+    store.begin_attempt(REPO.key, "S3", digest(HMAC_KEY, REPO, "v3"), True, fake.now())
     sync.api.put(REPO, "S3", "v3")
     fake.requests.clear()
     report = sync.run([REPO], source)
@@ -319,3 +321,79 @@ def test_one_target_failing_does_not_stop_the_others(sqlite_engine, github):
         (CODESPACES.key, "*", "failed"), (DEPENDABOT_ORG.key, "*", "deferred")]
     assert "HTTP 404" in report.outcomes[0].reason
     assert report.counts()["created"] == len(VALUES) and fake.names(REPO.secrets_path) == {n.upper() for n in VALUES}
+
+
+def test_an_edit_on_github_during_the_sync_is_a_conflict_now_and_in_the_check(engine, github):
+    fake, base = github
+    sync = make_sync(engine, base)
+
+    def someone_edits_api_key(target, done, total):
+        if done == 1:  # between our write of API_KEY and the listing that follows the target's writes
+            fake.advance(10)
+            fake.set_by_hand(REPO.secrets_path, "API_KEY", "typed-during-the-sync")
+
+    report = sync.run([REPO], DictSource(VALUES), progress=someone_edits_api_key)
+    assert [(o.name, o.action) for o in report.of("conflict")] == [("API_KEY", "conflict")]
+    assert "during this sync" in report.of("conflict")[0].reason
+    assert report.counts()["created"] == len(VALUES) - 1
+    check = sync.run([REPO], DictSource(VALUES), dry_run=True)  # what `github check` (SC-005) runs
+    assert [(o.name, o.action) for o in check.out_of_sync] == [("API_KEY", "conflict")]
+    again = sync.run([REPO], DictSource(VALUES))
+    assert [(o.name, o.action) for o in again.of("conflict")] == [("API_KEY", "conflict")]
+    assert fake.value(REPO.secrets_path, "API_KEY") == "typed-during-the-sync"
+    assert sync.run([REPO], DictSource(VALUES), force=True).counts()["updated"] == 1
+    assert fake.value(REPO.secrets_path, "API_KEY") == VALUES["API_KEY"]
+    assert sync.run([REPO], DictSource(VALUES), dry_run=True).out_of_sync == []
+
+
+def test_an_edit_minutes_after_a_killed_runs_interrupted_write_is_a_conflict(engine, github):
+    fake, base = github
+    sync = make_sync(engine, base)
+    sync.run([REPO], DictSource(VALUES))
+    changed = {**VALUES, "API_KEY": "sk-live-2"}
+    # a run died while GitHub applied API_KEY's write: the attempt was recorded, the reply never was
+    SyncStateStore(engine).begin_attempt(REPO.key, "API_KEY", digest(HMAC_KEY, REPO, "sk-live-2"), False,
+                                         fake.now())
+    sync.api.put(REPO, "API_KEY", "sk-live-2")
+    fake.advance(180)
+    fake.set_by_hand(REPO.secrets_path, "API_KEY", "typed-three-minutes-later")
+    fake.requests.clear()
+    report = sync.run([REPO], DictSource(changed))
+    assert [(o.name, o.action) for o in report.of("conflict")] == [("API_KEY", "conflict")]
+    assert fake.writes() == [] and fake.value(REPO.secrets_path, "API_KEY") == "typed-three-minutes-later"
+
+
+def test_a_write_that_landed_but_lost_its_reply_is_ours_on_the_next_sync(engine, github):
+    fake, base = github
+    fake.lose_replies("API_KEY", 502, times=3)  # applied every time, answered 502 every time
+    sync = make_sync(engine, base, max_attempts=3)
+    first = sync.run([REPO], DictSource(VALUES))
+    assert [(o.name, o.action) for o in first.of("failed")][0] == ("API_KEY", "failed")
+    assert "HTTP 502" in first.of("failed")[0].reason and not first.of("conflict")
+    assert fake.value(REPO.secrets_path, "API_KEY") == VALUES["API_KEY"]
+    fake.advance(60)
+    second = sync.run([REPO], DictSource(VALUES))
+    assert not second.of("conflict", "failed")
+    assert {o.name for o in second.of("created")} == {"BIG", "DB_PASSWORD", "LOWER_CASE"}
+    assert "API_KEY" not in {o.name for o in second.of("created", "updated")}  # known to be ours: not rewritten
+    assert sync.run([REPO], DictSource(VALUES), dry_run=True).out_of_sync == []
+
+
+def test_migration_0011_gives_rows_of_earlier_runs_a_window_from_their_own_times(db_url):
+    from sqlalchemy import text
+
+    upgrade(db_url, target="0009_github_sync")
+    eng = make_engine(db_url)
+    t = utcnow().replace(microsecond=0)
+    with eng.begin() as conn:
+        conn.execute(text("INSERT INTO github_sync_state (target_key, secret_name, digest, written_at, "
+                          "remote_updated_at, created_by_us, pending_digest, pending_at) VALUES "
+                          "('t', 'UNLISTED', 'd1', :t, NULL, true, NULL, NULL), "
+                          "('t', 'SETTLED', 'd2', :t, :t, true, NULL, NULL), "
+                          "('t', 'PENDING', NULL, NULL, NULL, true, 'd3', :t)"), {"t": t})
+    upgrade(db_url)
+    state = SyncStateStore(eng).load("t")
+    eng.dispose()
+    assert (state["UNLISTED"].attempt_sent_at, state["UNLISTED"].attempt_replied_at) == (t, t)
+    assert (state["SETTLED"].attempt_sent_at, state["SETTLED"].attempt_replied_at) == (None, None)
+    assert (state["PENDING"].attempt_sent_at, state["PENDING"].attempt_replied_at) == (t, None)

@@ -1,5 +1,6 @@
 """Master-key rotation: the four steps, dual-key overlap, the Cloudflare binding, refusal, audit, SIGKILL."""
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from cloudmake_pipelines.db.tables import master_key_versions, secrets, signing_
 from cloudmake_pipelines.keys import open_keyring
 from cloudmake_pipelines.keys.audit import MASTER_ROTATION, timeline
 from cloudmake_pipelines.keys.binding import CloudflareError, CloudflareWorkerSecrets, binding_name
-from cloudmake_pipelines.keys.master import MasterKeyRotation, RotationRefused
+from cloudmake_pipelines.keys.master import MasterKeyRotation, RotationPrecondition, RotationRefused
 from cloudmake_pipelines.keys.service import KeyManagement
 from cloudmake_pipelines.keys.signing import JwksVerifier, SigningKeys
 from cloudmake_pipelines.settings import load_settings
@@ -128,9 +129,10 @@ def test_cloudflare_errors_are_clear_retries_honour_429_and_a_bad_token_changes_
         assert fake.secrets["PROBE"] == "probe-value-1" and len(fake.requests) == 3
         bad = CloudflareWorkerSecrets(fake.account_id, fake.script, "wrong-token-abcdef", base_url=base)
         rotation = MasterKeyRotation(keyring, environment="dev", actor="eve", remotes=[bad])
-        with pytest.raises(CloudflareError, match=r"HTTP 403 \(10000: Authentication error\)") as raised:
+        # a precondition now: refused before any key is generated (exit 2)
+        with pytest.raises(RotationPrecondition, match=r"HTTP 403 \(10000: Authentication error\)") as raised:
             rotation.generate()
-        assert "wrong-token-abcdef" not in str(raised.value)
+        assert "wrong-token-abcdef" not in str(raised.value) and keyring.store.get(2) is None
         missing = CloudflareWorkerSecrets(fake.account_id, "no-such-script", fake.token, base_url=base)
         with pytest.raises(CloudflareError, match="HTTP 404 .*script_not_found"):
             missing.names()
@@ -259,4 +261,111 @@ def test_a_wrong_old_key_in_the_binding_stops_reencrypt_before_anything_changes(
         assert set(conn.execute(select(secrets.c.key_version)).scalars()) == {1}
     assert statuses == {1: "active", 2: "next"}
     assert MasterKeyRotation(keyring, environment="dev", actor="a").run()[3]["retired_versions"] == [1]
+    assert dict(keyring.items()) == PLAIN
+
+
+def _keys_cli(monkeypatch, capsys, db_url, tmp_path):
+    """``cloudmake keys ...`` through the real entry point, in process: (exit code, stdout, stderr)."""
+    from cloudmake_pipelines.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("CLOUDMAKE_STATE_DIR", str(tmp_path / "state"))
+
+    def invoke(*args):
+        capsys.readouterr()  # only this command's output
+        with pytest.raises(SystemExit) as exited:
+            main(["keys", *args])
+        captured = capsys.readouterr()
+        return exited.value.code, captured.out, captured.err
+
+    return invoke
+
+
+def _rotation_rows(engine):
+    with engine.connect() as conn:
+        versions = dict(conn.execute(select(master_key_versions.c.version, master_key_versions.c.status)).all())
+        from cloudmake_pipelines.keys import state
+
+        return versions, state.current(conn, "master")
+
+
+def test_a_missing_key_file_fails_before_anything_is_generated_then_the_restored_file_rotates(
+        engine, tmp_path, monkeypatch, capsys):
+    url = engine.url.render_as_string(hide_password=False)
+    keyring = open_keyring(engine, _settings(url, tmp_path))
+    _seed(keyring)
+    key_file = keyring.store.key_file
+    backup = key_file.read_bytes()
+    key_file.unlink()
+    run = _keys_cli(monkeypatch, capsys, url, tmp_path)
+    code, _, err = run("rotate-master", "--confirm")
+    assert code == 2, err
+    assert "the master-key rotation cannot start: master key v1 is not available" in err
+    assert "Nothing was generated" in err and "Traceback" not in err
+    assert not key_file.exists()  # no fresh v2 saved to a new key file
+    assert _rotation_rows(engine) == ({1: "active"}, None)
+    key_file.write_bytes(backup)
+    key_file.chmod(0o600)
+    code, out, err = run("rotate-master", "--confirm")
+    assert code == 0, err
+    assert _rotation_rows(engine) == ({1: "retired", 2: "active"}, None)
+    assert dict(open_keyring(engine, _settings(url, tmp_path)).items()) == PLAIN
+
+
+def test_an_unreachable_remote_binding_fails_before_anything_is_generated(sqlite_url, tmp_path):
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    keyring = open_keyring(engine, _settings(sqlite_url, tmp_path))
+    with FakeCloudflare() as fake:
+        remote = _remote(fake, fake.api_url)
+    # the server is gone now: connecting is refused
+    rotation = MasterKeyRotation(keyring, environment="dev", actor="a", remotes=[remote])
+    with pytest.raises(RotationPrecondition, match="the remote binding is unreachable"):
+        rotation.generate()
+    assert keyring.store.get(2) is None and _rotation_rows(engine) == ({1: "active"}, None)
+
+
+def test_an_abandoned_rotation_is_aborted_with_an_audit_row_then_runs_again_cleanly(
+        engine, tmp_path, monkeypatch, capsys):
+    url = engine.url.render_as_string(hide_password=False)
+    keyring = open_keyring(engine, _settings(url, tmp_path))
+    tokens = _seed(keyring)
+    with FakeCloudflare() as fake:
+        base = fake.api_url
+        abandoned = MasterKeyRotation(keyring, environment="dev", actor="a", remotes=[_remote(fake, base)]).generate()
+        assert binding_name(2) in fake.secrets
+        aborted = MasterKeyRotation(keyring, environment="dev", actor="b", remotes=[_remote(fake, base)]).abort()
+        assert binding_name(2) not in fake.secrets  # the unused key left the Worker too
+    assert aborted["dropped_version"] == 2 and aborted["rotation_id"] == abandoned["rotation_id"]
+    assert keyring.store.get(2) is None and _rotation_rows(engine) == ({1: "active"}, None)
+    with engine.connect() as conn:
+        rows = timeline(conn, MASTER_ROTATION, abandoned["rotation_id"])
+    assert [(r["detail"]["step"], r["detail"]["phase"]) for r in rows][-1] == ("abort", "completed")
+    assert rows[-1]["actor"] == "b" and rows[-1]["detail"]["step_reached"] == "generated"
+
+    run = _keys_cli(monkeypatch, capsys, url, tmp_path)
+    code, _, err = run("rotate-master", "--abort")
+    assert code == 1 and "no master-key rotation is in progress: there is nothing to abort" in err
+    code, out, err = run("rotate-master", "--confirm", "--json")
+    assert code == 0, err
+    assert [(r["step"], r["to_version"]) for r in json.loads(out)][0] == ("generate", 2)
+    _assert_invariants(open_keyring(engine, _settings(url, tmp_path)), tokens, engine)
+    assert _rotation_rows(engine) == ({1: "retired", 2: "active"}, None)
+
+
+def test_abort_is_refused_once_the_writing_key_switched_and_the_cli_says_to_resume(
+        sqlite_url, tmp_path, monkeypatch, capsys):
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    keyring = open_keyring(engine, _settings(sqlite_url, tmp_path))
+    _seed(keyring)
+    rotation = MasterKeyRotation(keyring, environment="dev", actor="a")
+    rotation.generate()
+    rotation.reencrypt()
+    run = _keys_cli(monkeypatch, capsys, sqlite_url, tmp_path)
+    code, _, err = run("rotate-master", "--abort")
+    assert code == 1 and "cannot be aborted; resume it with `cloudmake keys rotate-master --confirm`" in err
+    assert keyring.store.get(2) and _rotation_rows(engine)[0] == {1: "previous", 2: "active"}
+    assert run("rotate-master", "--abort", "--step", "generate")[0] == 2
+    assert run("rotate-master", "--confirm")[0] == 0
     assert dict(keyring.items()) == PLAIN

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from cloudmake_pipelines.cli import main
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
-from cloudmake_pipelines.db.tables import mcp_servers
+from cloudmake_pipelines.db.tables import mcp_breaker_transitions, mcp_servers
 from cloudmake_pipelines.db.types import utcnow
 from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.outages import Cursor, DatabaseSource, OutageDetector
@@ -131,3 +131,11 @@ def test_operator_opens_a_breaker_and_the_sensor_in_the_code_location_requests_t
     assert "Sensor returning run requests for 1 run(s)" in preview.stdout
     assert "kind: opened" in preview.stdout and "server: alpha" in preview.stdout
     assert "summary: MCP server 'alpha' degraded for" in preview.stdout and "4 failures" in preview.stdout
+
+
+def test_breaker_reason_with_a_token_is_stored_redacted(run, engine):
+    token = "ghp_" + "A1b2C3d4E5" * 4
+    assert run("breaker", "set", "alpha", "open", "--reason", f"rotated token {token} by hand").exit_code == 0
+    with engine.connect() as conn:
+        reasons = conn.execute(select(mcp_breaker_transitions.c.reason)).scalars().all()
+    assert reasons == ["rotated token [REDACTED] by hand"]

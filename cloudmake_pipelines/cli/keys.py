@@ -36,14 +36,29 @@ def group() -> None:
 @group.command("rotate-master")
 @click.option("--confirm", is_flag=True, help="Required: really rotate the master encryption key.")
 @click.option("--step", type=click.Choice(STEPS), help="Run one step only (default: every step, resuming).")
+@click.option("--abort", is_flag=True, help="Abandon the rotation in progress (only before re-encryption "
+              "switched the writing key): drops the unused new key version.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
               help="Rows re-encrypted per transaction.")
 @json_option
-def rotate_master(confirm: bool, step: str | None, batch_size: int, as_json: bool) -> None:
+def rotate_master(confirm: bool, step: str | None, abort: bool, batch_size: int, as_json: bool) -> None:
     """Rotate the master key: generate, re-encrypt, update env binding, invalidate the old key.
 
     Re-running resumes an interrupted rotation where it stopped. Both keys decrypt throughout.
+    Every precondition is checked before a key is generated (exit 2 says what to fix).
     """
+    if abort:
+        if step:
+            raise ConfigError("--abort abandons the whole rotation: it takes no --step")
+        result = _keys(as_json).master_rotation().abort()
+        if as_json:
+            emit_json(result)
+        else:
+            click.echo(f"aborted rotation {result['rotation_id']}: v{result['dropped_version']} dropped, "
+                       f"v{result['from_version']} stays the master key")
+        for warning in result["warnings"]:
+            click.echo(f"warning: {warning}", err=True)
+        return
     _refuse_without_confirm(confirm, (
         "rotate-master generates a new master encryption key, re-encrypts every secret and JWT private key "
         "with it, publishes it to the env binding(s), then deletes the old key from them."))

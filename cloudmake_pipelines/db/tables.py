@@ -312,6 +312,10 @@ github_sync_state = Table(
     Column("created_by_us", Boolean, nullable=False),
     Column("pending_digest", String(64), nullable=True),
     Column("pending_at", UTCDateTime, nullable=True),
+    # The last write's attempt window in GitHub's time (``Date`` headers; 0011_github_write_windows):
+    # kept until a listing settles whether ``updated_at`` is ours. replied NULL: no answer seen yet.
+    Column("attempt_sent_at", UTCDateTime, nullable=True),
+    Column("attempt_replied_at", UTCDateTime, nullable=True),
     PrimaryKeyConstraint("target_key", "secret_name"),
 )
 

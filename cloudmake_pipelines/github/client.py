@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -111,6 +112,8 @@ class GitHubClient:
         self.requests_sent = 0
         self.writes_sent = 0
         self.rate_limit_remaining: int | None = None
+        #: GitHub's clock: the ``Date`` header of the latest response (any status, retries included).
+        self.server_date: datetime | None = None
 
     def __enter__(self) -> GitHubClient:
         return self
@@ -140,6 +143,10 @@ class GitHubClient:
         remaining = response.headers.get("x-ratelimit-remaining")
         if remaining is not None and remaining.isdigit():
             self.rate_limit_remaining = int(remaining)
+        try:
+            self.server_date = parsedate_to_datetime(response.headers["date"])
+        except (KeyError, TypeError, ValueError):
+            pass  # no or malformed Date: keep the last one seen
 
     def request(self, method: str, path: str, *, expected: tuple[int, ...] = (200, 201, 204),
                 **kwargs: Any) -> httpx.Response:

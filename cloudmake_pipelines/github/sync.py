@@ -5,16 +5,20 @@ For each target: select the source secrets it gets (:mod:`.rules`), list what Gi
 
 * ``create`` — not on GitHub; ``update`` — our value, visibility or repository selection changed, or an
   interrupted write is being recovered; ``unchanged`` — same HMAC and untouched on GitHub: no request.
-* ``conflict`` — changed on GitHub since our last write (its ``updated_at`` is newer), or present there
-  but never written by us: reported, overwritten only with ``force``.
+* ``conflict`` — changed on GitHub by someone else: its ``updated_at`` is neither the baseline we settled
+  nor inside the attempt window of our own last write (:meth:`.state.SecretState.judge`), whenever that
+  edit happened (during this sync, after a killed run...); or present there but never written by us:
+  reported, overwritten only with ``force``.
 * ``orphan`` — we created it and it left the source: deleted only when the target allows deletion;
   secrets we did not create are never deleted.
 * ``deferred`` — the quota (5,000 writes/hour, shared by every run through :mod:`cloudmake_pipelines.quota`)
   or a GitHub rate limit stopped it; the next run picks it up, as its state was not advanced.
 
-Writes are serial (spaced by the client) in chunks of :data:`CHUNK`: pending markers before, confirmed
-digests after (also when the run is interrupted). After a target's writes one list call records
-GitHub's ``updated_at`` as the baseline for conflicts.
+Writes are serial (spaced by the client). Each one's marker and attempt window (GitHub's ``Date``
+before it was sent) is committed before it is sent, its reply's ``Date`` after; a 5xx after retries
+keeps the window, since the write may have landed with its reply lost. After a target's writes one list
+call settles them: ``updated_at`` inside a write's window is ours and becomes the baseline; outside it,
+someone edited the secret meanwhile, and it is a conflict now and in every later run until forced.
 """
 
 from __future__ import annotations
@@ -23,32 +27,26 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
-from ..db.tables import admin_audit_logs
 from ..db.types import utcnow
+from ..keys import audit
 from ..logs import get_logger, redactor
 from ..quota import Limit, QuotaService
 from .client import GitHubError, RateLimited
 from .rules import DEFAULT_EXCLUDE, Rejection, select_secrets
 from .secrets_api import RemoteSecret, SecretsApi
-from .state import SecretState, SyncStateStore, digest
+from .state import FOREIGN, OURS, SecretState, SyncStateStore, digest
 from .targets import Target
 
 log = get_logger("github_sync")
 QUOTA_BUCKET = "github_secret_writes"
 WRITE_QUOTA = Limit(5000, 3600)
-#: How far GitHub's clock may be ahead of ours when the exact ``updated_at`` of a write is not yet known.
-CLOCK_SKEW = timedelta(minutes=5)
 WRITE_ACTIONS = ("create", "update", "delete")
 DONE = {"create": "created", "update": "updated", "delete": "deleted"}
-#: Writes per state transaction. A chunk is marked pending just before it is sent and GitHub's
-#: confirmations are committed after it; a run killed mid-chunk leaves markers, so the next run rewrites
-#: those secrets (a no-op for GitHub) instead of calling them conflicts.
-CHUNK = 25
 #: Outcomes that mean GitHub's side is not what the source says (SC-005).
 OUT_OF_SYNC = {"create", "update", "delete", "conflict", "deferred", "failed"}
 
@@ -177,16 +175,16 @@ class SecretsSync:
         state = self.state.load(target.key)
         accepted = self._within_count_limit(target, selection.accepted, remote, selection.rejected)
         report.outcomes += [Outcome(target.key, r.name, "rejected", r.reason) for r in selection.rejected]
-        writes, confirmed = [], {}
+        writes, settled = [], {}
         for name, value in accepted.items():
-            outcome, write = self._decide(target, name, value, remote.get(name), state.get(name), force)
+            s, r = state.get(name), remote.get(name)
+            if s is not None and r is not None and s.attempt_sent_at is not None and s.judge(r.updated_at) == OURS:
+                settled[name] = (r.updated_at, s.attempted_digest)  # an earlier run's write landed
+            outcome, write = self._decide(target, name, value, r, s, force)
             if write:
                 writes.append(write)
             else:
                 report.outcomes.append(outcome)
-                s, r = state.get(name), remote.get(name)
-                if outcome.action == "unchanged" and s.remote_updated_at is None:
-                    confirmed[name] = r.updated_at
         gone = []
         for name, s in state.items():
             if name in accepted:
@@ -203,7 +201,7 @@ class SecretsSync:
             report.outcomes += [Outcome(target.key, w.name, w.action, w.reason) for w in writes[:available]]
             report.outcomes += [self._deferred(target, w, "write quota used up") for w in writes[available:]]
             return
-        self.state.record_remote(target.key, confirmed)
+        self.state.settle(target.key, settled)
         self.state.forget(target.key, gone)
         self._execute(target, writes, report, progress)
 
@@ -226,20 +224,13 @@ class SecretsSync:
                 return None, _Write("update", name, value, d, "not written by this sync; taken over (--force)")
             return Outcome(target.key, name, "conflict",
                            "exists on GitHub but was not written by this sync; --force takes it over"), None
-        last = s.written_at or s.pending_at
-        baseline = s.remote_updated_at or (last + CLOCK_SKEW)
-        if s.pending_digest:
-            baseline = max(baseline, s.pending_at + CLOCK_SKEW)
-        if r.updated_at > baseline:
+        verdict = s.judge(r.updated_at)
+        if verdict == FOREIGN:
             if not force:
-                return Outcome(target.key, name, "conflict",
-                               f"changed on GitHub at {r.updated_at.isoformat()} after our last write "
-                               f"at {last.isoformat()}; --force overwrites it"), None
+                return Outcome(target.key, name, "conflict", _foreign(r, s) + "; --force overwrites it"), None
             return None, _Write("update", name, value, d, "overwriting a change made on GitHub (--force)")
-        if s.pending_digest:
+        if s.pending_digest:  # never confirmed: landed or not, it is rewritten, never called a conflict
             return None, _Write("update", name, value, d, "recovering an interrupted write")
-        if r.updated_at < (s.remote_updated_at or (s.written_at - CLOCK_SKEW)):
-            return None, _Write("update", name, value, d, "GitHub's copy is older than our last write")
         if s.digest != d:
             return None, _Write("update", name, value, d, "value, visibility or repository selection changed")
         if target.level == "organization" and r.visibility and r.visibility != target.visibility:
@@ -261,69 +252,93 @@ class SecretsSync:
                             for w in writes[grant.granted:]]
         if grant.denied:
             log.warning("write quota used up: writes deferred", extra={"target": target.key, "deferred": grant.denied})
-        written: list[str] = []
-        sent = [0]
-
-        def advance() -> None:
-            sent[0] += 1
-            if progress:
-                progress(target.key, sent[0], len(allowed))
-
-        for start in range(0, len(allowed), CHUNK):
-            chunk = allowed[start:start + CHUNK]
-            self.state.mark_pending(target.key, [(w.name, w.digest, w.action == "create")
-                                                 for w in chunk if w.action != "delete"])
-            done: list[tuple[_Write, bool]] = []
-            try:
-                stopped = self._send(target, chunk, report, done, advance)
-            finally:  # whatever happens, what GitHub confirmed is committed
-                self.state.confirm(target.key, [(w.name, w.digest, created) for w, created in done
-                                                if w.action != "delete"])
-                self.state.forget(target.key, [w.name for w, _ in done if w.action == "delete"])
-            written += [w.name for w, _ in done if w.action != "delete"]
+        attempted: list[str] = []
+        for index, write in enumerate(allowed):
+            stopped = self._send(target, write, report, attempted)
             if stopped:
-                index, action, why = stopped
-                for write in chunk[index:]:
-                    self.state.clear_pending(target.key, write.name)
-                rest = chunk[index:] + allowed[start + CHUNK:]
+                action, why = stopped
+                rest = allowed[index + (action == "failed"):]
                 report.outcomes += [self._deferred(target, w, why) if action == "deferred"
                                     else Outcome(target.key, w.name, action, why) for w in rest]
                 self.quota.refund(QUOTA_BUCKET, self.write_quota, len(rest))
                 break
-        if written:
-            remote = self.api.list(target)
-            self.state.record_remote(target.key, {n: remote[n].updated_at for n in written if n in remote})
+            if progress:
+                progress(target.key, index + 1, len(allowed))
+        if attempted:
+            self._settle_after_writes(target, attempted, report)
 
-    def _send(self, target: Target, chunk: list[_Write], report: SyncReport, done: list[tuple[_Write, bool]],
-              advance: Callable[[], None]) -> tuple[int, str, str] | None:
-        """Send a chunk's writes in order; on a rate limit or an outage, (first unsent index, action, why)."""
-        for index, write in enumerate(chunk):
-            try:
-                if write.action == "delete":
-                    self.api.delete(target, write.name)
-                    created = False
-                else:
-                    created = self.api.put(target, write.name, write.value)
-            except GitHubError as exc:
-                if _is_rate_limit(exc):
-                    wait = getattr(exc, "wait_seconds", None)
-                    self._rate_limited = "GitHub rate limit" + (f" (retry after {wait:.0f}s)" if wait else "")
-                    return index, "deferred", self._rate_limited
+    def _send(self, target: Target, write: _Write, report: SyncReport,
+              attempted: list[str]) -> tuple[str, str] | None:
+        """Send one write, its window recorded around it; on a rate limit or an outage, (action, why)."""
+        if write.action != "delete":
+            sent_at = self.api.client.server_date or self.clock()  # GitHub's time before this write left
+            self.state.begin_attempt(target.key, write.name, write.digest, write.action == "create", sent_at)
+        try:
+            if write.action == "delete":
+                self.api.delete(target, write.name)
+            else:
+                created = self.api.put(target, write.name, write.value)
+        except GitHubError as exc:
+            if _is_rate_limit(exc):  # refused, so not applied
                 self.state.clear_pending(target.key, write.name)
-                report.outcomes.append(Outcome(target.key, write.name, "failed", str(exc)))
-                log.error("GitHub write failed", extra={"target": target.key, "secret": write.name,
-                                                        "status": exc.status, "error": str(exc)})
-                if exc.status >= 500 or exc.status == 0:  # GitHub unavailable: stop this target
-                    return index + 1, "failed", "not attempted: GitHub unavailable"
-                continue
-            done.append((write, created))
-            report.outcomes.append(Outcome(target.key, write.name, DONE[write.action], write.reason))
-            advance()
+                wait = getattr(exc, "wait_seconds", None)
+                self._rate_limited = "GitHub rate limit" + (f" (retry after {wait:.0f}s)" if wait else "")
+                return "deferred", self._rate_limited
+            report.outcomes.append(Outcome(target.key, write.name, "failed", str(exc)))
+            log.error("GitHub write failed", extra={"target": target.key, "secret": write.name,
+                                                    "status": exc.status, "error": str(exc)})
+            unavailable = exc.status >= 500 or exc.status == 0
+            if write.action != "delete":
+                if unavailable:  # it may have landed, the reply lost: keep the window for a listing to settle
+                    replied = self.api.client.server_date if exc.status else None
+                    self.state.end_attempt(target.key, write.name, replied, confirmed=False)
+                    attempted.append(write.name)
+                else:  # GitHub answered that it did not apply it
+                    self.state.clear_pending(target.key, write.name)
+            return ("failed", "not attempted: GitHub unavailable") if unavailable else None
+        if write.action == "delete":
+            self.state.forget(target.key, [write.name])
+        else:
+            self.state.end_attempt(target.key, write.name, self.api.client.server_date, confirmed=True,
+                                   created=created)
+            attempted.append(write.name)
+        report.outcomes.append(Outcome(target.key, write.name, DONE[write.action], write.reason))
         return None
 
+    def _settle_after_writes(self, target: Target, attempted: list[str], report: SyncReport) -> None:
+        """List once after the writes: each ``updated_at`` inside its write's window is ours and becomes the
+        baseline; outside, someone edited the secret since we wrote it: a conflict, now and next run."""
+        remote = self.api.list(target)
+        self.state.close_windows(target.key, attempted, self.api.client.server_date)
+        state = self.state.load(target.key)
+        settled = {}
+        for name in attempted:
+            s, r = state.get(name), remote.get(name)
+            if s is None:
+                continue
+            if r is None:
+                self.state.clear_pending(target.key, name)  # not there: a failed create that did not land
+            elif s.judge(r.updated_at) == OURS:
+                settled[name] = (r.updated_at, s.attempted_digest)
+            elif s.pending_digest is None or s.judge(r.updated_at) == FOREIGN:
+                conflict = Outcome(target.key, name, "conflict", _foreign(r, s) + " (during this sync); "
+                                   "--force overwrites it")
+                report.outcomes = [o for o in report.outcomes if not (o.target == target.key and o.name == name)]
+                report.outcomes.append(conflict)
+                log.warning("GitHub secret changed during the sync", extra={"target": target.key, "secret": name})
+        self.state.settle(target.key, settled)
+
     def _audit(self, report: SyncReport, targets: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(admin_audit_logs).values(
-                operation_type="github_secrets_sync", actor=self.actor, environment=self.environment,
-                occurred_at=self.clock(),
-                detail={"targets": targets, **report.counts(), "duration_ms": report.duration_ms}))
+        with self.engine.begin() as conn:  # through the one writer of audit rows
+            audit.record(conn, "github_secrets_sync", actor=self.actor, environment=self.environment,
+                         at=self.clock(), targets=targets, **report.counts(), duration_ms=report.duration_ms)
+
+
+def _foreign(r: RemoteSecret, s: SecretState) -> str:
+    """Why ``r`` is someone else's edit: when it happened, and our own last write's window or baseline."""
+    if s.attempt_sent_at is not None:
+        ours = f"our write was sent at {s.attempt_sent_at.isoformat()}" + (
+            f" and answered at {s.attempt_replied_at.isoformat()}" if s.attempt_replied_at else "")
+    else:
+        ours = f"our last write is dated {(s.remote_updated_at or s.written_at).isoformat()}"
+    return f"changed on GitHub at {r.updated_at.isoformat()} by someone else ({ours})"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
 from ..db.tables import admin_audit_logs
+from ..logs import redactor
 
 JWT_ROTATION = "key_rotation"  # the seed's operation type for JWT signing-key rotation
 MASTER_ROTATION = "master_key_rotation"
@@ -15,8 +17,13 @@ MASTER_ROTATION = "master_key_rotation"
 
 def record(conn: Connection, operation_type: str, *, actor: str, environment: str, at: datetime,
            **detail: Any) -> None:
-    """Append one audit row (in the caller's transaction, so it commits with the change it describes)."""
-    conn.execute(insert(admin_audit_logs).values(operation_type=operation_type, actor=actor,
+    """Append one audit row (in the caller's transaction, so it commits with the change it describes).
+
+    The detail (error messages, operator-typed text) passes the redactor first: the audit log is kept
+    for good and readable by admins, so a pasted token must not land in it.
+    """
+    detail = json.loads(redactor(json.dumps(detail, default=str)))
+    conn.execute(insert(admin_audit_logs).values(operation_type=operation_type, actor=redactor(actor),
                                                  environment=environment, occurred_at=at, detail=detail))
 
 

@@ -14,22 +14,31 @@
 Both keys decrypt from step 1 until step 4, so no reader fails at any point. ``key_rotation_state``
 holds the step reached: each step re-run after a crash (SIGKILL included) redoes only what is missing.
 Every step writes ``admin_audit_logs`` rows (``master_key_rotation``, started/completed).
+
+Before step 1 creates anything, :meth:`MasterKeyRotation.preconditions` checks what the later steps need
+(every key in use present and the right one, the active key decrypting, the key file writable, every
+remote binding answering); one failing is :class:`RotationPrecondition` (exit 2) and nothing is made.
+Until step 2 switches the writing key, :meth:`MasterKeyRotation.abort` abandons a rotation: the unused
+new key leaves the bindings and the database, and the audit trail records the abort. After the switch
+rows may already be sealed with the new key, so only resuming is safe.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+import httpx
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from ..db.locks import exclusive
 from ..db.tables import master_key_versions, secrets, signing_keys
-from ..errors import CheckFailed
+from ..errors import CheckFailed, CloudMakeError, ConfigError
 from ..logs import get_logger
 from . import audit, state
-from .binding import binding_name, decode_key, new_key_material
+from .binding import CloudflareError, binding_name, decode_key, new_key_material
 from .keyring import AES_GCM, PGCRYPTO, PGP_OPTIONS, Keyring, fingerprint
 
 log = get_logger("keys")
@@ -39,6 +48,8 @@ STEPS = ("generate", "reencrypt", "update_binding", "invalidate")
 DONE = {"generate": "generated", "reencrypt": "reencrypted", "update_binding": "binding_updated",
         "invalidate": "invalidated"}
 ORDER = ["started", "generated", "reencrypting", "reencrypted", "binding_updated", "invalidated"]
+#: key_rotation_state.step of a rotation abandoned with ``--abort`` (finished, like "invalidated")
+ABORTED = "aborted"
 ACTIVE_KEY_NAME = "CLOUDMAKE_MASTER_KEY"
 ACTIVE_VERSION_NAME = "CLOUDMAKE_MASTER_KEY_VERSION"
 
@@ -51,6 +62,10 @@ class RemoteBinding(Protocol):
 
 class RotationRefused(CheckFailed):
     """A step cannot run yet (or at all): the message says which step to run, or what still blocks it."""
+
+
+class RotationPrecondition(ConfigError):
+    """What a rotation needs is missing (a key, the key file, a binding): fix it first; nothing was made."""
 
 
 class MasterKeyRotation:
@@ -72,6 +87,15 @@ class MasterKeyRotation:
             return self._generate()
 
     def _generate(self) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            current = state.current(conn, KIND)
+        if current is None or not _reached(current, "generated"):
+            problems = self.preconditions()
+            if problems:
+                raise RotationPrecondition(
+                    "the master-key rotation cannot " + ("resume" if current else "start") + ": "
+                    + "; ".join(problems) + ". Nothing was generated; fix this, then re-run"
+                    + (" (or abandon it: `cloudmake keys rotate-master --abort`)" if current else ""))
         with self.engine.begin() as conn:
             current = state.current(conn, KIND, lock=True)
             if current is not None and _reached(current, "generated"):
@@ -189,6 +213,84 @@ class MasterKeyRotation:
                                                         "retired_versions": old_versions, "key_version": new})
         return {**self._result("invalidate", current), "retired_versions": old_versions, "warnings": warnings}
 
+    def abort(self) -> dict[str, Any]:
+        """Abandon the rotation in progress, if the writing key was not switched yet (else only resume is safe)."""
+        with self.exclusive():
+            return self._abort()
+
+    def _abort(self) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            current = state.current(conn, KIND)
+            if current is None:
+                raise RotationRefused("no master-key rotation is in progress: there is nothing to abort")
+            new = int(current["to_ref"])
+            if _reached(current, "reencrypting") or self.rows_on(conn, new):
+                raise RotationRefused(
+                    f"the master-key rotation {current['rotation_id']} is at '{current['step']}': the writing key "
+                    f"is already v{new} and rows may be sealed with it, so it cannot be aborted; resume it with "
+                    "`cloudmake keys rotate-master --confirm`")
+        for remote in self.remotes:  # the Worker writes with CLOUDMAKE_MASTER_KEY, which still names the old key
+            remote.delete(binding_name(new))
+        self.keyring.store.delete(new)
+        self.keyring.forget(new)
+        warnings = [f"unset ${binding_name(new)}: the environment holds the abandoned key"] \
+            if self.keyring.store.env_override(new) else []
+        with self.engine.begin() as conn:
+            current = state.current(conn, KIND, lock=True)
+            conn.execute(delete(master_key_versions).where(master_key_versions.c.version == new,
+                                                           master_key_versions.c.status == "next"))
+            state.advance(conn, KIND, ABORTED, at=self._now(), finished=True)
+            self._audit(conn, current, "abort", "completed", step_reached=current["step"],
+                        dropped_version=new, remotes=len(self.remotes))
+        log.warning("master key rotation aborted", extra={"rotation_id": current["rotation_id"],
+                                                          "dropped_version": new})
+        return {**self._result("abort", current), "dropped_version": new, "warnings": warnings}
+
+    def preconditions(self) -> list[str]:
+        """What would make a rotation fail halfway, each with what to do; empty when it can start."""
+        problems = []
+        store = self.keyring.store
+        try:
+            store.versions()  # parses the key file: a bad mode or bad JSON is a ConfigError naming it
+        except (ConfigError, OSError) as exc:
+            problems.append(f"{exc} (fix or restore the key file)")
+        else:
+            if not _writable(store.key_file):
+                problems.append(f"key file {store.key_file} is not writable: the new key is saved there "
+                                "(fix its permissions or set CLOUDMAKE_KEY_FILE)")
+            with self.engine.connect() as conn:
+                problems += self._key_problems(conn)
+        for remote in self.remotes:
+            try:
+                remote.names()
+            except (CloudflareError, httpx.HTTPError) as exc:
+                problems.append(f"the remote binding is unreachable ({type(exc).__name__}: {exc}); "
+                                "check CLOUDFLARE_* settings and the network")
+        return problems
+
+    def _key_problems(self, conn: Connection) -> list[str]:
+        """Every key a row or the active version uses is present and right, and the active key decrypts."""
+        active = self.keyring.active_version(conn)
+        used = {active}
+        for table in (secrets, signing_keys):
+            used |= set(conn.execute(select(table.c.key_version).distinct()).scalars())
+        problems = []
+        for version in sorted(used):
+            self.keyring.forget(version)  # read the binding again: a cached key would hide a lost key file
+            try:
+                self.keyring.key(version, conn)
+            except CloudMakeError as exc:
+                problems.append(f"{exc} (restore the key file from its backup)")
+        if not problems:
+            row = conn.execute(select(secrets.c.id, secrets.c.name, secrets.c.format, secrets.c.key_version,
+                                      secrets.c.ciphertext).where(secrets.c.key_version == active).limit(1)).first()
+            try:
+                if row is not None:
+                    self.keyring.decrypt_row(conn, row)
+            except CloudMakeError as exc:
+                problems.append(f"a secret sealed with the active key v{active} does not decrypt: {exc}")
+        return problems
+
     def run(self) -> list[dict[str, Any]]:
         """All four steps in order (each one skips what an earlier, interrupted run already did)."""
         return [getattr(self, step)() for step in STEPS]
@@ -201,6 +303,10 @@ class MasterKeyRotation:
             yield
 
     # ---- helpers ---------------------------------------------------------------------------------
+    def rows_on(self, conn: Connection, version: int) -> int:
+        return sum(conn.execute(select(func.count()).select_from(table).where(table.c.key_version == version))
+                   .scalar_one() for table in (secrets, signing_keys))
+
     def rows_not_on(self, conn: Connection, version: int) -> int:
         count = 0
         for table in (secrets, signing_keys):
@@ -305,6 +411,14 @@ class MasterKeyRotation:
 
     def _now(self):
         return self.keyring.clock()
+
+
+def _writable(path) -> bool:
+    """Whether the key file can be replaced atomically: its folder (or the nearest one to create it in)."""
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    return os.access(folder, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.R_OK | os.W_OK))
 
 
 def _reached(current, step: str) -> bool:

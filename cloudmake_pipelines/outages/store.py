@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..db.tables import mcp_breaker_states as states
 from ..db.tables import mcp_breaker_transitions as transitions
 from ..errors import ConfigError
+from ..logs import redactor
 from .model import BreakerStatus, State, Transition
 
 
@@ -58,6 +59,7 @@ class BreakerStore:
             raise ConfigError("server: expected a registry name of 1 to 100 characters")
         if failure_count < 0:
             raise ConfigError(f"failure_count={failure_count}: expected 0 or more")
+        reason = redactor(reason) if reason else reason  # operator-typed free text may hold a pasted token
         with self.engine.begin() as conn:
             # Make sure the row exists, then lock it: concurrent writers of one breaker queue up here.
             conn.execute(dialect_insert(conn, states).values(

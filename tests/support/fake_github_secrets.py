@@ -14,7 +14,9 @@ Endpoints (as documented at docs.github.com/rest/actions/secrets, /codespaces/or
 ``/orgs/ORG/SCOPE``. Values are decrypted on arrival, so tests can assert exactly what GitHub would
 hold. Names are stored upper-cased, as GitHub does. ``content_limit`` emulates the secondary limit on
 content-creating requests (403 + ``retry-after``); 5xx and other failures come from the common fault API
-(tests/support/fakes.py).
+(tests/support/fakes.py). Every answer's ``Date`` comes from the fake's clock (:meth:`advance` moves it),
+as GitHub's ``Date`` and ``updated_at`` come from one clock; :meth:`lose_replies` makes writes land but
+answer 5xx (a reply lost after the write).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import base64
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from urllib.parse import unquote
 
 from nacl.encoding import Base64Encoder
@@ -37,6 +40,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class FakeGitHubSecrets(FakeGitHub):
+    date_header = False  # headers() sends GitHub's Date from the fake clock
+
     def __init__(self, token: str, *, content_limit: tuple[int, float] | None = None,
                  repository_ids: dict[str, int] | None = None):
         super().__init__(token)
@@ -47,11 +52,19 @@ class FakeGitHubSecrets(FakeGitHub):
         self.store: dict[str, dict[str, dict]] = defaultdict(dict)  # base path -> NAME -> record
         self._content_writes: list[datetime] = []
         self._key_counter = 0
+        self._lost_replies: dict[str, list[int]] = {}  # NAME -> [status, times left]
         self._add_endpoints()
 
     # -- what tests look at and do ---------------------------------------------------------------------
     def now(self) -> datetime:
         return datetime.now(UTC).replace(microsecond=0) + self.offset
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "date": format_datetime(self.now(), usegmt=True)}
+
+    def lose_replies(self, name: str, status: int = 502, *, times: int = 1) -> None:
+        """The next ``times`` PUTs of ``name`` are applied, then answered ``status`` (the reply is lost)."""
+        self._lost_replies[name.upper()] = [status, times]
 
     def advance(self, seconds: float) -> None:
         """Move GitHub's clock forward (timestamps, secondary-limit windows)."""
@@ -174,7 +187,12 @@ class FakeGitHubSecrets(FakeGitHub):
             if secrets.pop(name, None) is None:
                 return JSONResponse({"message": "Not Found"}, status_code=404)
             return Response(status_code=204)
-        return self._put(base, name, await request.json())
+        response = self._put(base, name, await request.json())
+        lost = self._lost_replies.get(name)
+        if lost and lost[1] > 0 and response.status_code < 300:
+            lost[1] -= 1
+            return JSONResponse({"message": "Server Error"}, status_code=lost[0])
+        return response
 
     def _put(self, base: str, name: str, body: dict) -> Response:
         def invalid(message: str) -> JSONResponse:

@@ -104,6 +104,9 @@ class _Fault:
 
 
 class FakeServer:
+    #: Whether uvicorn adds its own ``Date``; False for a fake whose ``headers()`` send it from a movable clock.
+    date_header = True
+
     def __init__(self, app=None):
         self.requests: list[Recorded] = []
         self.url: str | None = None
@@ -145,7 +148,7 @@ class FakeServer:
         async def asgi(scope, receive, send):  # a plain function: uvicorn takes a bound method for ASGI 2
             await self._serve(scope, receive, send)
 
-        self.url = self._running.enter_context(serve_asgi(asgi))
+        self.url = self._running.enter_context(serve_asgi(asgi, date_header=self.date_header))
         return self
 
     def __exit__(self, *exc) -> None:

@@ -18,10 +18,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_asgi(app, *, port: int | None = None, startup_timeout: float = 10.0) -> Iterator[str]:
-    """Run ``app`` on 127.0.0.1 in a background thread; yields its base URL; stops it on exit."""
+def serve_asgi(app, *, port: int | None = None, startup_timeout: float = 10.0,
+               date_header: bool = True) -> Iterator[str]:
+    """Run ``app`` on 127.0.0.1 in a background thread; yields its base URL; stops it on exit.
+
+    ``date_header=False`` when the app sends its own ``Date`` (a fake with a movable clock).
+    """
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto",
+                            date_header=date_header)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
