@@ -189,7 +189,7 @@ def require_schema(engine: Engine) -> None:
     """Fail with what to do when migration 0006_previews is not applied (instead of an SQL error)."""
     if not inspect(engine).has_table(runs.name):
         raise ConfigError("the database has no preview archival tables: apply migrations first "
-                          "(cloudmake db upgrade, or the Dagster job db_migrate)")
+                          "(cloudmake db upgrade, or the Dagster job migrations_job)")
 
 
 def build_archiver(engine: Engine, settings: Settings, *, neon_api_url: str | None = None,

@@ -23,9 +23,9 @@ from starlette.routing import Route
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource
-from cloudmake_pipelines.sensors.mcp_outage_detector import (
+from cloudmake_pipelines.sensors.outages import (
     OutageDetectionResource,
-    mcp_outage_alert,
+    mcp_outage_alert_job,
     mcp_outage_detector,
 )
 from tests.support.servers import serve_asgi
@@ -137,7 +137,7 @@ class Harness:
             if self.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key,
                                                                   "test_harness": self.name})):
                 continue
-            result = mcp_outage_alert.execute_in_process(
+            result = mcp_outage_alert_job.execute_in_process(
                 run_config=request.run_config, instance=self.instance, tags=tags,
                 resources={"database": DatabaseResource(url=self.db_url),
                            "alerts": AlertsResource(webhook_url=self.webhook_url)})
