@@ -12,7 +12,8 @@ All the work is in :mod:`cloudmake_pipelines.adminbench`; this module only wires
 import dagster as dg
 
 from ..adminbench.dataset import Scale
-from ..adminbench.runner import RLS_NEEDS_POSTGRES, SC004_P95_MS, require_tables, run_benchmark, store
+from ..adminbench.runner import RLS_NEEDS_POSTGRES, SC004_P95_MS, run_benchmark, store
+from ..db.helpers import require_tables
 from ..db.tables import admin_benchmark_results
 from ..resources import DatabaseResource, SettingsResource
 from . import fails_clearly, labels, task_job

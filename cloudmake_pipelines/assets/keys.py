@@ -13,6 +13,8 @@ from datetime import datetime
 
 import dagster as dg
 
+from ..db.helpers import require_tables
+from ..keys import KEY_TABLES
 from ..keys.service import KeyManagement
 from ..resources import DatabaseResource, SettingsResource
 from . import fails_clearly, labels, task_job
@@ -25,6 +27,7 @@ TASK = "jwt_key_rotation"
 def keys_for(database: DatabaseResource, settings: SettingsResource, actor: str,
           now: datetime | None = None) -> KeyManagement:
     """Runs get a keyring that creates master key v1 on first use; schedule ticks (``now`` given) only read."""
+    require_tables(database.get_engine(), *KEY_TABLES)
     if now is None:
         return KeyManagement(database.get_engine(), settings.get(), actor=actor)
     return KeyManagement(database.get_engine(), settings.get(), actor=actor, clock=lambda: now, bootstrap=False)
