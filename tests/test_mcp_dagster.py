@@ -112,6 +112,8 @@ def test_materialization_writes_rows_and_checks_pass(registry, db_url):
     assert checks[SC021_CHECK].passed and checks[ALERT_CHECK].passed and received == []
     assert checks[SC021_CHECK].severity == dg.AssetCheckSeverity.ERROR
     assert metadata["tools_list.p95_ms"].value > 0 and metadata["tools_list.error_rate"].value == 0
+    history = metadata["p95_history"].records  # the run just recorded, as the first row of the history table
+    assert len(history) == 1 and history[0].data["tools/list"] == round(metadata["tools_list.p95_ms"].value, 1)
     rows = recent_metrics(registry.engine, "fast")
     assert {r["operation"] for r in rows} == {"tools/list", "resources/list", "prompts/list"}
     assert {r["run_id"] for r in rows} == {result.run_id}

@@ -9,12 +9,16 @@ process; a seed task and its success criterion are tags, not prose; a :class:`Cl
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import dagster as dg
 
 from ..errors import CloudMakeError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,6 +47,17 @@ def fails_clearly(fn: Callable[P, R]) -> Callable[P, R]:
             raise dg.Failure(str(exc), metadata={"error": type(exc).__name__}) from None
 
     return wrapper
+
+
+def frame_table(frame: pd.DataFrame, digits: int = 1) -> dg.TableMetadataValue:
+    """A DataFrame of numbers as a Dagster table (its index as the first, text column; NaN as empty)."""
+    index = frame.index.name or "index"
+    schema = dg.TableSchema(columns=[dg.TableColumn(index, "string"),
+                                     *(dg.TableColumn(str(c), "float") for c in frame.columns)])
+    records = [dg.TableRecord({index: str(key), **{str(c): None if math.isnan(v) else round(float(v), digits)
+                                                   for c, v in zip(frame.columns, row, strict=True)}})
+               for key, row in zip(frame.index, frame.itertuples(index=False), strict=True)]
+    return dg.MetadataValue.table(records=records, schema=schema)
 
 
 def task_job(name: str, assets: list, *, tags: dict[str, str], description: str) -> dg.UnresolvedAssetJobDefinition:

@@ -11,11 +11,12 @@ All the work is in :mod:`cloudmake_pipelines.loadtest`; this module only wires i
 
 import dagster as dg
 
+from ..loadtest.history import RUNS, p95_history
 from ..loadtest.service import measure_and_record
 from ..loadtest.thresholds import load_thresholds
 from ..mcp import Registry
 from ..resources import AlertsResource, DatabaseResource, SettingsResource
-from . import fails_clearly, labels, task_job
+from . import fails_clearly, frame_table, labels, task_job
 
 PARTITIONS_NAME = "mcp_servers"
 TASK = "mcp_load_test"
@@ -40,7 +41,8 @@ class LoadTestConfig(dg.Config):
     kinds={"python", "sql"},
     tags=labels(TASK, 1, "SC-021"),
     description="Nightly open-loop load test of one MCP server's list operations: p50/p95/p99, error rate and "
-                "errors by kind, one mcp_server_metrics row per operation.",
+                f"errors by kind, one mcp_server_metrics row per operation; p95_history: the last {RUNS} runs' p95 "
+                "per operation (CLI runs included).",
     check_specs=[
         dg.AssetCheckSpec(SC021_CHECK, asset="mcp_server_metrics", blocking=True,
                           description="SC-021: every MCP list operation's p95 <= 500 ms (or the server's override). "
@@ -72,6 +74,7 @@ def mcp_server_metrics(context: dg.AssetExecutionContext, config: LoadTestConfig
         metadata[f"{key}.requests"] = dg.MetadataValue.int(op["requests"])
     if result.notes:
         metadata["notes"] = "; ".join(result.notes)
+    metadata["p95_history"] = frame_table(p95_history(database.get_engine(), result.server))
     failures, reasons = result.sc021_failures(), result.alert_reasons()
     return dg.MaterializeResult(
         metadata=metadata,
