@@ -12,7 +12,7 @@ All the work is in :mod:`cloudmake_pipelines.adminbench`; this module only wires
 import dagster as dg
 
 from ..adminbench.dataset import Scale
-from ..adminbench.runner import RLS_NEEDS_POSTGRES, SC004_P95_MS, run_benchmark, store
+from ..adminbench.runner import SC004_P95_MS, require_postgres, run_benchmark, store
 from ..db.helpers import require_tables
 from ..db.tables import admin_benchmark_results
 from ..resources import DatabaseResource, SettingsResource
@@ -58,8 +58,7 @@ class AdminBenchmarkConfig(dg.Config):
 def admin_query_benchmark(context: dg.AssetExecutionContext, config: AdminBenchmarkConfig,
                           database: DatabaseResource, settings: SettingsResource) -> dg.MaterializeResult:
     engine = database.get_engine()
-    if engine.dialect.name != "postgresql":
-        raise dg.Failure(RLS_NEEDS_POSTGRES)
+    require_postgres(engine)
     require_tables(engine, admin_benchmark_results.name)
     scale = Scale(config.users, config.audit_logs, config.sessions, config.tenants) if config.synthetic else None
     report = run_benchmark(engine, scale=scale, iterations=config.iterations, warmup=config.warmup,
