@@ -25,7 +25,7 @@ TASK = "jwt_key_rotation"
 
 
 def keys_for(database: DatabaseResource, settings: SettingsResource, actor: str,
-          now: datetime | None = None) -> KeyManagement:
+             now: datetime | None = None) -> KeyManagement:
     """Runs get a keyring that creates master key v1 on first use; schedule ticks (``now`` given) only read."""
     require_tables(database.get_engine(), *KEY_TABLES)
     if now is None:
