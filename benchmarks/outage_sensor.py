@@ -49,7 +49,7 @@ from cloudmake_pipelines.db.tables import (  # noqa: E402
 )
 from cloudmake_pipelines.outages import Cursor, DatabaseSource, OutageDetector  # noqa: E402
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource  # noqa: E402
-from cloudmake_pipelines.sensors.mcp_outage_detector import (  # noqa: E402
+from cloudmake_pipelines.sensors.outages import (  # noqa: E402
     OutageDetectionResource,
     mcp_outage_detector,
 )

@@ -35,8 +35,8 @@ from cloudmake_pipelines.adminbench.queries import (
     Sample,
 )
 from cloudmake_pipelines.adminbench.runner import run_benchmark, store
-from cloudmake_pipelines.assets.admin_benchmark import ISOLATION_CHECK, SC004_CHECK, admin_query_benchmark
-from cloudmake_pipelines.assets.admin_benchmark import defs as admin_benchmark_defs
+from cloudmake_pipelines.assets.adminbench import ISOLATION_CHECK, SC004_CHECK, admin_query_benchmark
+from cloudmake_pipelines.assets.adminbench import defs as admin_benchmark_defs
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import MIGRATIONS_DIR, _config, status, upgrade
 from cloudmake_pipelines.db.types import utcnow
@@ -256,7 +256,7 @@ def test_sc004_check_fails_when_a_query_is_made_slow(pg_url):
 
 def test_asset_on_sqlite_explains_rls_needs_postgres(sqlite_url):
     defs = dg.Definitions.merge(admin_benchmark_defs, dg.Definitions(resources=shared_resources()))
-    assert defs.resolve_job_def("admin_benchmark").asset_layer.executable_asset_keys == {
+    assert defs.resolve_job_def("admin_benchmark_job").asset_layer.executable_asset_keys == {
         dg.AssetKey("admin_query_benchmark")}
     result, _ = _materialize(sqlite_url)
     assert not result.success

@@ -20,11 +20,11 @@ DAGSTER = str(Path(sys.executable).with_name("dagster"))
 def test_definitions_load_with_shared_resources():
     repo = defs.get_repository_def()
     assert {"database", "alerts", "settings"} <= set(repo.get_top_level_resources())
-    assert defs.resolve_job_def("db_migrate")
+    assert defs.resolve_job_def("migrations_job")
 
 
 def test_migration_job_runs_in_process(sqlite_url):
-    job = defs.resolve_job_def("db_migrate")
+    job = defs.resolve_job_def("migrations_job")
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(
             instance=instance,
@@ -45,7 +45,7 @@ def test_production_dagster_yaml_stores_and_reads_back_a_run(production_dagster_
     with dg.DagsterInstance.from_config(str(production_dagster_home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-        result = defs.resolve_job_def("db_migrate").execute_in_process(
+        result = defs.resolve_job_def("migrations_job").execute_in_process(
             instance=instance,
             resources={"database": DatabaseResource(url=f"sqlite:///{tmp_path}/x.db")},
         )
@@ -61,7 +61,7 @@ def test_dagster_cli_validates_and_executes_the_job_with_pino_logs(embedded_dags
     validate = subprocess.run([DAGSTER, "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert validate.returncode == 0, validate.stderr[-2000:]
-    run = subprocess.run([DAGSTER, "job", "execute", "-m", "cloudmake_pipelines.definitions", "-j", "db_migrate"],
+    run = subprocess.run([DAGSTER, "job", "execute", "-m", "cloudmake_pipelines.definitions", "-j", "migrations_job"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Logging error" not in run.stderr

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from cloudmake_pipelines import demo
-from cloudmake_pipelines.assets.mcp_load_tests import PARTITIONS_NAME, SC021_CHECK, mcp_server_metrics
+from cloudmake_pipelines.assets.loadtest import PARTITIONS_NAME, SC021_CHECK, mcp_server_metrics
 from cloudmake_pipelines.cli import main
 from cloudmake_pipelines.db.tables import environments
 from cloudmake_pipelines.errors import ConfigError

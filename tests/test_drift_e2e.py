@@ -21,20 +21,20 @@ DAGSTER = str(Path(sys.executable).with_name("dagster"))
 def test_dagster_asset_materialize_exits_non_zero_when_the_check_finds_drift(embedded_dagster_home, tmp_path):
     """One real CLI run on a drifted target (the clean twin passing is covered in-process, in
     test_drift_snapshots.py): the asset succeeds and stores its snapshot, the blocking check fails, and
-    the command's exit code says so. The in-process executor only saves the subprocess-per-step cost."""
+    the command's exit code says so. No executor config: the code location's default runs in process."""
     home = embedded_dagster_home
-    (tmp_path / "run.yaml").write_text("execution: {config: {in_process: {}}}\n")
     database_url = f"sqlite:///{tmp_path}/cloudmake.db"
     upgrade(database_url)
     env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": database_url,
            "CLOUDMAKE_DRIFT_TARGET": str(FIXTURES / "express-drift")}
     run = subprocess.run([DAGSTER, "asset", "materialize", "-m", "cloudmake_pipelines.definitions",
-                          "--select", "mcp_drift_snapshots", "-c", "run.yaml"],
+                          "--select", "mcp_drift_snapshots"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     output = run.stdout + run.stderr
     assert run.returncode == 1, output[-4000:]
     assert "Asset check 'sc_008_no_spec_drift' on 'mcp_drift_snapshots' did not pass" in output
     assert "ASSET_MATERIALIZATION" in output or "Materialized value mcp_drift_snapshots" in output
+    assert "Executing steps in process" in output  # one process, no step subprocesses
     engine = make_engine(database_url)
     with engine.connect() as conn:
         rows = conn.execute(select(mcp_drift_snapshots.c.target, mcp_drift_snapshots.c.has_drift)).all()

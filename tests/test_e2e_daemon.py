@@ -28,7 +28,7 @@ def test_daemon_runs_schedule_and_sensor_ticks_and_stores_runs(production_dagste
     with spawn(args, env, tmp_path / "daemon.log", cwd=tmp_path), dg.DagsterInstance.from_config(str(home)) as inst:
         deadline = time.monotonic() + 150
         while True:
-            runs = inst.get_runs(dg.RunsFilter(job_name="db_migrate"))
+            runs = inst.get_runs(dg.RunsFilter(job_name="migrations_job"))
             by_schedule = [r for r in runs if r.tags.get("dagster/schedule_name") == "e2e_every_minute"]
             by_sensor = [r for r in runs if r.tags.get("dagster/sensor_name") == "e2e_sensor"]
             done = [r for r in by_schedule[:1] + by_sensor[:1] if r.is_finished]

@@ -8,15 +8,15 @@ from sqlalchemy import update
 
 from cloudmake_pipelines.assets.keys import (
     jwks,
-    jwt_rotation_due,
+    jwt_key_rotation_daily,
     jwt_signing_keys,
     keyring_decrypts_with_active_key,
-    master_key_annual_reminder,
     sc_011_rotation_window,
 )
 from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.db.tables import master_key_versions, signing_keys
 from cloudmake_pipelines.definitions import defs
+from cloudmake_pipelines.jobs.keys import master_key_reminder_weekly
 from cloudmake_pipelines.keys.service import KeyManagement
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource
 from cloudmake_pipelines.settings import get_settings
@@ -36,7 +36,7 @@ def keys_db(sqlite_url, monkeypatch):
 def test_master_rotation_job_runs_four_ops_in_order_and_materializes_secrets_at_rest(keys_db):
     keys, resources = keys_db
     keys.keyring.put("gh_token", "ghp-not-a-real-token-value")
-    job = defs.resolve_job_def("master_key_rotation")
+    job = defs.resolve_job_def("master_key_rotation_job")
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, resources=resources)
         assert result.success
@@ -83,9 +83,11 @@ def test_jwt_assets_rotate_publish_and_pass_sc_011(keys_db):
                      .values(grace_until=datetime.now(UTC) - timedelta(hours=1)))
     with dg.instance_for_test() as instance:
         check = dg.materialize([jwt_signing_keys, jwks, sc_011_rotation_window], instance=instance,
-                               resources=resources, selection=dg.AssetSelection.checks_for_assets(jwks))
+                               resources=resources, selection=dg.AssetSelection.checks_for_assets(jwks),
+                               raise_on_error=False)
         evaluation = check.get_asset_check_evaluations()[0]
         assert not evaluation.passed and evaluation.metadata["published_but_expired"].value != "none"
+        assert evaluation.severity == dg.AssetCheckSeverity.ERROR and not check.success, "SC-011 blocks"
 
 
 def _tick(schedule, resources, when):
@@ -98,14 +100,14 @@ def test_due_evaluation_requests_one_run_per_due_date_in_production_only(keys_db
     keys.signing_keys().rotate(force=True)
     activated = keys.signing_keys().keys()[1]["activated_at"]
     day = activated.replace(hour=0, minute=0, second=0, microsecond=0)
-    early = _tick(jwt_rotation_due, resources, day + timedelta(days=89))
+    early = _tick(jwt_key_rotation_daily, resources, day + timedelta(days=89))
     assert isinstance(early, dg.SkipReason) and "next JWT rotation due" in early.skip_message
-    manual = _tick(jwt_rotation_due, resources, day + timedelta(days=91))
+    manual = _tick(jwt_key_rotation_daily, resources, day + timedelta(days=91))
     assert isinstance(manual, dg.SkipReason) and "dev rotates manually" in manual.skip_message
     monkeypatch.setenv("ENVIRONMENT", "production")
     get_settings.cache_clear()
-    first = _tick(jwt_rotation_due, resources, day + timedelta(days=91))
-    again = _tick(jwt_rotation_due, resources, day + timedelta(days=92))
+    first = _tick(jwt_key_rotation_daily, resources, day + timedelta(days=91))
+    again = _tick(jwt_key_rotation_daily, resources, day + timedelta(days=92))
     expected = f"jwt-rotation-{activated + timedelta(days=90):%Y-%m-%d}"
     assert [r.run_key for r in first] == [expected] and [r.run_key for r in again] == [expected]
 
@@ -115,19 +117,19 @@ def test_schedule_requests_retirement_when_a_grace_ends(keys_db):
     keys.signing_keys().rotate(force=True)
     keys.signing_keys().rotate(force=True)
     grace = next(k for k in keys.signing_keys().keys() if k["status"] == "grace")
-    requests = _tick(jwt_rotation_due, resources, grace["grace_until"] + timedelta(hours=1))
+    requests = _tick(jwt_key_rotation_daily, resources, grace["grace_until"] + timedelta(hours=1))
     assert [r.run_key for r in requests] == [f"jwt-retire-{grace['kid']}"]
 
 
 def test_annual_master_key_reminder(keys_db):
     keys, resources = keys_db
     now = datetime.now(UTC)
-    assert isinstance(_tick(master_key_annual_reminder, resources, now + timedelta(days=300)), dg.SkipReason)
-    request = _tick(master_key_annual_reminder, resources, now + timedelta(days=366))
+    assert isinstance(_tick(master_key_reminder_weekly, resources, now + timedelta(days=300)), dg.SkipReason)
+    request = _tick(master_key_reminder_weekly, resources, now + timedelta(days=366))
     assert request.run_key.startswith("master-key-reminder-v1-")
     with keys.keyring.engine.begin() as conn:
         conn.execute(update(master_key_versions).values(activated_at=now - timedelta(days=400)))
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("master_key_age_reminder").execute_in_process(instance=instance,
+        result = defs.resolve_job_def("master_key_reminder_job").execute_in_process(instance=instance,
                                                                                     resources=resources)
         assert result.success

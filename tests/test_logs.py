@@ -74,8 +74,8 @@ def test_url_passwords_and_bearer_tokens_are_redacted():
 
 def test_dagster_records_lift_run_metadata():
     record = logging.LogRecord("dagster", logging.INFO, "", 0, "raw", (), None)
-    record.dagster_meta = {"orig_message": "step started", "run_id": "abc", "job_name": "db_migrate",
+    record.dagster_meta = {"orig_message": "step started", "run_id": "abc", "job_name": "migrations_job",
                            "step_key": "apply_migrations"}
     line = json.loads(PinoFormatter().format(record))
     assert line["msg"] == "step started"
-    assert (line["run_id"], line["job"], line["step_key"]) == ("abc", "db_migrate", "apply_migrations")
+    assert (line["run_id"], line["job"], line["step_key"]) == ("abc", "migrations_job", "apply_migrations")

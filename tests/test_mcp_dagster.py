@@ -5,18 +5,19 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from cloudmake_pipelines.assets import mcp_load_tests
-from cloudmake_pipelines.assets.mcp_load_tests import (
+from cloudmake_pipelines.assets import loadtest
+from cloudmake_pipelines.assets.loadtest import (
     ALERT_CHECK,
     PARTITIONS_NAME,
     SC021_CHECK,
-    mcp_load_tests_nightly,
+    mcp_load_test_nightly,
     mcp_server_metrics,
-    mcp_server_partitions_sync,
 )
 from cloudmake_pipelines.loadtest.store import recent_metrics
 from cloudmake_pipelines.mcp import McpServer, Registry
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource, shared_resources
+from cloudmake_pipelines.sensors import loadtest as loadtest_sensors
+from cloudmake_pipelines.sensors.loadtest import mcp_server_partitions_sync
 from tests.support.mcp_servers import Behaviour, constant, serve_mcp
 from tests.support.webhook import WebhookReceiver
 
@@ -33,9 +34,9 @@ def registry(engine):
 
 
 def test_definitions_expose_the_asset_schedule_sensor_and_checks():
-    defs = dg.Definitions.merge(mcp_load_tests.defs, dg.Definitions(resources=shared_resources()))
+    defs = dg.Definitions.merge(loadtest.defs, loadtest_sensors.defs, dg.Definitions(resources=shared_resources()))
     assert defs.resolve_assets_def("mcp_server_metrics")
-    schedule = defs.resolve_schedule_def("mcp_load_tests_nightly")
+    schedule = defs.resolve_schedule_def("mcp_load_test_nightly")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "UTC")
     assert schedule.job_name == "mcp_load_test_job"
     checks = {spec.name: spec for spec in mcp_server_metrics.check_specs}
@@ -63,12 +64,12 @@ def test_nightly_schedule_requests_one_run_per_enabled_server(registry, db_url):
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
                                             resources={"database": DatabaseResource(url=db_url)})
-        requests = mcp_load_tests_nightly(context)
+        requests = mcp_load_test_nightly(context)
         assert [(r.partition_key, r.run_key) for r in requests] == [("a", "2026-11-30:a"), ("b", "2026-11-30:b")]
         assert sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)) == ["a", "b"]
         for name in ("a", "b", "off"):
             registry.set_enabled(name, False)
-        skipped = mcp_load_tests_nightly(dg.build_schedule_context(
+        skipped = mcp_load_test_nightly(dg.build_schedule_context(
             instance=instance, scheduled_execution_time=when, resources={"database": DatabaseResource(url=db_url)}))
         assert isinstance(skipped, dg.SkipReason) and "no enabled MCP servers" in skipped.skip_message
 
@@ -94,6 +95,8 @@ def test_materialization_writes_rows_and_checks_pass(registry, db_url):
     assert checks[SC021_CHECK].passed and checks[ALERT_CHECK].passed and hook.alerts == []
     assert checks[SC021_CHECK].severity == dg.AssetCheckSeverity.ERROR
     assert metadata["tools_list.p95_ms"].value > 0 and metadata["tools_list.error_rate"].value == 0
+    history = metadata["p95_history"].records  # the run just recorded, as the first row of the history table
+    assert len(history) == 1 and history[0].data["tools/list"] == round(metadata["tools_list.p95_ms"].value, 1)
     rows = recent_metrics(registry.engine, "fast")
     assert {r["operation"] for r in rows} == {"tools/list", "resources/list", "prompts/list"}
     assert {r["run_id"] for r in rows} == {result.run_id}

@@ -102,18 +102,18 @@ def test_status_reads_the_instance(embedded_dagster_home, tmp_path, monkeypatch)
     monkeypatch.setenv("DAGSTER_HOME", str(embedded_dagster_home))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/cm.db")
     with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("db_migrate").execute_in_process(
+        result = defs.resolve_job_def("migrations_job").execute_in_process(
             instance=instance, resources={"database": DatabaseResource(url=f"sqlite:///{tmp_path}/cm.db")})
         assert result.success
     as_json = CliRunner().invoke(cli, ["status", "--json"])
     assert as_json.exit_code == 0, as_json.output
     body = json.loads(as_json.stdout)
     tasks = {t["name"]: t for t in body["tasks"]}
-    assert tasks["db_migrate"]["kind"] == "manual"
-    assert tasks["db_migrate"]["last_run"]["status"] == "SUCCESS"
+    assert tasks["migrations_job"]["kind"] == "manual"
+    assert tasks["migrations_job"]["last_run"]["status"] == "SUCCESS"
     assert {t["kind"] for t in body["tasks"]} == {"schedule", "sensor", "manual"}
     text = CliRunner().invoke(cli, ["status"])
-    assert text.exit_code == 0 and "db_migrate" in text.stdout and "SUCCESS" in text.stdout
+    assert text.exit_code == 0 and "migrations_job" in text.stdout and "SUCCESS" in text.stdout
 
 
 def test_cloudmake_invocations_in_workflows_and_hooks_exist():

@@ -243,13 +243,13 @@ def test_fallback_guidance_reaches_the_alert_and_the_status_table(sqlite_only, h
 
 def test_the_sensor_is_defined_as_the_daemon_runs_it():
     from cloudmake_pipelines.resources import shared_resources
-    from cloudmake_pipelines.sensors.mcp_outage_detector import defs
+    from cloudmake_pipelines.sensors.outages import defs
 
     merged = dg.Definitions.merge(defs, dg.Definitions(resources=shared_resources()))
     sensor = merged.resolve_sensor_def("mcp_outage_detector")
-    assert sensor.minimum_interval_seconds == 300 and sensor.job_name == "mcp_outage_alert"
+    assert sensor.minimum_interval_seconds == 300 and sensor.job_name == "mcp_outage_alert_job"
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert merged.resolve_job_def("mcp_outage_alert")
+    assert merged.resolve_job_def("mcp_outage_alert_job")
 
 
 def test_the_tick_log_in_dagster_carries_the_pino_lines(sqlite_only, harness, store, capfd):
@@ -266,7 +266,7 @@ def test_an_undelivered_alert_fails_its_run_but_is_not_sent_again(sqlite_only, h
     store.set_state("alpha", "open", failure_count=5, at=at(1))
     data = harness.evaluate(at(200), Cursor().dumps())
     (request,) = data.run_requests
-    result = support.mcp_outage_alert.execute_in_process(
+    result = support.mcp_outage_alert_job.execute_in_process(
         run_config=request.run_config, instance=harness.instance, raise_on_error=False,
         resources={"database": support.DatabaseResource(url=harness.db_url),
                    "alerts": support.AlertsResource(webhook_url=f"http://127.0.0.1:{free_port()}/hook")})

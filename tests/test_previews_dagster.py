@@ -44,7 +44,7 @@ def test_schedule_and_job_shape():
     schedule = defs.resolve_schedule_def("preview_archival_every_6h")
     assert schedule.cron_schedule == "0 */6 * * *" and schedule.execution_timezone == "UTC"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    job = defs.resolve_job_def("preview_archival")
+    job = defs.resolve_job_def("preview_archival_job")
     assert job.asset_layer.executable_asset_keys == {dg.AssetKey("archived_preview_environments")}
     checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
     assert {"no_expired_preview_active", "preview_cleanup_backlog"} <= checks
@@ -59,7 +59,7 @@ def test_asset_archives_frees_pushes_and_passes_its_checks(engine, db_url, monke
         resources = {"database": DatabaseResource(url=db_url),
                      "previews": PreviewsResource(neon_api_url=neon_url, pushgateway_url=gateway_url)}
         with dg.instance_for_test() as instance:
-            result = defs.resolve_job_def("preview_archival").execute_in_process(
+            result = defs.resolve_job_def("preview_archival_job").execute_in_process(
                 instance=instance, resources=resources)
             assert result.success
             checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}

@@ -10,18 +10,18 @@ from cloudmake_pipelines.definitions import defs
 
 SCHEDULES = {
     # name: (cron, job, seed task)
-    "mcp_load_tests_nightly": ("0 2 * * *", "mcp_load_test_job"),            # 1: MCP load tests
-    "github_secrets_sync_nightly": ("0 1 * * *", "github_secrets_sync_job"),  # 8: GitHub secrets sync
-    "mcp_drift_snapshots_hourly": ("0 * * * *", "mcp_drift_snapshots_job"),   # 3: spec drift detection
-    "preview_archival_every_6h": ("0 */6 * * *", "preview_archival"),         # 4: preview archival
-    "jwt_rotation_due": ("0 0 * * *", "jwt_key_rotation"),                    # 5: daily due-date evaluation
-    "master_key_annual_reminder": ("0 9 * * 1", "master_key_age_reminder"),   # 6: annual reminder check
+    "mcp_load_test_nightly": ("0 2 * * *", "mcp_load_test_job"),               # 1: MCP load tests
+    "github_secrets_sync_nightly": ("0 1 * * *", "github_secrets_sync_job"),   # 8: GitHub secrets sync
+    "spec_drift_hourly": ("0 * * * *", "spec_drift_job"),                      # 3: spec drift detection
+    "preview_archival_every_6h": ("0 */6 * * *", "preview_archival_job"),      # 4: preview archival
+    "jwt_key_rotation_daily": ("0 0 * * *", "jwt_key_rotation_job"),           # 5: daily due-date evaluation
+    "master_key_reminder_weekly": ("0 9 * * 1", "master_key_reminder_job"),    # 6: annual reminder check
 }
 SENSORS = {
     "mcp_outage_detector": 300,          # 2: outage detection, */5 * * * *
     "mcp_server_partitions_sync": 60,    # 1: partitions follow the MCP server registry
 }
-MANUAL_JOBS = {"db_migrate", "master_key_rotation", "admin_benchmark"}  # 9, 6, 10: on demand
+MANUAL_JOBS = {"migrations_job", "master_key_rotation_job", "admin_benchmark_job"}  # 9, 6, 10: on demand
 
 
 def test_the_cron_table_is_exactly_the_seed():

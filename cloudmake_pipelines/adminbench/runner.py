@@ -19,8 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
-from sqlalchemy import Connection, Engine, insert, inspect, text
+from sqlalchemy import Connection, Engine, insert, text
 
+from ..db.helpers import require_tables
 from ..db.tables import admin_benchmark_results
 from ..db.types import utcnow
 from ..errors import ConfigError
@@ -149,13 +150,6 @@ def run_queries(engine: Engine, schema: str = "public", *, iterations: int = 200
 def require_postgres(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         raise ConfigError(RLS_NEEDS_POSTGRES)
-
-
-def require_tables(engine: Engine, *names: str) -> None:
-    """Fail early, before minutes of seeding or timing, when the database is not migrated."""
-    missing = [name for name in names if not inspect(engine).has_table(name)]
-    if missing:
-        raise ConfigError(f"table(s) {', '.join(missing)} missing: run `cloudmake db upgrade` first")
 
 
 def run_benchmark(engine: Engine, *, scale: Scale | None = None, iterations: int = 200, warmup: int = 10,

@@ -1,19 +1,79 @@
-"""One module per scheduled task: thin assets, their checks and schedules. Each module exposes ``defs``."""
+"""One module per task, named like its domain package: its assets, checks, schedules and asset jobs.
+
+Each module exposes ``defs``; :mod:`cloudmake_pipelines.definitions` lists them. The helpers here are the one
+way every task is wired: a job carries the ``task`` tag (dagster.yaml's run-queue limits key on it) and runs in
+process; a seed task and its success criterion are tags, not prose; a :class:`CloudMakeError` becomes a
+``dg.Failure`` with its message.
+"""
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
 import dagster as dg
 
+from ..errors import CloudMakeError
 
-def scheduled_asset_job(job_name: str, assets: list, *, schedule_name: str, cron: str, task: str,
-                        description: str) -> tuple[dg.UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
-    """The job that materializes ``assets`` and its UTC schedule, on by default.
+if TYPE_CHECKING:
+    import pandas as pd
 
-    Every such job runs in process (one step: a subprocess per step would only add seconds) and carries
-    the ``task`` tag that dagster.yaml's run-queue limits key on.
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def labels(task: str, seed_task: int, sc: str | None = None) -> dict[str, str]:
+    """The tags of an asset or job: the run-queue ``task``, the source document's task number, its SC if any.
+
+    Tags (not description prose) so the UI can filter on them and the inventory snapshot pins them.
     """
-    job = dg.define_asset_job(job_name, selection=dg.AssetSelection.assets(*assets),
-                              executor_def=dg.in_process_executor, tags={"task": task}, description=description)
+    return {"task": task, "seed_task": str(seed_task), **({"sc": sc} if sc else {})}
+
+
+def fails_clearly(fn: Callable[P, R]) -> Callable[P, R]:
+    """A :class:`CloudMakeError` escaping ``fn`` (an asset, check or op body) becomes a ``dg.Failure``.
+
+    The error's message already says what to do; as a Failure the UI shows it as the step's reason,
+    without a traceback through our code. Anything else is a bug and keeps its traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except CloudMakeError as exc:
+            raise dg.Failure(str(exc), metadata={"error": type(exc).__name__}) from None
+
+    return wrapper
+
+
+def frame_table(frame: pd.DataFrame, digits: int = 1) -> dg.TableMetadataValue:
+    """A DataFrame of numbers as a Dagster table (its index as the first, text column; NaN as empty)."""
+    index = frame.index.name or "index"
+    schema = dg.TableSchema(columns=[dg.TableColumn(index, "string"),
+                                     *(dg.TableColumn(str(c), "float") for c in frame.columns)])
+    records = [dg.TableRecord({index: str(key), **{str(c): None if math.isnan(v) else round(float(v), digits)
+                                                   for c, v in zip(frame.columns, row, strict=True)}})
+               for key, row in zip(frame.index, frame.itertuples(index=False), strict=True)]
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def task_job(name: str, assets: list, *, tags: dict[str, str], description: str) -> dg.UnresolvedAssetJobDefinition:
+    """The job that materializes ``assets`` (with their checks): in process, with the task's :func:`labels`.
+
+    In process because each step is seconds of subprocess start-up for milliseconds of work. Partitions
+    follow from the assets.
+    """
+    return dg.define_asset_job(name, selection=dg.AssetSelection.assets(*assets), executor_def=dg.in_process_executor,
+                               tags=tags, description=description)
+
+
+def scheduled_asset_job(job_name: str, assets: list, *, schedule_name: str, cron: str, tags: dict[str, str],
+                        description: str) -> tuple[dg.UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
+    """:func:`task_job` and its UTC schedule, on by default."""
+    job = task_job(job_name, assets, tags=tags, description=description)
     schedule = dg.ScheduleDefinition(name=schedule_name, job=job, cron_schedule=cron, execution_timezone="UTC",
                                      default_status=dg.DefaultScheduleStatus.RUNNING, description=description)
     return job, schedule

@@ -1,11 +1,17 @@
-"""Seed task 8 in Dagster: asset ``github_secrets_sync`` (nightly 01:00 UTC and on demand) + SC-005 check."""
+"""Seed task 8 in Dagster: asset ``github_secrets_sync`` (nightly 01:00 UTC and on demand) + SC-005 check.
+
+A sync that could not write everything fails the run (``dg.Failure`` with the counts); what succeeded is
+recorded either way.
+"""
 
 import dagster as dg
 
 from ..github.sync import SyncReport
 from ..resources import DatabaseResource
 from ..resources.github_sync import GitHubSyncResource
-from . import scheduled_asset_job
+from . import fails_clearly, labels, scheduled_asset_job
+
+TASK = "github_secrets_sync"
 
 SHOWN = 25  # findings listed in metadata; the rest are counted
 
@@ -18,9 +24,10 @@ def _metadata(report: SyncReport) -> dict:
             "findings": dg.MetadataValue.md("\n".join(f"- {f}" for f in findings[:SHOWN]) or "none")}
 
 
-@dg.asset(group_name="github", kinds={"github"}, tags={"task": "github_secrets_sync"},
-          description="Seed task 8: secrets from the keyring synced to GitHub Actions, Codespaces and "
-                      "Dependabot targets (hash-based idempotency, 5,000 writes/hour quota).")
+@dg.asset(group_name="github", kinds={"github"}, tags=labels(TASK, 8, "SC-005"),
+          description="Secrets from the keyring synced to GitHub Actions, Codespaces and Dependabot targets "
+                      "(hash-based idempotency, 5,000 writes/hour quota).")
+@fails_clearly
 def github_secrets_sync(context: dg.AssetExecutionContext, database: DatabaseResource,
                         github: GitHubSyncResource) -> dg.MaterializeResult:
     with github.open(database.get_engine()) as service:
@@ -35,9 +42,12 @@ def github_secrets_sync(context: dg.AssetExecutionContext, database: DatabaseRes
     return dg.MaterializeResult(metadata=_metadata(report))
 
 
-@dg.asset_check(asset=github_secrets_sync, name="sc_005_github_secrets_valid",
+@dg.asset_check(asset=github_secrets_sync, name="sc_005_github_secrets_valid", blocking=True,
+                metadata={"sc": "SC-005"},
                 description="SC-005: every expected secret exists at every target, no older than our last "
-                            "write, with no conflicts, deferrals or pending writes (a dry run plans nothing).")
+                            "write, with no conflicts, deferrals or pending writes (a dry run plans nothing). "
+                            "Blocking: a secret GitHub does not have is a failed sync, whatever the writes said.")
+@fails_clearly
 def sc_005_github_secrets_valid(database: DatabaseResource, github: GitHubSyncResource) -> dg.AssetCheckResult:
     with github.open(database.get_engine()) as service:
         report = service.verify()
@@ -47,8 +57,8 @@ def sc_005_github_secrets_valid(database: DatabaseResource, github: GitHubSyncRe
 
 github_secrets_sync_job, github_secrets_sync_nightly = scheduled_asset_job(
     "github_secrets_sync_job", [github_secrets_sync], schedule_name="github_secrets_sync_nightly",
-    cron="0 1 * * *", task="github_secrets_sync",
-    description="Seed task 8: sync secrets to GitHub nightly at 01:00 UTC and validate SC-005.")
+    cron="0 1 * * *", tags=labels(TASK, 8),
+    description="Sync secrets to GitHub nightly at 01:00 UTC and validate SC-005.")
 
 defs = dg.Definitions(
     assets=[github_secrets_sync], asset_checks=[sc_005_github_secrets_valid], jobs=[github_secrets_sync_job],

@@ -1,4 +1,4 @@
-"""Seed task 4 in Dagster: ``archived_preview_environments``, every 6 hours (``0 */6 * * *`` UTC).
+"""Seed task 4 in Dagster: ``archived_preview_environments``, ``preview_archival_every_6h`` (``0 */6 * * *`` UTC).
 
 * the asset archives expired previews and frees their Neon branches (:mod:`cloudmake_pipelines.previews`),
   recording counts as numeric metadata (plotted under the asset's *Plots* tab), including
@@ -16,9 +16,10 @@ from ..previews.clock import DatabaseClock
 from ..previews.runner import ALERT_AFTER_ATTEMPTS
 from ..resources import AlertsResource, DatabaseResource
 from ..resources.previews import PreviewsResource
-from . import scheduled_asset_job
+from . import fails_clearly, labels, scheduled_asset_job
 
 ASSET = "archived_preview_environments"
+TASK = "preview_archival"
 _SAMPLE_IDS = 50
 
 
@@ -26,10 +27,12 @@ _SAMPLE_IDS = 50
     name=ASSET,
     group_name="previews",
     kinds={"python", "sql"},
-    description="Seed task 4: archive preview environments past their TTL (default 72 h from creation) in one "
+    tags=labels(TASK, 4),
+    description="Archive preview environments past their TTL (default 72 h from creation) in one "
                 "set-based statement on the database clock, free their Neon branches (failures retried next "
                 "run), and count preview_env_active_total from the database.",
 )
+@fails_clearly
 def archived_preview_environments(context: dg.AssetExecutionContext, database: DatabaseResource,
                                   alerts: AlertsResource, previews: PreviewsResource) -> dg.MaterializeResult:
     archiver = previews.get_archiver(database.get_engine(), alerts.get_alerter())
@@ -58,7 +61,8 @@ def archived_preview_environments(context: dg.AssetExecutionContext, database: D
 
 @dg.asset_check(asset=ASSET, name="no_expired_preview_active", blocking=True,
                 description="No preview environment past its TTL (at the last run's database time) is still "
-                            "active.")
+                            "active. Blocking: the seed's archival promise; a miss fails the run.")
+@fails_clearly
 def no_expired_preview_active(database: DatabaseResource) -> dg.AssetCheckResult:
     engine = database.get_engine()
     run = last_run(engine)
@@ -73,7 +77,9 @@ def no_expired_preview_active(database: DatabaseResource) -> dg.AssetCheckResult
 
 @dg.asset_check(asset=ASSET, name="preview_cleanup_backlog",
                 description=f"No archived preview has failed resource cleanup {ALERT_AFTER_ATTEMPTS}+ times "
-                            "(those need a person: see `cloudmake previews list --archived`).")
+                            "(those need a person: see `cloudmake previews list --archived`). Not blocking "
+                            "(WARN): the archival itself succeeded; the backlog is retried and alerted on.")
+@fails_clearly
 def preview_cleanup_backlog(database: DatabaseResource) -> dg.AssetCheckResult:
     with database.get_engine().connect() as conn:
         counts = count(conn, backlog=backlog(), stuck=backlog(ALERT_AFTER_ATTEMPTS))
@@ -81,15 +87,15 @@ def preview_cleanup_backlog(database: DatabaseResource) -> dg.AssetCheckResult:
         "cleanup_backlog": dg.MetadataValue.int(counts["backlog"]), "stuck": dg.MetadataValue.int(counts["stuck"])})
 
 
-preview_archival_job, preview_archival_schedule = scheduled_asset_job(
-    "preview_archival", [archived_preview_environments], schedule_name="preview_archival_every_6h",
-    cron="0 */6 * * *", task="preview_archival",
-    description="Seed task 4: archive expired preview environments every 6 hours (UTC) and free their resources.")
+preview_archival_job, preview_archival_every_6h = scheduled_asset_job(
+    "preview_archival_job", [archived_preview_environments], schedule_name="preview_archival_every_6h",
+    cron="0 */6 * * *", tags=labels(TASK, 4),
+    description="Archive expired preview environments every 6 hours (UTC) and free their resources.")
 
 defs = dg.Definitions(
     assets=[archived_preview_environments],
     asset_checks=[no_expired_preview_active, preview_cleanup_backlog],
     jobs=[preview_archival_job],
-    schedules=[preview_archival_schedule],
+    schedules=[preview_archival_every_6h],
     resources={"previews": PreviewsResource.from_env()},
 )

@@ -10,11 +10,11 @@ from ..adminbench.runner import (
     RLS_NEEDS_POSTGRES,
     SC004_P95_MS,
     BenchmarkReport,
-    require_tables,
     run_benchmark,
     store,
 )
 from ..db.engine import make_engine
+from ..db.helpers import require_tables
 from ..db.tables import admin_benchmark_results
 from ..errors import ConfigError
 from .common import INT32_MAX, BoundedInt, FiniteFloat, emit_json, json_option, setup

@@ -8,9 +8,10 @@ import click
 
 from ..drift import run_check
 from ..drift.check import scaffold_entities
-from ..drift.comment import pull_request_from_env, sync_comment
-from ..drift.report import RENDERERS, as_markdown
-from ..github.client import GitHubClient, GitHubError
+from ..drift.comment import pull_request_from_env
+from ..drift.report import RENDERERS
+from ..drift.workflow import comment_on_pull_request
+from ..github.client import GitHubError
 from ..logs import redactor
 from .common import json_option, setup
 
@@ -46,8 +47,7 @@ def check(target: Path, config_path: Path | None, output_format: str, as_json: b
             click.echo("warning: on a pull request but GITHUB_TOKEN is not set: no PR comment written", err=True)
         else:
             try:
-                with GitHubClient(token, pr.api_url) as client:
-                    action = sync_comment(client, pr, as_markdown(report), report.has_drift)
+                action = comment_on_pull_request(report, pr, token)
                 click.echo(f"pull request #{pr.number}: drift comment {action}", err=True)
             except GitHubError as exc:  # the check's verdict stands; the comment is a courtesy
                 click.echo(f"warning: could not write the PR comment: {redactor(str(exc))}", err=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 
 from ..db.engine import make_engine
+from ..db.helpers import require_tables
 from ..errors import ConfigError
 from ..github.client import GitHubClient
 from ..github.service import SyncConfig, SyncService
@@ -19,8 +20,7 @@ SPEC_HELP = "SCOPE:repo:OWNER/REPO, actions:env:OWNER/REPO:ENVIRONMENT or SCOPE:
 
 def _engine(as_json: bool) -> Engine:
     engine = make_engine(setup(as_json).database_url)
-    if not inspect(engine).has_table("github_sync_targets"):
-        raise ConfigError("the GitHub sync tables do not exist yet: run `cloudmake db upgrade` first")
+    require_tables(engine, "github_sync_targets", "github_sync_state")
     return engine
 
 

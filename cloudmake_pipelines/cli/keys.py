@@ -5,10 +5,11 @@ from __future__ import annotations
 import getpass
 
 import click
-from sqlalchemy import inspect
 
 from ..db.engine import make_engine
+from ..db.helpers import require_tables
 from ..errors import ConfigError
+from ..keys import KEY_TABLES
 from ..keys.master import STEPS
 from ..keys.service import KeyManagement
 from .common import emit_json, json_option, progress, setup
@@ -17,8 +18,7 @@ from .common import emit_json, json_option, progress, setup
 def _keys(as_json: bool, *, read_only: bool = False) -> KeyManagement:
     settings = setup(as_json)
     engine = make_engine(settings.database_url, create=not read_only)
-    if not inspect(engine).has_table("secrets"):
-        raise ConfigError("the key-management tables do not exist yet: run `cloudmake db upgrade` first")
+    require_tables(engine, *KEY_TABLES)
     return KeyManagement(engine, settings, actor=f"cli:{getpass.getuser()}", bootstrap=not read_only)
 
 

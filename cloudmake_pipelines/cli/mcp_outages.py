@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import Engine
 
+from ..db import tables
 from ..db.engine import make_engine
+from ..db.helpers import require_tables
 from ..db.types import utcnow
-from ..errors import ConfigError
 from ..mcp import Registry
 from ..outages import BreakerStore, State
 from ..outages.history import OutageHistory
 from ..outages.model import format_duration
 from .common import INT32_MAX, BoundedInt, Duration, emit_json, json_option, setup
 
-T = TypeVar("T")
+#: What these commands read and write (migration 0004_mcp_outages).
+OUTAGE_TABLES = (tables.mcp_breaker_states, tables.mcp_breaker_transitions, tables.mcp_outage_episodes,
+                 tables.mcp_degradation_status)
 
 
 def _print(table: Table) -> None:
@@ -33,14 +34,11 @@ def _when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else ""
 
 
-def _migrated(call: Callable[[], T]) -> T:
-    """Run ``call``; a missing table means migrations were not applied: say so (exit 2)."""
-    try:
-        return call()
-    except (OperationalError, ProgrammingError) as exc:
-        if "mcp_" not in str(exc.orig):
-            raise
-        raise ConfigError("the database has no MCP outage tables: run `cloudmake db upgrade` first") from None
+def _engine(database_url: str, *, create: bool = True) -> Engine:
+    """A migrated database; ``create=False`` (read-only commands) never creates an empty SQLite file."""
+    engine = make_engine(database_url, create=create)
+    require_tables(engine, *OUTAGE_TABLES)
+    return engine
 
 
 @click.group("breaker")
@@ -58,10 +56,10 @@ def breaker() -> None:
 def set_state(server: str, state: str, failures: int | None, reason: str, as_json: bool) -> None:
     """Set SERVER's breaker to STATE (closed, open, half_open); the outage sensor sees the transition."""
     settings = setup(as_json)
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings.database_url)
     Registry(engine).get(server)  # an unknown name is a usage error (exit 2)
     store = BreakerStore(engine)
-    current = _migrated(lambda: store.status(server))
+    current = store.status(server)
     if failures is None:
         failures = 0 if state == State.CLOSED else (current.failure_count if current else 0)
     transition = store.set_state(server, state, failure_count=failures, at=utcnow(), reason=reason, source="cli")
@@ -86,7 +84,7 @@ def prune(older_than: timedelta, as_json: bool) -> None:
         raise click.BadParameter("expected at least 1d: the outage sensor must read a transition first",
                                  param_hint="--older-than")
     settings = setup(as_json)
-    deleted = _migrated(lambda: BreakerStore(make_engine(settings.database_url)).prune(utcnow() - older_than))
+    deleted = BreakerStore(_engine(settings.database_url)).prune(utcnow() - older_than)
     if as_json:
         emit_json({"deleted": deleted, "older_than_seconds": int(older_than.total_seconds())})
     else:
@@ -98,7 +96,7 @@ def prune(older_than: timedelta, as_json: bool) -> None:
 def list_states(as_json: bool) -> None:
     """Every breaker's current state, failure count and since when it is out of CLOSED."""
     settings = setup(as_json)
-    snapshot = _migrated(lambda: BreakerStore(make_engine(settings.database_url, create=False)).snapshot())
+    snapshot = BreakerStore(_engine(settings.database_url, create=False)).snapshot()
     if as_json:
         emit_json([{"server": b.server, "state": b.state.value, "failure_count": b.failure_count,
                     "left_closed_at": b.left_closed_at, "updated_at": b.updated_at} for b in snapshot.breakers])
@@ -118,9 +116,9 @@ def list_states(as_json: bool) -> None:
 def outages(since: timedelta, check: bool, as_json: bool) -> None:
     """Current and recent MCP outages with their durations, as the outage sensor recorded them."""
     settings = setup(as_json)
-    history = OutageHistory(make_engine(settings.database_url, create=False))
+    history = OutageHistory(_engine(settings.database_url, create=False))
     now = utcnow()
-    episodes = _migrated(lambda: history.recent(now - since))
+    episodes = history.recent(now - since)
     guidance = {row["server_name"]: row["fallback"] for row in history.statuses(only_degraded=True)}
     degraded = [e for e in episodes if e.status == "degraded"]
     if as_json:

@@ -10,10 +10,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ..alerts import Alerter
 from ..db.engine import make_engine
+from ..db.helpers import require_tables
+from ..db.tables import mcp_servers
 from ..errors import ConfigError
 from ..loadtest.service import measure_and_record
 from ..loadtest.thresholds import load_thresholds, validate_overrides
@@ -21,16 +22,15 @@ from ..mcp import TRANSPORTS, McpServer, Registry
 from .common import FiniteFloat, emit_json, json_option, progress, setup
 
 
+def _engine(settings, *, create: bool = True) -> Engine:
+    """A migrated database; ``create=False`` (read-only commands) never creates an empty SQLite file."""
+    engine = make_engine(settings.database_url, create=create)
+    require_tables(engine, mcp_servers)
+    return engine
+
+
 def _registry(settings, *, create: bool = True) -> Registry:
-    return Registry(make_engine(settings.database_url, create=create), validate_thresholds=validate_overrides)
-
-
-def _guard_schema(call):
-    """Run ``call``; a missing table means migrations were not applied: say so (exit 2)."""
-    try:
-        return call()
-    except (OperationalError, ProgrammingError):
-        raise ConfigError("the database has no mcp_servers table: run `cloudmake db upgrade` first") from None
+    return Registry(_engine(settings, create=create), validate_thresholds=validate_overrides)
 
 
 def _server_json(server: McpServer) -> dict:
@@ -73,7 +73,7 @@ def add(name, url, transport, auth_header, auth_secret_ref, thresholds, disabled
     settings = setup(as_json)
     server = McpServer(name=name, url=url, transport=transport, auth_header=auth_header,
                        auth_secret_ref=auth_secret_ref, enabled=not disabled, thresholds=_parse_thresholds(thresholds))
-    saved = _guard_schema(lambda: _registry(settings).add(server, replace=replace))
+    saved = _registry(settings).add(server, replace=replace)
     if as_json:
         emit_json(_server_json(saved))
     else:
@@ -86,7 +86,7 @@ def add(name, url, transport, auth_header, auth_secret_ref, thresholds, disabled
 def list_servers(as_json):
     """List registered MCP servers."""
     settings = setup(as_json)
-    servers = _guard_schema(lambda: _registry(settings, create=False).list())
+    servers = _registry(settings, create=False).list()
     if as_json:
         emit_json([_server_json(s) for s in servers])
         return
@@ -107,7 +107,7 @@ def list_servers(as_json):
 def remove(name, as_json):
     """Unregister the MCP server NAME (its recorded metrics are kept)."""
     settings = setup(as_json)
-    _guard_schema(lambda: _registry(settings).remove(name))
+    _registry(settings).remove(name)
     emit_json({"removed": name}) if as_json else click.echo(f"removed {name}")
 
 
@@ -117,7 +117,7 @@ def _set_enabled(enabled: bool):
     @json_option
     def command(name, as_json):
         settings = setup(as_json)
-        server = _guard_schema(lambda: _registry(settings).set_enabled(name, enabled))
+        server = _registry(settings).set_enabled(name, enabled)
         emit_json(_server_json(server)) if as_json else click.echo(f"{name}: {'enabled' if enabled else 'disabled'}")
 
     command.help = f"{'Include' if enabled else 'Exclude'} the MCP server NAME {'in' if enabled else 'from'} the nightly load test."
@@ -146,13 +146,13 @@ def loadtest(names, thresholds_path, duration, rate, as_json):
     alert condition holds."""
     settings = setup(as_json)
     thresholds_file = load_thresholds(thresholds_path)
-    engine: Engine = make_engine(settings.database_url)
+    engine = _engine(settings)
     registry = Registry(engine)
-    targets = list(names) or [s.name for s in _guard_schema(lambda: registry.list(enabled_only=True))]
+    targets = list(names) or [s.name for s in registry.list(enabled_only=True)]
     if not targets:
         raise ConfigError("no enabled MCP servers to test (add one: cloudmake mcp add NAME URL)")
     for name in targets:
-        _guard_schema(lambda name=name: registry.get(name))
+        registry.get(name)
     overrides = {k: v for k, v in (("duration_seconds", duration), ("rate_per_second", rate)) if v is not None}
     run_id, alerter, results, failed = f"cli-{uuid.uuid4().hex[:12]}", Alerter(settings.alert_webhook_url), [], False
     with progress(enabled=not as_json) as bar:

@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, bindparam, delete, select, update
 
+from ..db.helpers import dialect_insert
 from ..db.tables import github_sync_state
 from ..db.types import utcnow
-from ..quota.service import dialect_insert
 from .targets import Target
 
 _T = github_sync_state

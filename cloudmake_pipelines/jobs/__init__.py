@@ -1,1 +1,1 @@
-"""Op-based jobs (work that is an action, not a data asset). Each module exposes ``defs``."""
+"""Op-only jobs (work that is an action, not a data asset), one module per task. Each exposes ``defs``."""

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ..assets import labels
 from ..db import migrate
 from ..resources import DatabaseResource
 
@@ -22,10 +23,10 @@ def apply_migrations(context: dg.OpExecutionContext, database: DatabaseResource)
     )
 
 
-@dg.job(description="Seed task 9: apply pending database migrations (on demand and before deployments).",
-        tags={"task": "migrations"})
-def db_migrate():
+@dg.job(description="Apply pending database migrations (on demand and before deployments).",
+        tags=labels("migrations", 9), executor_def=dg.in_process_executor)
+def migrations_job():
     apply_migrations()
 
 
-defs = dg.Definitions(jobs=[db_migrate])
+defs = dg.Definitions(jobs=[migrations_job])

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from ..alerts import Alert, Alerter
+from ..db.helpers import require_tables
+from ..db.tables import mcp_server_metrics, mcp_servers
 from ..errors import ConfigError
 from ..mcp import Registry
 from .runner import ServerResult, load_test_server
@@ -47,6 +49,7 @@ def measure_and_record(engine: Engine, name: str, thresholds_file: ThresholdsFil
                     on_arrival: Callable[[int, int], None] | None = None) -> tuple[ServerResult, bool]:
     """Load-test the registered server ``name``, save its rows under ``run_id``, alert when a condition
     holds. Returns the result and whether an alert was sent."""
+    require_tables(engine, mcp_servers, mcp_server_metrics)  # before minutes of load, not after
     server = Registry(engine).get(name)
     thresholds = thresholds_file.for_server(name, server.thresholds).merged(overrides or {})
     result = load_test_server(server, thresholds, environment=environment, secrets=keyring_lookup(engine),

@@ -23,16 +23,17 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
 
-from ..alerts import Alert
+from ..alerts import Alert, Alerter
 from ..db.locks import lock_key
 from ..db.tables import mcp_degradation_status
-from ..errors import CloudMakeError
+from ..errors import CloudMakeError, ConfigError
 from ..logs import get_logger
 from .config import OutageConfig
 from .fallbacks import Fallbacks
@@ -95,6 +96,29 @@ class Notification:
     @property
     def run_key(self) -> str:
         return f"{self.alert.key}:{self.kind}"
+
+    def to_config(self) -> dict[str, Any]:
+        """Plain JSON values (the alert job's run config); :meth:`from_config` reads them back."""
+        alert = self.alert
+        return {"kind": self.kind, "server": self.server, "started_at": self.started_at.isoformat(),
+                "alert": {"task": alert.task, "key": alert.key, "summary": alert.summary, "severity": alert.severity,
+                          "details": dict(alert.details), "environment": alert.environment}}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Notification:
+        try:
+            return cls(kind=config["kind"], server=config["server"],
+                       started_at=datetime.fromisoformat(config["started_at"]), alert=Alert(**config["alert"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"outage notification run config: {exc!s} (expected kind, server, started_at "
+                              "(ISO 8601) and alert {task, key, summary, severity, details, environment})") from None
+
+    def deliver(self, alerter: Alerter, history: OutageHistory, now: datetime) -> bool:
+        """Send it and record it as sent on its episode (so no later tick asks again). False: the webhook
+        refused it (the alert is in the logs); the run that delivers it fails, and re-executing resends."""
+        delivered = alerter.send(self.alert)
+        history.mark_notified(self.server, self.started_at, self.kind, now)
+        return delivered
 
 
 @dataclass

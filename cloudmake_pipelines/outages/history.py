@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
 
+from ..db.helpers import dialect_insert
 from ..db.tables import mcp_degradation_status as status_table
 from ..db.tables import mcp_outage_episodes as episodes
 from .model import Episode, State
-from .store import dialect_insert
 
 _FIELDS = ("server_name", "started_at", "ended_at", "breaker_state", "peak_failure_count", "transition_count",
            "reopen_count", "resolved_at", "alerted_at", "resolved_notified_at")

@@ -12,19 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Table, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, func, insert, or_, select, update
 
+from ..db.helpers import dialect_insert
 from ..db.tables import mcp_breaker_states as states
 from ..db.tables import mcp_breaker_transitions as transitions
 from ..errors import ConfigError
 from ..logs import redactor
 from .model import BreakerStatus, State, Transition
-
-
-def dialect_insert(conn: Connection, table: Table):
-    """An INSERT that knows ``on_conflict_do_*`` on both PostgreSQL and SQLite."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def parse_state(value: str, field: str = "state") -> State:

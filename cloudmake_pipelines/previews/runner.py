@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, insert, inspect, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from ..alerts import Alert, Alerter
+from ..db.helpers import require_tables
 from ..db.tables import preview_archival_runs as runs
-from ..errors import ConfigError
 from ..logs import get_logger
 from ..settings import Settings
 from . import archive
@@ -179,9 +179,7 @@ def last_run(engine: Engine) -> dict | None:
 
 def require_schema(engine: Engine) -> None:
     """Fail with what to do when migration 0006_previews is not applied (instead of an SQL error)."""
-    if not inspect(engine).has_table(runs.name):
-        raise ConfigError("the database has no preview archival tables: apply migrations first "
-                          "(cloudmake db upgrade, or the Dagster job db_migrate)")
+    require_tables(engine, runs)
 
 
 def build_archiver(engine: Engine, settings: Settings, *, neon_api_url: str | None = None,

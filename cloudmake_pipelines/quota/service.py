@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, select, update
 
+from ..db.helpers import dialect_insert
 from ..db.tables import quota_buckets
 from ..db.types import utcnow
 
@@ -49,11 +49,6 @@ class Grant:
     @property
     def denied(self) -> int:
         return self.wanted - self.granted
-
-
-def dialect_insert(conn: Connection, table: Table):
-    """An INSERT with ``on_conflict_do_nothing``/``on_conflict_do_update`` for this connection's dialect."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 class QuotaService:

@@ -1,1 +1,1 @@
-"""Sensors. Each module exposes ``defs``."""
+"""Every sensor, one module per task (``sensors/<task>.py``). Each module exposes ``defs``."""

@@ -18,7 +18,7 @@ from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource
 from cloudmake_pipelines.resources.outages import OutageDetectionResource
-from cloudmake_pipelines.sensors.mcp_outage_detector import mcp_outage_alert, mcp_outage_detector
+from cloudmake_pipelines.sensors.outages import mcp_outage_alert_job, mcp_outage_detector
 from tests.support.webhook import WebhookReceiver
 
 #: The outage tables' own migration branch (0001 -> 0004): faster than every head, and all these tests need.
@@ -106,7 +106,7 @@ class Harness:
             if self.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key,
                                                                   "test_harness": self.name})):
                 continue
-            result = mcp_outage_alert.execute_in_process(
+            result = mcp_outage_alert_job.execute_in_process(
                 run_config=request.run_config, instance=self.instance, tags=tags,
                 resources={"database": DatabaseResource(url=self.db_url),
                            "alerts": AlertsResource(webhook_url=self.webhook_url)})

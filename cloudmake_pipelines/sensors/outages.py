@@ -1,58 +1,45 @@
 """Seed task 2 in Dagster: the ``mcp_outage_detector`` sensor and its small alert job.
 
 Every 5 minutes the sensor runs one detection tick (:mod:`cloudmake_pipelines.outages.detector`) from
-its cursor and requests one ``mcp_outage_alert`` run per notification due, with a run key per episode and
+its cursor and requests one ``mcp_outage_alert_job`` run per notification due, with a run key per episode and
 kind, so Dagster itself never launches the same alert twice. When the breaker source or the database is
 unreachable the tick is skipped with the reason and the cursor stays: the next tick catches up.
+
+The alert job lives here, beside the sensor, not in ``jobs/``: only this sensor launches it, and the
+notification it carries goes out (``Notification.to_config``) and comes back (``from_config``) in this file.
 """
 
 import contextlib
-import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime
 
 import dagster as dg
-from pydantic import Field
 
-from ..alerts import Alert
+from ..assets import fails_clearly, labels
 from ..db.types import utcnow
 from ..logs import PinoFormatter
-from ..outages import Cursor, SourceUnavailable
+from ..outages import Cursor, Notification, SourceUnavailable
 from ..outages.detector import TASK
 from ..outages.history import OutageHistory
 from ..resources import AlertsResource, DatabaseResource, SettingsResource
 from ..resources.outages import OutageDetectionResource
 
 
-class OutageAlertConfig(dg.Config):
-    kind: str = Field(description="opened | resolved")
-    server: str
-    started_at: str = Field(description="Episode start (ISO 8601): with the server, the episode's identity.")
-    key: str
-    summary: str
-    severity: str
-    details_json: str
-    environment: str
-
-
-@dg.op(description="Send one outage notification and record it as sent on its episode.")
-def send_outage_alert(context: dg.OpExecutionContext, config: OutageAlertConfig, database: DatabaseResource,
-                      alerts: AlertsResource) -> None:
-    alert = Alert(task=TASK, key=config.key, summary=config.summary, severity=config.severity,
-                  details=json.loads(config.details_json), environment=config.environment)
-    delivered = alerts.get_alerter().send(alert)
-    OutageHistory(database.get_engine()).mark_notified(
-        config.server, datetime.fromisoformat(config.started_at), config.kind, utcnow())
-    context.log.info(f"{config.kind} notification for {config.server}: {config.summary}")
+@dg.op(description="Send one outage notification and record it as sent on its episode.",
+       config_schema=dg.Permissive())
+@fails_clearly
+def send_outage_alert(context: dg.OpExecutionContext, database: DatabaseResource, alerts: AlertsResource) -> None:
+    notification = Notification.from_config(context.op_config)
+    delivered = notification.deliver(alerts.get_alerter(), OutageHistory(database.get_engine()), utcnow())
+    context.log.info(f"{notification.kind} notification for {notification.server}: {notification.alert.summary}")
     if not delivered:
-        raise dg.Failure(f"the alert webhook did not accept the {config.kind} notification for "
-                         f"{config.server} (it is in the logs at level 50); re-execute this run to resend")
+        raise dg.Failure(f"the alert webhook did not accept the {notification.kind} notification for "
+                         f"{notification.server} (it is in the logs at level 50); re-execute this run to resend")
 
 
-@dg.job(description="Seed task 2: deliver one MCP outage notification (launched by mcp_outage_detector).",
-        tags={"task": "mcp_outages"})
-def mcp_outage_alert():
+@dg.job(description="Deliver one MCP outage notification (launched by mcp_outage_detector).",
+        tags=labels("mcp_outages", 2), executor_def=dg.in_process_executor)
+def mcp_outage_alert_job():
     send_outage_alert()
 
 
@@ -83,9 +70,9 @@ def _tick_log(target: logging.Logger) -> Iterator[None]:
         logger.setLevel(level)
 
 
-@dg.sensor(name="mcp_outage_detector", job=mcp_outage_alert, minimum_interval_seconds=300,
+@dg.sensor(name="mcp_outage_detector", job=mcp_outage_alert_job, minimum_interval_seconds=300,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Seed task 2: reads MCP circuit-breaker transitions since its cursor; alerts once per "
+           description="Reads MCP circuit-breaker transitions since its cursor; alerts once per "
                        "outage episode degraded > 90 s, then once when it resolves, with fallback guidance.")
 def mcp_outage_detector(context: dg.SensorEvaluationContext, database: DatabaseResource,
                         mcp_outages: OutageDetectionResource, settings: SettingsResource):
@@ -102,11 +89,7 @@ def mcp_outage_detector(context: dg.SensorEvaluationContext, database: DatabaseR
     run_requests = [
         dg.RunRequest(
             run_key=n.run_key,
-            # A plain dict (the OutageAlertConfig shape): building Config objects costs ~0.5 ms each.
-            run_config={"ops": {"send_outage_alert": {"config": {
-                "kind": n.kind, "server": n.server, "started_at": n.started_at.isoformat(), "key": n.alert.key,
-                "summary": n.alert.summary, "severity": n.alert.severity,
-                "details_json": json.dumps(n.alert.details), "environment": n.alert.environment}}}},
+            run_config={"ops": {"send_outage_alert": {"config": n.to_config()}}},
             tags={"mcp_server": n.server, "outage_kind": n.kind},
         )
         for n in result.notifications
@@ -116,5 +99,5 @@ def mcp_outage_detector(context: dg.SensorEvaluationContext, database: DatabaseR
     return dg.SensorResult(skip_reason=result.summary, cursor=result.cursor.dumps())
 
 
-defs = dg.Definitions(sensors=[mcp_outage_detector], jobs=[mcp_outage_alert],
+defs = dg.Definitions(sensors=[mcp_outage_detector], jobs=[mcp_outage_alert_job],
                       resources={"mcp_outages": OutageDetectionResource.from_env()})

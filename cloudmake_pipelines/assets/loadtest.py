@@ -1,9 +1,9 @@
 """Seed task 1 in Dagster: the ``mcp_server_metrics`` asset, partitioned per registered MCP server.
 
-* partitions follow the registry (``mcp_server_partitions_sync`` sensor, and the schedule before it
-  launches anything);
-* ``mcp_load_tests_nightly`` at 02:00 UTC launches one run per enabled server's partition;
-* checks: ``sc021_list_p95`` (ERROR, blocking: list operations p95 <= 500 ms) and ``alert_conditions``
+* partitions follow the registry (the ``mcp_server_partitions_sync`` sensor in :mod:`..sensors.loadtest`,
+  and the schedule before it launches anything);
+* ``mcp_load_test_nightly`` at 02:00 UTC launches one ``mcp_load_test_job`` run per enabled server's partition;
+* checks: ``sc_021_list_p95`` (ERROR, blocking: list operations p95 <= 500 ms) and ``alert_conditions``
   (p95 > 750 ms or error rate > 5% sends one alert per server per run).
 
 All the work is in :mod:`cloudmake_pipelines.loadtest`; this module only wires it to Dagster.
@@ -11,13 +11,16 @@ All the work is in :mod:`cloudmake_pipelines.loadtest`; this module only wires i
 
 import dagster as dg
 
+from ..loadtest.history import RUNS, p95_history
 from ..loadtest.service import measure_and_record
 from ..loadtest.thresholds import load_thresholds
 from ..mcp import Registry
 from ..resources import AlertsResource, DatabaseResource, SettingsResource
+from . import fails_clearly, frame_table, labels, task_job
 
 PARTITIONS_NAME = "mcp_servers"
-SC021_CHECK = "sc021_list_p95"
+TASK = "mcp_load_test"
+SC021_CHECK = "sc_021_list_p95"
 ALERT_CHECK = "alert_conditions"
 
 mcp_server_partitions = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
@@ -36,15 +39,21 @@ class LoadTestConfig(dg.Config):
     partitions_def=mcp_server_partitions,
     group_name="mcp",
     kinds={"python", "sql"},
-    description="Nightly open-loop load test of one MCP server's list operations (seed task 1, SC-021): "
-                "p50/p95/p99, error rate and errors by kind, one mcp_server_metrics row per operation.",
+    tags=labels(TASK, 1, "SC-021"),
+    description="Nightly open-loop load test of one MCP server's list operations: p50/p95/p99, error rate and "
+                f"errors by kind, one mcp_server_metrics row per operation; p95_history: the last {RUNS} runs' p95 "
+                "per operation (CLI runs included).",
     check_specs=[
         dg.AssetCheckSpec(SC021_CHECK, asset="mcp_server_metrics", blocking=True,
-                          description="SC-021: every MCP list operation's p95 <= 500 ms (or the server's override)."),
+                          description="SC-021: every MCP list operation's p95 <= 500 ms (or the server's override). "
+                                      "Blocking: the seed's target for list latency; a miss fails the run.",
+                          metadata={"sc": "SC-021"}),
         dg.AssetCheckSpec(ALERT_CHECK, asset="mcp_server_metrics",
-                          description="Alert conditions: p95 > 750 ms or error rate > 5%; sends one alert per run."),
+                          description="Alert conditions: p95 > 750 ms or error rate > 5%; sends one alert per run. Not "
+                                      "blocking (WARN): the seed asks for an alert here, not a failed run."),
     ],
 )
+@fails_clearly
 def mcp_server_metrics(context: dg.AssetExecutionContext, config: LoadTestConfig, database: DatabaseResource,
                        alerts: AlertsResource, settings: SettingsResource) -> dg.MaterializeResult:
     overrides = {k: v for k, v in (("rate_per_second", config.rate_per_second),
@@ -65,6 +74,7 @@ def mcp_server_metrics(context: dg.AssetExecutionContext, config: LoadTestConfig
         metadata[f"{key}.requests"] = dg.MetadataValue.int(op["requests"])
     if result.notes:
         metadata["notes"] = "; ".join(result.notes)
+    metadata["p95_history"] = frame_table(p95_history(database.get_engine(), result.server))
     failures, reasons = result.sc021_failures(), result.alert_reasons()
     return dg.MaterializeResult(
         metadata=metadata,
@@ -78,10 +88,8 @@ def mcp_server_metrics(context: dg.AssetExecutionContext, config: LoadTestConfig
     )
 
 
-mcp_load_test_job = dg.define_asset_job(
-    "mcp_load_test_job", selection=[mcp_server_metrics], partitions_def=mcp_server_partitions,
-    executor_def=dg.in_process_executor, tags={"task": "mcp_load_test"},
-    description="Load-test one MCP server (one partition per registered server).")
+mcp_load_test_job = task_job("mcp_load_test_job", [mcp_server_metrics], tags=labels(TASK, 1),
+                             description="Load-test one MCP server (one partition per registered server).")
 
 
 def partition_changes(registered: list[str], existing: list[str]) -> tuple[list[str], list[str]]:
@@ -89,21 +97,10 @@ def partition_changes(registered: list[str], existing: list[str]) -> tuple[list[
     return sorted(set(registered) - set(existing)), sorted(set(existing) - set(registered))
 
 
-@dg.sensor(name="mcp_server_partitions_sync", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Keeps mcp_server_metrics' partitions equal to the registered MCP servers.")
-def mcp_server_partitions_sync(context: dg.SensorEvaluationContext, database: DatabaseResource) -> dg.SensorResult:
-    names = [s.name for s in Registry(database.get_engine()).list()]
-    add, delete = partition_changes(names, context.instance.get_dynamic_partitions(PARTITIONS_NAME))
-    requests = ([mcp_server_partitions.build_add_request(add)] if add else []) + (
-        [mcp_server_partitions.build_delete_request(delete)] if delete else [])
-    context.log.info(f"partitions: {len(names)} servers, added {add or 'none'}, deleted {delete or 'none'}")
-    return dg.SensorResult(dynamic_partitions_requests=requests)
-
-
-@dg.schedule(name="mcp_load_tests_nightly", cron_schedule="0 2 * * *", execution_timezone="UTC",
+@dg.schedule(name="mcp_load_test_nightly", cron_schedule="0 2 * * *", execution_timezone="UTC",
              job=mcp_load_test_job, default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Seed task 1: load-test every enabled MCP server nightly at 02:00 UTC.")
-def mcp_load_tests_nightly(context: dg.ScheduleEvaluationContext, database: DatabaseResource):
+             description="Load-test every enabled MCP server nightly at 02:00 UTC.")
+def mcp_load_test_nightly(context: dg.ScheduleEvaluationContext, database: DatabaseResource):
     names = [s.name for s in Registry(database.get_engine()).list(enabled_only=True)]
     if not names:
         return dg.SkipReason("no enabled MCP servers in the registry (add one: cloudmake mcp add)")
@@ -114,5 +111,4 @@ def mcp_load_tests_nightly(context: dg.ScheduleEvaluationContext, database: Data
     return [dg.RunRequest(run_key=f"{day}:{name}", partition_key=name, tags={"server": name}) for name in names]
 
 
-defs = dg.Definitions(assets=[mcp_server_metrics], jobs=[mcp_load_test_job], sensors=[mcp_server_partitions_sync],
-                      schedules=[mcp_load_tests_nightly])
+defs = dg.Definitions(assets=[mcp_server_metrics], jobs=[mcp_load_test_job], schedules=[mcp_load_test_nightly])

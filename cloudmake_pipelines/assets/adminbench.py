@@ -1,7 +1,7 @@
 """Seed task 10 in Dagster: the ``admin_query_benchmark`` asset, run on demand after RLS changes.
 
-* job ``admin_benchmark`` (no schedule: launch it from the UI or ``dagster job execute``);
-* checks: ``sc004_admin_p95`` (ERROR, blocking: every admin query's p95 <= 150 ms) and ``rls_isolation``
+* job ``admin_benchmark_job`` (no schedule: launch it from the UI or ``dagster job execute``);
+* checks: ``sc_004_admin_p95`` (ERROR, blocking: every admin query's p95 <= 150 ms) and ``rls_isolation``
   (ERROR: the tenant role cannot read or write another tenant's rows; no setting sees nothing);
 * each query's p50/p95/p99 is numeric metadata (plotted across runs in the UI) and a row of
   ``admin_benchmark_results``.
@@ -12,11 +12,14 @@ All the work is in :mod:`cloudmake_pipelines.adminbench`; this module only wires
 import dagster as dg
 
 from ..adminbench.dataset import Scale
-from ..adminbench.runner import RLS_NEEDS_POSTGRES, SC004_P95_MS, require_tables, run_benchmark, store
+from ..adminbench.runner import SC004_P95_MS, require_postgres, run_benchmark, store
+from ..db.helpers import require_tables
 from ..db.tables import admin_benchmark_results
 from ..resources import DatabaseResource, SettingsResource
+from . import fails_clearly, labels, task_job
 
-SC004_CHECK = "sc004_admin_p95"
+TASK = "admin_benchmark"
+SC004_CHECK = "sc_004_admin_p95"
 ISOLATION_CHECK = "rls_isolation"
 
 
@@ -38,21 +41,24 @@ class AdminBenchmarkConfig(dg.Config):
     name="admin_query_benchmark",
     group_name="adminbench",
     kinds={"python", "postgres"},
+    tags=labels(TASK, 10, "SC-004"),
     description="Admin queries (user list, audit logs, sessions) timed as the platform-admin role (and one "
-                "as a tenant's admin) with row-level security in force (seed task 10, SC-004): p50/p95/p99 per query, the plan of the "
+                "as a tenant's admin) with row-level security in force: p50/p95/p99 per query, the plan of the "
                 "slowest iteration, and a proof that RLS isolates tenants.",
     check_specs=[
         dg.AssetCheckSpec(SC004_CHECK, asset="admin_query_benchmark", blocking=True,
-                          description="SC-004: every admin query's p95 <= 150 ms under RLS."),
+                          description="SC-004: every admin query's p95 <= 150 ms under RLS. Blocking: the seed's "
+                                      "target; a slower query fails the run.", metadata={"sc": "SC-004"}),
         dg.AssetCheckSpec(ISOLATION_CHECK, asset="admin_query_benchmark", blocking=True,
-                          description="RLS isolates tenants: no cross-tenant read or write; no setting, no rows."),
+                          description="RLS isolates tenants: no cross-tenant read or write; no setting, no rows. "
+                                      "Blocking: a leak between tenants is never acceptable."),
     ],
 )
+@fails_clearly
 def admin_query_benchmark(context: dg.AssetExecutionContext, config: AdminBenchmarkConfig,
                           database: DatabaseResource, settings: SettingsResource) -> dg.MaterializeResult:
     engine = database.get_engine()
-    if engine.dialect.name != "postgresql":
-        raise dg.Failure(RLS_NEEDS_POSTGRES)
+    require_postgres(engine)
     require_tables(engine, admin_benchmark_results.name)
     scale = Scale(config.users, config.audit_logs, config.sessions, config.tenants) if config.synthetic else None
     report = run_benchmark(engine, scale=scale, iterations=config.iterations, warmup=config.warmup,
@@ -84,9 +90,8 @@ def admin_query_benchmark(context: dg.AssetExecutionContext, config: AdminBenchm
     )
 
 
-admin_benchmark = dg.define_asset_job(
-    "admin_benchmark", selection=[admin_query_benchmark], executor_def=dg.in_process_executor,
-    tags={"task": "admin_benchmark"},
-    description="Seed task 10, on demand after RLS changes: benchmark the admin queries under RLS (SC-004).")
+admin_benchmark_job = task_job(
+    "admin_benchmark_job", [admin_query_benchmark], tags=labels(TASK, 10),
+    description="On demand after RLS changes: benchmark the admin queries under RLS (SC-004).")
 
-defs = dg.Definitions(assets=[admin_query_benchmark], jobs=[admin_benchmark])
+defs = dg.Definitions(assets=[admin_query_benchmark], jobs=[admin_benchmark_job])
