@@ -14,6 +14,7 @@ from contextlib import nullcontext
 import click
 
 from .. import logs
+from ..fsio import write_output
 from ..secretscan import baseline as baselines
 from ..secretscan import sources
 from ..secretscan.findings import ScanResult
@@ -75,7 +76,7 @@ def scan(paths, staged, git_diff, history, config, no_ignore, jobs, fmt, baselin
         result.findings = kept
     text = render(result, ruleset, fmt, source=source)
     if output:
-        baselines.write_atomically(output, text.encode("utf-8", "surrogateescape"))
+        write_output(output, text.encode("utf-8", "surrogateescape"), dash_is_stdout=True)
     else:
         click.echo(text, nl=False)
     for finding in result.findings:  # sanitized: the same fields as the report, never the secret

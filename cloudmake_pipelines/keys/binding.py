@@ -25,6 +25,7 @@ import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ..errors import CloudMakeError, ConfigError
+from ..fsio import write_output
 from ..logs import redactor
 
 KEY_BYTES = 32  # AES-256
@@ -123,18 +124,7 @@ class LocalKeyStore:
         return data
 
     def _write_file(self, keys: dict[str, str]) -> None:
-        tmp = self.key_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(keys, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.key_file)
-        dir_fd = os.open(self.key_file.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_output(self.key_file, json.dumps(keys, indent=1, sort_keys=True).encode(), mode=0o600)
 
 
 class CloudflareError(CloudMakeError):

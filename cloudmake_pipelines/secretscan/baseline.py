@@ -4,12 +4,11 @@ repository can adopt the scanner and still fail on every new secret."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..fsio import write_output
 from .findings import Finding
 
 BASELINE_VERSION = 1
@@ -39,21 +38,5 @@ def write(path: str | Path, findings: Iterable[Finding]) -> int:
     entries = sorted({f.fingerprint: {"fingerprint": f.fingerprint, "rule": f.rule_id, "file": f.path}
                       for f in findings}.values(), key=lambda e: (e["file"], e["rule"], e["fingerprint"]))
     text = json.dumps({"version": BASELINE_VERSION, "findings": entries}, indent=2) + "\n"
-    write_atomically(path, text.encode("utf-8"))
+    write_output(path, text.encode("utf-8"), dash_is_stdout=True)
     return len(entries)
-
-
-def write_atomically(path: str | Path, content: bytes) -> None:
-    """Write a file so that a reader (or a killed run) never sees half of it: a temporary file in the same
-    directory, flushed to disk, renamed over the target."""
-    path = Path(path)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        os.unlink(handle.name)
-        raise

@@ -197,12 +197,13 @@ def _cache_dir() -> Path:
 
 def _write_atomically(path: Path, content: bytes) -> None:
     """Best effort: a cache that cannot be written only costs the next run a compile."""
-    from .baseline import write_atomically
+    from ..errors import CloudMakeError
+    from ..fsio import write_output
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, content)
-    except OSError:
+        write_output(path, content)
+    except (OSError, CloudMakeError):
         pass
 
 
