@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .filters import CHECKS, is_non_secret_shape, is_placeholder, shannon_entropy
+from .filters import CHECKS, generic_value_ok, is_placeholder, required_entropy, shannon_entropy
 from .findings import Finding
 from .rules import Rule, RuleSet
 
@@ -105,12 +105,12 @@ class Engine:
                 if not (rule.generic and any(s < e2 and s2 < e for s2, e2 in specific))]
 
     def _is_secret(self, rule: Rule, match: re.Match[bytes], secret: str) -> bool:
-        if rule.entropy and shannon_entropy(secret) < rule.entropy:
-            return False
-        if is_placeholder(secret) or (rule.generic and is_non_secret_shape(secret)):
-            return False
         groups = match.re.groupindex
         name = match.group("name").decode("utf-8", "replace") if "name" in groups and match.group("name") else None
+        if rule.entropy and shannon_entropy(secret) < required_entropy(rule, secret):
+            return False
+        if is_placeholder(secret) or (rule.generic and not generic_value_ok(secret, name)):
+            return False
         if "user" in groups and match.group("user") and match.group("user").decode("utf-8", "replace") == secret:
             return False
         if rule.allowlist.allows_secret(secret, name) or self.ruleset.allowlist.allows_secret(secret, name):
@@ -159,7 +159,7 @@ def _hyperscan_database(rules: Sequence[Rule], widths: Sequence[int]):
     base = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_MULTILINE
     flags = [base | (hyperscan.HS_FLAG_SINGLEMATCH if w > MAX_WINDOW else 0) for w in widths]
     key = hashlib.sha256(repr((hyperscan.__version__, [r.pattern for r in rules], flags)).encode()).hexdigest()
-    cache = _cache_dir() / f"hyperscan-{key[:32]}.db"
+    cache = cache_dir() / f"hyperscan-{key[:32]}.db"
     try:
         head, blob = cache.read_bytes().split(b"\n", 1)
         return hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK), [int(i) for i in head.split()]
@@ -190,7 +190,7 @@ def _compiles(hyperscan, pattern: str, flags: int) -> bool:
         return False
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root) / "cloudmake" / "secretscan"
 

@@ -49,12 +49,13 @@ class Forge:
         body = self.chars(ALNUM, 30)
         return f"{prefix}_{body}{crc32_base62(body)}"
 
-    def jwt(self) -> str:
+    def jwt(self, claims: dict | None = None) -> str:
         def b64(raw: bytes) -> str:
             return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
         header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-        claims = {"sub": self.chars(ALNUM, 12), "iat": 1700000000 + self.rng.randrange(10**7), "role": "admin"}
+        claims = claims or {"sub": self.chars(ALNUM, 12), "iat": 1700000000 + self.rng.randrange(10**7),
+                            "role": "admin"}
         return f"{header}.{b64(json.dumps(claims).encode())}.{b64(self.rng.randbytes(32))}"
 
     def private_keys(self) -> list[tuple[str, str]]:
@@ -127,7 +128,9 @@ def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
     add("cloudflare-api-token", c(URLSAFE, 40), "CLOUDFLARE_API_TOKEN={s}\n", ".env")
     add("cloudflare-api-token", c(HEX, 37), 'cf_api_key = "{s}"\n')
     add("cloudflare-origin-ca-key", f"v1.0-{c(HEX, 24)}-{c(HEX, 146)}", 'origin_ca = "{s}"\n')
-    add("neon-api-key", "napi_" + c(string.ascii_lowercase + string.digits, 60), "NEON_API_KEY={s}\n", ".env")
+    add("neon-api-key", "napi_" + c(ALNUM, 64), "NEON_API_KEY={s}\n", ".env")
+    add("neon-api-key", "napi_" + c(ALNUM, 64), 'headers = {{"Authorization": "Bearer {s}"}}\n', "neon.py",
+        "neon-api-key (bearer)")
     add("polar-access-token", "polar_oat_" + c(ALNUM, 43), 'POLAR_ACCESS_TOKEN = "{s}"\n')
     add("stripe-secret-key", "sk_live_" + c(ALNUM, 99), "stripe.api_key = '{s}'\n")
     add("stripe-secret-key", "rk_test_" + c(ALNUM, 24), "STRIPE_KEY={s}\n", ".env")
@@ -136,6 +139,8 @@ def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
         'SLACK_BOT_TOKEN = "{s}"\n')
     add("slack-webhook-url", f"T{c(BASE32, 8)}/B{c(BASE32, 10)}/{c(ALNUM, 24)}",
         'webhook = "https://hooks.slack.com/services/{s}"\n')
+    add("slack-webhook-url", f"T{c(BASE32, 10)}/A{c(BASE32, 10)}/{c(string.digits, 18)}/{c(ALNUM, 24)}",
+        "SLACK_WORKFLOW_URL=https://hooks.slack.com/workflows/{s}\n", ".env", "slack-webhook-url (workflow)")
     add("openai-api-key", f"sk-proj-{c(URLSAFE, 74)}T3BlbkFJ{c(URLSAFE, 74)}", "OPENAI_API_KEY={s}\n", ".env")
     add("anthropic-api-key", f"sk-ant-api03-{c(URLSAFE, 93)}AA", 'client = Anthropic(api_key="{s}")\n')
     add("google-api-key", "AIza" + c(URLSAFE, 35), 'const firebaseKey = "{s}";\n', "app.js")
@@ -145,8 +150,12 @@ def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
     add("sendgrid-api-key", f"SG.{c(URLSAFE, 22)}.{c(URLSAFE, 43)}", 'SENDGRID = "{s}"\n')
     add("datadog-api-key", c(HEX, 32), "DD_API_KEY={s}\n", ".env")
     add("datadog-api-key", c(HEX, 40), 'datadog_app_key: "{s}"\n', "values.yaml")
+    add("datadog-api-key", c(HEX, 32), 'const ddApiKey = "{s}";\n', "metrics.ts", "datadog-api-key (camelCase)")
+    add("datadog-application-key", "ddapp_" + c(ALNUM, 40), "DD_APP_KEY={s}\n", ".env")
     add("posthog-personal-api-key", "phx_" + c(ALNUM, 43), 'POSTHOG_PERSONAL_API_KEY = "{s}"\n')
     add("jwt", f.jwt(), 'headers = {{"Authorization": "Bearer {s}"}}\n')
+    add("jwt", f.jwt({"user": c(ALNUM, 8), "tenant": c(ALNUM, 6), "admin": True}), "session: {s}\n", "fixture.yaml",
+        "jwt (no registered claims)")
     add("database-url-password", c(ALNUM, 20),
         'DATABASE_URL = "postgresql://app_user:{s}@ep-quiet-1.eu-central-1.aws.neon.tech/app?sslmode=require"\n')
     add("database-url-password", c(ALNUM + "!%^*", 16), "  url: mysql+pymysql://svc:{s}@10.0.3.7:3306/orders\n",
@@ -156,6 +165,16 @@ def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
     add("generic-secret-assignment", c(URLSAFE, 40), "SESSION_SECRET_KEY={s}\n", ".env")
     add("generic-secret-assignment", c(ALNUM, 24) + "!x9", '  "password": "{s}",\n', "settings.json")
     add("generic-secret-assignment", c(ALNUM, 28), "  api_key: {s}\n", "service.yaml")
+    add("generic-secret-assignment", c(ALNUM, 8) + "!" + c(string.digits, 2), 'DB_PASSWORD = "{s}"\n', "settings.py",
+        "generic-secret-assignment (short password)")
+    add("generic-secret-assignment", c(HEX, 64), '"client_secret": "{s}",\n', "oauth.json",
+        "generic-secret-assignment (64-hex client secret)")
+    add("generic-secret-assignment", c(URLSAFE, 32), 'token = os.environ.get("SERVICE_TOKEN", "{s}")\n', "app.py",
+        "generic-secret-assignment (environment default)")
+    add("generic-secret-assignment", c(ALNUM, 30), 'const key = process.env.API_KEY || "{s}";\n', "server.js",
+        "generic-secret-assignment (process.env fallback)")
+    add("generic-secret-assignment", c(ALNUM, 32), 'settings["mailgun_api_key"] = "{s}"\n', "conf.py",
+        "generic-secret-assignment (indexed assignment)")
     return out
 
 
@@ -225,6 +244,11 @@ def negatives(seed: int = 11) -> list[Sample]:
         ("PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: <your key here>\n", "putty header only"),
         (f"POSTHOG_PERSONAL_API_KEY = 'phx_{'x' * 43}'\n", "posthog placeholder"),
         (f'integrity = "sha512-{c(BASE64, 86)}=="\n', "subresource integrity"),
+        (f'DD_CLIENT_TOKEN = "pub{c(HEX, 32)}"\n', "datadog public client token"),
+        ("SLACK_CONFIG_TOKEN=xoxe.xoxp-1-SlackAppConfigurationAccessTokenHere\n", "slack configuration placeholder"),
+        ("firebase_key = 'AIzaSy" + "abcdefghijklmnopqrstuvwxyz1234567'\n", "firebase sdk example key"),
+        (f'password = "{c(string.ascii_lowercase, 6)}"\n', "short lower-case word"),
+        (f'client_secret_sha256 = "{c(HEX, 64)}"\n', "digest of a client secret"),
     ]
     out = [Sample(text, None, None, "config.py", label) for text, label in texts]
     for key in f.public_keys():

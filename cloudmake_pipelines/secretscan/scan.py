@@ -14,8 +14,6 @@ from .rules import RuleSet
 from .sources import Blob, FileRef
 
 HEAD_BYTES = 8192
-#: Below this many bytes, compiling the hyperscan database (~0.1 s) costs more than it saves.
-HYPERSCAN_THRESHOLD = 2 * 1024 * 1024
 #: Below this many bytes, starting worker processes costs more than it saves: one core scans ~600 MB per
 #: CPU-second here, so a pool (~50 ms to start) pays off only on large trees.
 PARALLEL_THRESHOLD = 64 * 1024 * 1024
@@ -27,8 +25,10 @@ _worker_engine: Engine | None = None  # inherited by forked workers
 
 
 def make_engine(ruleset: RuleSet, expected_bytes: int | None = None) -> Engine:
-    """An engine sized for the job: hyperscan for large or unknown (``None``) amounts of data."""
-    return Engine(ruleset, use_hyperscan=expected_bytes is None or expected_bytes >= HYPERSCAN_THRESHOLD)
+    """The engine for a scan of any size: hyperscan's database is cached on disk, so a small scan pays
+    only for loading it, and the answer never depends on how much else is scanned (``expected_bytes``
+    is accepted for callers that size their work; it no longer changes which rules run)."""
+    return Engine(ruleset)
 
 
 def read(ref: FileRef, ruleset: RuleSet) -> bytes | Skipped | None:
