@@ -101,8 +101,7 @@ class ConfigModel(_Strict):
 class BuiltinModel(_Strict):
     rules: list[RuleModel]
     allowlist: AllowlistModel = AllowlistModel()
-    max_file_size_mb: FileSize = 25
-    binary_extensions: list[NonEmpty] = []
+    max_file_size_mb: FileSize | None = None
 
 
 def validate_config(doc: dict[str, Any], source: str) -> dict[str, Any]:
@@ -115,8 +114,7 @@ def validate_config(doc: dict[str, Any], source: str) -> dict[str, Any]:
 def validate_builtin(doc: dict[str, Any], source: str) -> dict[str, Any]:
     model = _validate(BuiltinModel, doc, source)
     return {"rules": [r.normalized() for r in model.rules], "allowlist": model.allowlist.normalized(),
-            "max_file_size_mb": model.max_file_size_mb,
-            "binary_extensions": sorted({e.lower() for e in model.binary_extensions})}
+            "max_file_size_mb": model.max_file_size_mb}
 
 
 def _validate(model: type[BaseModel], doc: dict[str, Any], source: str) -> Any:

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 RULES_FILE = Path(__file__).with_name("rules.yaml")
 _LEET = str.maketrans("0134579@$", "oieastgas")
 #: Bumped when the cached form of the built-in rules changes shape.
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,7 @@ class Rule:
 class RuleSet:
     rules: tuple[Rule, ...]
     allowlist: Allowlist
-    binary_extensions: frozenset[str]
-    max_file_size: int
+    max_file_size: int | None  # bytes; None: every file is scanned, large ones in windows
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
@@ -109,11 +108,11 @@ def load_rules(config: str | Path | None = None) -> RuleSet:
     builtin = _builtin()
     rules = [_rule(raw) for raw in builtin["rules"]]
     allowlist = _allowlist(builtin["allowlist"])
-    max_size = int(builtin["max_file_size_mb"] * 1024 * 1024)
-    extensions = frozenset(builtin["binary_extensions"])
+    limit = builtin["max_file_size_mb"]
+    max_size = int(limit * 1024 * 1024) if limit is not None else None
     if config is not None:
         rules, allowlist, max_size = _apply_config(Path(config), rules, allowlist, max_size)
-    return RuleSet(tuple(rules), allowlist, extensions, max_size)
+    return RuleSet(tuple(rules), allowlist, max_size)
 
 
 def _builtin() -> dict[str, Any]:
@@ -158,7 +157,7 @@ def _allowlist(raw: dict[str, Any]) -> Allowlist:
 
 
 def _apply_config(path: Path, rules: list[Rule], allowlist: Allowlist,
-                  max_size: int) -> tuple[list[Rule], Allowlist, int]:
+                  max_size: int | None) -> tuple[list[Rule], Allowlist, int | None]:
     from . import config_model
 
     doc = config_model.validate_config(_read_yaml(path), str(path))
