@@ -16,7 +16,7 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _PLACEHOLDER = re.compile(
     r"exampl|sample|placeholder|your[_-]?(?:api|secret|token|key|own|pass)|\byour\b|changeme|change[_-]me|"
     r"replace[_-]?me|redacted|dummy|insert[_-]|xxxx|\*\*\*|\.\.\.|<[^>]*>|\$\{|\{\{|\$\(|%\(|(?-i:%s)\b|"
-    r"process\.env|os\.environ|getenv|env\(|secrets\.|vault:",
+    r"process\.env|os\.environ|getenv|env\(|secrets\.|vault:|^\$[A-Za-z_]\w*$",
     re.IGNORECASE,
 )
 _RUN = re.compile(r"(.)\1{5,}")
@@ -26,7 +26,7 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _URL_OR_PATH = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|[./~]|[A-Za-z]:\\)")
 _CASE_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _CHECKSUMMED = re.compile(r"^(?:gh[pousr]|npm)_[A-Za-z0-9]{30,}$")
-_PASSWORD_NAME = re.compile(r"passw|pwd|passphrase|secret|\bpass\b")
+_PASSWORD_NAME = re.compile(r"passw|pwd|passphrase|secret|(?<![a-z])pass(?![a-z])")
 _SECRET_NAME = re.compile(r"secret|credential|passw|creds")
 _HASH_NAME = re.compile(r"hash|sha|md5|digest|checksum|etag|commit|fingerprint")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")  # a.b.c attribute access
@@ -70,10 +70,10 @@ def generic_value_ok(secret: str, name: str | None) -> bool:
     name = (name or "").lower()
     if _CHECKSUMMED.match(secret) and not crc32_base62_valid(secret):
         return False
-    if len(secret) < 16:
+    if len(secret) < 16:  # a typed password: two kinds of character for a password's name, else three
         classes = sum(any(test(c) for c in secret) for test in (str.islower, str.isupper, str.isdigit,
                                                                   lambda c: not c.isalnum()))
-        if not (_PASSWORD_NAME.search(name) and classes >= 2):
+        if classes < (2 if _PASSWORD_NAME.search(name) else 3):
             return False
     if _HEX.match(secret) and _SECRET_NAME.search(name) and not _HASH_NAME.search(name) and len(secret) >= 32:
         return True
