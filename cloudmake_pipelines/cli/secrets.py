@@ -24,6 +24,7 @@ from ..secretscan.scan import PARALLEL_THRESHOLD, make_engine, scan_blobs, scan_
 
 DEFAULT_BASELINE = ".secrets-baseline.json"
 FINGERPRINT_KEY_ENV = "CLOUDMAKE_SECRETSCAN_FINGERPRINT_KEY"
+LOGGED_FINDINGS = 100
 log = logs.get_logger("secret_scan")
 
 
@@ -87,8 +88,10 @@ def scan(paths, staged, git_diff, history, config, no_ignore, jobs, fmt, baselin
         write_output(output, text.encode("utf-8", "surrogateescape"), dash_is_stdout=True)
     else:
         click.echo(text, nl=False)
-    for finding in result.findings:  # sanitized: the same fields as the report, never the secret
+    for finding in result.findings[:LOGGED_FINDINGS]:  # sanitized: the report's fields, never the secret
         log.warning("secret found", extra={k: v for k, v in finding.to_dict().items() if k != "description"})
+    if len(result.findings) > LOGGED_FINDINGS:  # the report has them all; a log line each would drown it
+        log.warning("more secrets found", extra={"not_logged": len(result.findings) - LOGGED_FINDINGS})
     for skipped in result.skipped:
         log.warning("file not scanned", extra={"file": skipped.path, "reason": skipped.reason})
     log.info("secret scan finished", extra={"source": source, **summary(result)})

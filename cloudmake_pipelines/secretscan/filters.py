@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -48,8 +49,13 @@ def is_placeholder(secret: str) -> bool:
         return False
     if _RUN.search(secret):
         return True
-    lowered = secret.lower()
-    return any(seq[i:i + 8] in lowered for seq in _SEQUENCES for i in range(len(seq) - 7))
+    return _sequences().search(secret.lower()) is not None
+
+
+@functools.cache
+def _sequences() -> re.Pattern[str]:
+    """Any 8 consecutive characters of a keyboard or alphabet run (one regex: C speed per candidate)."""
+    return re.compile("|".join(seq[i:i + 8] for seq in _SEQUENCES for i in range(len(seq) - 7)))
 
 
 def required_entropy(rule, secret: str) -> float:

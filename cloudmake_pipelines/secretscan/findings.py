@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import cached_property
 
 FINGERPRINT_VERSION = "secretscan/v2"
 
@@ -43,9 +44,13 @@ class Finding:
     key: bytes = field(default=b"", repr=False, compare=False)
 
     def keyed(self, key: bytes) -> Finding:
-        return replace(self, key=key)
+        """This finding under ``key`` (a copy: cheaper than dataclasses.replace for 20,000 findings)."""
+        other = object.__new__(Finding)
+        other.__dict__.update(self.__dict__, key=key)
+        other.__dict__.pop("fingerprint", None)
+        return other
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         if not self.key:
             raise ValueError("a finding's fingerprint needs the baseline's key (Finding.keyed)")

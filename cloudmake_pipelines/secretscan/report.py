@@ -1,8 +1,8 @@
 """Reports in three formats: text for people, JSON for scripts, SARIF 2.1.0 for GitHub code scanning.
 
 None of them contains a secret: a finding is shown as its rule, place, redacted prefix and fingerprint,
-and :func:`render` checks the finished text against every secret before it is written anywhere, in one
-pass over the text whatever the number of findings. Each format lists what was not scanned, and why.
+and :func:`render` checks every string taken from the input against every secret before the text is
+written anywhere, in time linear in the findings. Each format lists what was not scanned, and why.
 """
 
 from __future__ import annotations
@@ -22,38 +22,44 @@ TOOL_NAME = "cloudmake-secretscan"
 def render(result: ScanResult, ruleset: RuleSet, fmt: str, *, source: str) -> str:
     """The report as text; never contains any finding's secret."""
     text = {"text": _text, "json": _json, "sarif": _sarif}[fmt](result, ruleset, source)
-    return scrub(text, {f.secret for f in result.findings})  # defence in depth: no format may carry one
+    fields = [source, *(f.path for f in result.findings), *(f.commit or "" for f in result.findings),
+              *(s.path + "\0" + s.reason for s in result.skipped), *(r.description for r in ruleset.rules)]
+    return scrub(text, {f.secret for f in result.findings}, fields)  # defence in depth
 
 
-def scrub(text: str, secrets: set[str]) -> str:
-    """``text`` with every occurrence of any of ``secrets`` replaced, in one pass over the text (a
-    hyperscan literal database of the secrets); a loop over the secrets without hyperscan."""
-    secrets = {s for s in secrets if s}
-    if not secrets:
-        return text
+def scrub(text: str, secrets: set[str], fields: list[str] | None = None) -> str:
+    """``text`` with every occurrence of any of ``secrets`` replaced.
+
+    A report is made of fixed wording, numbers, fingerprints, redacted prefixes and a few strings taken
+    from the input (paths, commits, reasons): only those ``fields`` (default: the whole text) can carry a
+    secret. They are searched once, deduplicated; only a secret actually found costs a pass over the text.
+    So rendering stays linear in the number of findings (it was one pass over the text per finding).
+    """
+    joined = "\0".join(set(fields)) if fields is not None else text
+    for secret in sorted(_present({s for s in secrets if s}, joined), key=len, reverse=True):
+        text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+def _present(secrets: set[str], haystack: str) -> set[str]:
+    """The secrets that occur in ``haystack``: substring search while that is cheap, else one pass of a
+    hyperscan literal database over it."""
+    if not secrets or not haystack:
+        return set()
+    if len(secrets) * len(haystack) <= 50_000_000:
+        return {s for s in secrets if s in haystack}
     try:
         import hyperscan
     except ImportError:
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, "[REDACTED]")
-        return text
-    data = text.encode("utf-8", "surrogateescape")
-    needles = sorted(s.encode("utf-8", "surrogateescape") for s in secrets)
+        return {s for s in secrets if s in haystack}
+    needles = sorted(secrets)
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    database.compile(expressions=needles, ids=list(range(len(needles))),
-                     flags=hyperscan.HS_FLAG_SOM_LEFTMOST, literal=True)
-    spans: list[tuple[int, int]] = []
-    database.scan(data, match_event_handler=lambda _id, start, end, _flags, _ctx: spans.append((start, end)))
-    if not spans:
-        return text
-    out, position = [], 0
-    for start, end in sorted(spans):
-        if end <= position:
-            continue
-        out += [data[position:start] if start > position else b"", b"[REDACTED]"]
-        position = max(position, end)
-    out.append(data[position:])
-    return b"".join(out).decode("utf-8", "surrogateescape")
+    database.compile(expressions=[n.encode("utf-8", "surrogateescape") for n in needles],
+                     ids=list(range(len(needles))), flags=hyperscan.HS_FLAG_SINGLEMATCH, literal=True)
+    found: set[str] = set()
+    database.scan(haystack.encode("utf-8", "surrogateescape"),
+                  match_event_handler=lambda index, _start, _end, _flags, _ctx: found.add(needles[index]))
+    return found
 
 
 def summary(result: ScanResult) -> dict[str, object]:
@@ -83,9 +89,18 @@ def _text(result: ScanResult, ruleset: RuleSet, source: str) -> str:
 
 
 def _json(result: ScanResult, ruleset: RuleSet, source: str) -> str:
-    doc = {"source": source, "summary": summary(result), "findings": [f.to_dict() for f in result.findings],
-           "skipped": [{"file": s.path, "reason": s.reason} for s in result.skipped]}
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    """One finding (and one skipped file) a line: readable, and encoded by json's C encoder (indent=
+    falls back to the pure-Python one, seconds for 20,000 findings)."""
+    def rows(items: list[dict[str, object]]) -> str:
+        return "[]" if not items else "[\n    " + ",\n    ".join(_dump(i) for i in items) + "\n  ]"
+
+    return (f'{{\n  "source": {_dump(source)},\n  "summary": {_dump(summary(result))},\n'
+            f'  "findings": {rows([f.to_dict() for f in result.findings])},\n'
+            f'  "skipped": {rows([{"file": s.path, "reason": s.reason} for s in result.skipped])}\n}}\n')
+
+
+def _dump(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _sarif(result: ScanResult, ruleset: RuleSet, source: str) -> str:
@@ -141,7 +156,7 @@ def _sarif(result: ScanResult, ruleset: RuleSet, source: str) -> str:
             "properties": {"summary": summary(result)},
         }],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(doc, ensure_ascii=False) + "\n"  # one line: SARIF is read by tools, C-encoded
 
 
 def _version() -> str:
