@@ -154,6 +154,8 @@ def _message(error: dict[str, Any]) -> str:
         return f"{shown} is not one of {error['ctx']['expected']}"
     if kind == "value_error":
         return str(error["ctx"]["error"])
+    if error["loc"] and error["loc"][-1] == "entropy":
+        return f"expected a finite number of bits per character between 0 and 8, got {shown}"
     if error["loc"] and error["loc"][-1] == "max_file_size_mb":
         return f"max_file_size_mb must be a positive number of MiB up to 1048576, got {shown}"
     return f"{error['msg']}, got {shown}"

@@ -185,7 +185,7 @@ def _hyperscan_database(rules: Sequence[Rule]):
     else:
         return None, rejected, widths
     meta = json.dumps({"rejected": rejected, "widths": widths}).encode()
-    _write_atomically(cache, meta + b"\n" + hyperscan.dumpb(database))
+    store_cache(cache, meta + b"\n" + hyperscan.dumpb(database))
     return database, rejected, widths
 
 
@@ -202,8 +202,9 @@ def cache_dir() -> Path:
     return Path(root) / "cloudmake" / "secretscan"
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    """Best effort: a cache that cannot be written only costs the next run a compile."""
+def store_cache(path: Path, content: bytes) -> None:
+    """Best effort: a cache (compiled database, validated rules) that cannot be written only costs the
+    next run the work again."""
     from ..errors import CloudMakeError
     from ..fsio import write_output
 

@@ -118,7 +118,7 @@ def load_rules(config: str | Path | None = None) -> RuleSet:
 def _builtin() -> dict[str, Any]:
     """The built-in rules file, validated; cached as JSON per content hash, so a pre-commit run pays
     neither for YAML nor for pydantic (about 0.1 s of imports) once the rules were validated."""
-    from .engine import cache_dir
+    from .engine import cache_dir, store_cache
 
     text = RULES_FILE.read_bytes()
     key = hashlib.sha256(text + str(_CACHE_VERSION).encode()).hexdigest()[:32]
@@ -130,20 +130,8 @@ def _builtin() -> dict[str, Any]:
     from . import config_model
 
     doc = config_model.validate_builtin(_read_yaml(RULES_FILE), RULES_FILE.name)
-    _store(cache, json.dumps(doc).encode())
+    store_cache(cache, json.dumps(doc).encode())
     return doc
-
-
-def _store(path: Path, content: bytes) -> None:
-    """Best effort: a cache that cannot be written only costs the next run a validation."""
-    from ..errors import CloudMakeError
-    from ..fsio import write_output
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_output(path, content)
-    except (OSError, CloudMakeError):
-        pass
 
 
 def _rule(raw: dict[str, Any]) -> Rule:
