@@ -243,11 +243,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=6, help="labelled set: rounds of every sample")
     parser.add_argument("--timeout", type=float, default=240, help="per tool run, seconds")
     parser.add_argument("--startup-runs", type=int, default=15)
+    parser.add_argument("--tools", help="comma-separated subset of the peers (cloudmake and betterleaks always "
+                                        "run the throughput, start-up and rendering parts)")
     args = parser.parse_args()
 
     tools = ["cloudmake", "betterleaks", "detect-secrets"] + (["trufflehog3"] if trufflehog3() else [])
     if "trufflehog3" not in tools:
         print("trufflehog3 not found: `uv tool install trufflehog3==3.0.10` to include it")
+    if args.tools:
+        tools = [t for t in tools if t in args.tools.split(",")]
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="secretscan-bench-") as tmp:
         work = Path(tmp)
