@@ -355,18 +355,24 @@ def _startup(directory: Path, runs: int) -> None:
     }
     for shape, argv in shapes.items():
         times: dict[str, list[float]] = {tool: [] for tool in argv}
+        cpu: dict[str, list[float]] = {tool: [] for tool in argv}
         for run in range(runs + 1):
             for tool, command_line in argv.items():
-                started = time.perf_counter()
+                started, cpu_before = time.perf_counter(), _children_cpu()
                 subprocess.run(["taskset", "-c", "0", *command_line], cwd=directory, env=env, check=False,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 if run:  # the first round warms caches
                     times[tool].append(time.perf_counter() - started)
-        medians = {tool: sorted(t)[len(t) // 2] for tool, t in times.items()}
-        spread = {tool: f"{min(t):.3f}-{max(t):.3f}" for tool, t in times.items()}
-        print(f"  {shape:14} cloudmake {medians['cloudmake']:.3f} s ({spread['cloudmake']})   betterleaks "
-              f"{medians['betterleaks']:.3f} s ({spread['betterleaks']})   ratio betterleaks/cloudmake "
-              f"{medians['betterleaks'] / medians['cloudmake']:.2f}")
+                    cpu[tool].append(_children_cpu() - cpu_before)
+
+        def median(values: list[float]) -> float:
+            return sorted(values)[len(values) // 2]
+
+        wall = {tool: median(t) for tool, t in times.items()}
+        used = {tool: median(t) for tool, t in cpu.items()}
+        print(f"  {shape:14} wall: cloudmake {wall['cloudmake']:.3f} s, betterleaks {wall['betterleaks']:.3f} s "
+              f"(ratio {wall['betterleaks'] / wall['cloudmake']:.2f});  CPU: cloudmake {used['cloudmake']:.3f} s, "
+              f"betterleaks {used['betterleaks']:.3f} s (ratio {used['betterleaks'] / used['cloudmake']:.2f})")
 
 
 def _many_findings(directory: Path, workdir: Path, timeout: float) -> None:
