@@ -13,7 +13,10 @@ A config file (``--config``) looks like::
       paths: ['^docs/examples/']
       regexes: ['^sk_test_']      # on the secret
       stopwords: [fixture]        # substrings of the secret
-    max_file_size_mb: 20
+      digests: [<sha256 hex>]     # secrets by the SHA-256 of their value (first 32 hex digits suffice)
+    max_file_size_mb: 20          # optional: larger files are reported as not scanned (default: none)
+
+Both files are validated by the pydantic models in :mod:`.config_model` (errors name file, field, value).
 """
 
 from __future__ import annotations
