@@ -31,7 +31,7 @@ from cloudmake_pipelines.github.secrets_api import SecretsApi  # noqa: E402
 from cloudmake_pipelines.github.sync import SecretsSync  # noqa: E402
 from cloudmake_pipelines.github.targets import Target, parse_spec  # noqa: E402
 from cloudmake_pipelines.logs import configure  # noqa: E402
-from tests.support.fake_github_secrets import DictSource, running  # noqa: E402
+from tests.support.fake_github_secrets import DictSource, FakeGitHubSecrets  # noqa: E402
 
 TOKEN = "ghp_" + "B3nchmarkT0ken" * 3
 #: (target, include glob, how many secrets): 500 Actions, 250 Codespaces, 250 Dependabot
@@ -89,7 +89,8 @@ def main() -> None:
         upgrade(url)
         engine = make_engine(url)
         print(f"{len(values)} secrets, {len(TARGETS)} targets, 3 scopes; state in {url.split(':')[0]}")
-        with running(TOKEN) as (fake, base):
+        with FakeGitHubSecrets(TOKEN) as fake:
+            base = fake.url
             client = GitHubClient(TOKEN, base, max_attempts=3)
             sync = SecretsSync(engine, SecretsApi(client), b"b" * 32, exclude=())
             print("ours:")
@@ -99,7 +100,8 @@ def main() -> None:
             changed = {**values, "A_ENV_0007": "rotated-value-0007"}
             one = measure("re-sync, one value changed", client, lambda: sync.run(TARGETS, DictSource(changed)))
             check_delivered(fake, changed)
-        with running(TOKEN) as (fake, base):
+        with FakeGitHubSecrets(TOKEN) as fake:
+            base = fake.url
             client = GitHubClient(TOKEN, base, max_attempts=3)
             print("peer (naive: public key + PUT every secret, every night):")
             naive_first = measure("first sync", client, lambda: naive_sync(client, TARGETS, values))

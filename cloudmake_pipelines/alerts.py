@@ -1,7 +1,8 @@
 """Alerts: one Pino line at level 50 with ``alert: true``, and an optional JSON POST to a webhook.
 
 A failing webhook never fails the task that raised the alert: the failure is logged and the call
-returns normally. Retries with exponential backoff come from tenacity.
+returns normally. Retries are the HTTP layer's (:mod:`.http`); 500 counts as transient here, since a
+receiver deduplicates by ``key`` and a repeat is harmless.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
-
+from .http import TRANSIENT_STATUSES, HttpClient, HttpError, RetryPolicy, TransientStatus, Unreachable
 from .logs import get_logger, redactor
 
 log = get_logger("alerts")
@@ -37,29 +36,15 @@ class Alert:
         return body
 
 
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code >= 500 or exc.response.status_code == 429
-    return isinstance(exc, httpx.TransportError)
-
-
 class Alerter:
     """Sends alerts. ``webhook_url=None`` means log-only (the line is the alert)."""
 
     def __init__(self, webhook_url: str | None = None, *, attempts: int = 4, backoff_seconds: float = 0.5,
-                 timeout_seconds: float = 5.0, client: httpx.Client | None = None):
+                 timeout_seconds: float = 5.0):
         self.webhook_url = webhook_url
-        self._client = client or httpx.Client(timeout=timeout_seconds)
-        self._post = retry(
-            retry=retry_if_exception(_retryable),
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential(multiplier=backoff_seconds, max=10),
-            reraise=True,
-        )(self._post_once)
-
-    def _post_once(self, body: dict[str, Any]) -> None:
-        response = self._client.post(self.webhook_url, json=body)
-        response.raise_for_status()
+        self._http = HttpClient(service="alert webhook", setting="ALERT_WEBHOOK_URL", timeout=timeout_seconds,
+                                retry=RetryPolicy(attempts=attempts, backoff=backoff_seconds,
+                                                  statuses=TRANSIENT_STATUSES | {500}), log=log)
 
     def send(self, alert: Alert) -> bool:
         """Log the alert and deliver it. Returns whether the webhook accepted it (True when log-only)."""
@@ -69,9 +54,14 @@ class Alerter:
         if not self.webhook_url:
             return True
         try:
-            self._post(body)
-            return True
-        except Exception as exc:  # delivery is best effort by design
-            reason = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else type(exc).__name__
+            response = self._http.post(self.webhook_url, json=body)
+            reason = None if response.is_success else f"HTTP {response.status_code}"
+        except TransientStatus as exc:
+            reason = f"HTTP {exc.status}"
+        except Unreachable as exc:
+            reason = exc.reason
+        except Exception as exc:  # best effort by design: a bad URL or an unserializable detail is logged
+            reason = str(exc) if isinstance(exc, HttpError) else type(exc).__name__
+        if reason:
             log.warning("alert webhook delivery failed", extra={"alert_key": alert.key, "reason": redactor(reason)})
-            return False
+        return reason is None

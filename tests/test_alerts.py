@@ -2,25 +2,11 @@ import io
 import json
 
 import pytest
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from cloudmake_pipelines import logs
 from cloudmake_pipelines.alerts import Alert, Alerter
-from tests.support.servers import serve_asgi
-
-
-def webhook_app(status_codes):
-    """A webhook receiver that answers the given status codes in turn (the last one repeats)."""
-    received = []
-
-    async def hook(request):
-        received.append(await request.json())
-        code = status_codes[min(len(received), len(status_codes)) - 1]
-        return JSONResponse({"ok": code < 400}, status_code=code)
-
-    return Starlette(routes=[Route("/hook", hook, methods=["POST"])]), received
+from tests.support.fakes import ANY
+from tests.support.webhook import WebhookReceiver
 
 
 @pytest.fixture
@@ -36,11 +22,10 @@ ALERT = Alert(task="mcp_load_test", key="mcp_load_test:alpha:p95", summary="p95 
 
 
 def test_webhook_receives_payload_and_line_is_level_50(captured):
-    app, received = webhook_app([200])
-    with serve_asgi(app) as base:
-        assert Alerter(f"{base}/hook").send(ALERT) is True
-    assert len(received) == 1
-    body = received[0]
+    with WebhookReceiver() as hook:
+        assert Alerter(hook.url_for()).send(ALERT) is True
+    assert len(hook.alerts) == 1
+    body = hook.alerts[0]
     assert body["key"] == ALERT.key and body["task"] == "mcp_load_test" and body["details"]["p95_ms"] == 812.0
     assert body["environment"] == "staging" and body["sent_at"]
     line = json.loads(captured.getvalue().splitlines()[0])
@@ -48,17 +33,18 @@ def test_webhook_receives_payload_and_line_is_level_50(captured):
 
 
 def test_transient_failures_are_retried(captured):
-    app, received = webhook_app([503, 429, 200])
-    with serve_asgi(app) as base:
-        assert Alerter(f"{base}/hook", backoff_seconds=0.01).send(ALERT) is True
-    assert len(received) == 3
+    with WebhookReceiver() as hook:
+        hook.fail_next(ANY, 503)
+        hook.fail_next(ANY, 429)
+        assert Alerter(hook.url_for(), backoff_seconds=0.01).send(ALERT) is True
+    assert [r.status for r in hook.requests] == [503, 429, 200] and len(hook.alerts) == 3
 
 
 def test_failing_webhook_never_fails_the_caller_and_is_logged(captured):
-    app, received = webhook_app([500])
-    with serve_asgi(app) as base:
-        assert Alerter(f"{base}/hook", attempts=3, backoff_seconds=0.01).send(ALERT) is False
-    assert len(received) == 3
+    with WebhookReceiver() as hook:
+        hook.fail_next(ANY, 500, times=None)
+        assert Alerter(hook.url_for(), attempts=3, backoff_seconds=0.01).send(ALERT) is False
+    assert len(hook.alerts) == 3
     warning = [json.loads(x) for x in captured.getvalue().splitlines()][-1]
     assert warning["level"] == 40 and warning["reason"] == "HTTP 500"
 
@@ -72,7 +58,17 @@ def test_unreachable_webhook_is_logged_not_raised(captured):
 
 
 def test_client_errors_are_not_retried(captured):
-    app, received = webhook_app([400])
-    with serve_asgi(app) as base:
-        assert Alerter(f"{base}/hook", backoff_seconds=0.01).send(ALERT) is False
-    assert len(received) == 1
+    with WebhookReceiver() as hook:
+        hook.fail_next(ANY, 400, times=None)
+        assert Alerter(hook.url_for(), backoff_seconds=0.01).send(ALERT) is False
+    assert len(hook.alerts) == 1
+
+
+def test_an_invalid_webhook_url_is_logged_at_once_naming_the_setting(captured):
+    import time
+
+    started = time.monotonic()
+    assert Alerter("hooks.example.com/x", backoff_seconds=1).send(ALERT) is False
+    assert time.monotonic() - started < 0.5
+    warning = [json.loads(x) for x in captured.getvalue().splitlines()][-1]
+    assert warning["reason"].startswith("ALERT_WEBHOOK_URL: 'hooks.example.com/x' is not a URL")

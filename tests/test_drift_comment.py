@@ -19,7 +19,6 @@ from cloudmake_pipelines.drift.comment import (
 from cloudmake_pipelines.drift.report import as_markdown
 from cloudmake_pipelines.github.client import GitHubClient, GitHubError
 from tests.support.fake_github_comments import FakeGitHubComments
-from tests.support.servers import serve_asgi
 
 TOKEN = "ghs_" + "C0mm3nt" * 6
 REPO = "cloudmake/app"
@@ -29,9 +28,8 @@ CLOUDMAKE = str(Path(sys.executable).with_name("cloudmake"))
 
 @pytest.fixture
 def github():
-    fake = FakeGitHubComments(TOKEN)
-    with serve_asgi(fake.app) as base:
-        yield fake, base
+    with FakeGitHubComments(TOKEN) as fake:
+        yield fake, fake.url
 
 
 def test_created_updated_in_place_then_resolved_never_duplicated(github):
@@ -49,7 +47,7 @@ def test_created_updated_in_place_then_resolved_never_duplicated(github):
     ours = [c for c in fake.on(REPO, 7) if MARKER in c["body"]]
     assert len(ours) == 1 and ours[0]["body"].endswith("| drift | v3 |")
     assert len(fake.on(REPO, 7)) == 121
-    writes = [(method, path) for method, path, _ in fake.writes()]
+    writes = [(w.method, w.path) for w in fake.writes()]
     assert writes == [("POST", f"/repos/{REPO}/issues/7/comments")] + [
         ("PATCH", f"/repos/{REPO}/issues/comments/{ours[0]['id']}")] * 3
 
@@ -84,7 +82,7 @@ def test_huge_reports_stay_under_githubs_comment_limit():
 
 def test_github_errors_surface_with_status_and_without_the_token(github):
     fake, base = github
-    fake.fail("POST", r"/comments$", 403, message="Resource not accessible by integration")
+    fake.fail_next("POST /comments$", 403, body={"message": "Resource not accessible by integration"})
     with GitHubClient(TOKEN, base, sleep=lambda s: None) as gh, pytest.raises(GitHubError) as err:
         sync_comment(gh, PullRequest(REPO, 10), "drift", has_drift=True)
     assert err.value.status == 403 and TOKEN not in str(err.value)

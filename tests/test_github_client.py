@@ -5,7 +5,6 @@ from starlette.responses import JSONResponse
 
 from cloudmake_pipelines.github.client import GitHubClient, GitHubError, RateLimited
 from tests.support.fake_github import FakeGitHub, paginated
-from tests.support.servers import serve_asgi
 
 TOKEN = "ghs_" + "T0k3n" * 8
 
@@ -25,8 +24,8 @@ def github():
             return JSONResponse({"id": 1, "body": (await request.json())["body"]}, status_code=201)
         return paginated(request, [{"id": i} for i in range(1, 8)])
 
-    with serve_asgi(fake.app) as base:
-        yield fake, base
+    with fake:
+        yield fake, fake.url
 
 
 def client(base, **kwargs):
@@ -48,13 +47,14 @@ def test_sends_versioned_json_headers_and_posts(github):
     fake, base = github
     gh, _ = client(base)
     gh.request("POST", "/repos/o/r/issues/5/comments", json={"body": "hello"})
-    assert fake.requests[-1] == ("POST", "/repos/o/r/issues/5/comments", {"body": "hello"})
+    last = fake.requests[-1]
+    assert (last.method, last.path, last.json()) == ("POST", "/repos/o/r/issues/5/comments", {"body": "hello"})
 
 
 def test_secondary_limit_honours_retry_after(github):
     fake, base = github
-    fake.fail("GET", r"/things$", 403, headers={"retry-after": "7"},
-              message="You have exceeded a secondary rate limit")
+    fake.fail_next("GET /things$", 403, headers={"retry-after": "7"},
+                   body={"message": "You have exceeded a secondary rate limit"})
     gh, sleeps = client(base)
     assert len(list(gh.paginate("/repos/o/r/things", items_key="things"))) == 250
     assert sleeps == [7.0]
@@ -62,11 +62,11 @@ def test_secondary_limit_honours_retry_after(github):
 
 def test_primary_limit_waits_until_reset_or_raises_when_too_long(github):
     fake, base = github
-    fake.fail("GET", r"/things$", 429, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1000030"})
+    fake.fail_next("GET /things$", 429, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1000030"})
     gh, sleeps = client(base, clock=lambda: 1_000_000.0)
     list(gh.paginate("/repos/o/r/things", items_key="things"))
     assert sleeps == [30.0]
-    fake.fail("GET", r"/things$", 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1003600"})
+    fake.fail_next("GET /things$", 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1003600"})
     gh, sleeps = client(base, clock=lambda: 1_000_000.0, max_wait_seconds=60)
     with pytest.raises(RateLimited) as err:
         list(gh.paginate("/repos/o/r/things", items_key="things"))
@@ -75,11 +75,11 @@ def test_primary_limit_waits_until_reset_or_raises_when_too_long(github):
 
 def test_server_errors_back_off_then_give_up_with_status(github):
     fake, base = github
-    fake.fail("GET", r"/things$", 502, times=2)
+    fake.fail_next("GET /things$", 502, times=2)
     gh, sleeps = client(base, backoff_seconds=0.5)
     assert len(list(gh.paginate("/repos/o/r/things", items_key="things"))) == 250
     assert sleeps == [0.5, 1.0]
-    fake.fail("GET", r"/things$", 500, times=10)
+    fake.fail_next("GET /things$", 500, times=10)
     gh, sleeps = client(base, max_attempts=3)
     with pytest.raises(GitHubError) as err:
         list(gh.paginate("/repos/o/r/things", items_key="things"))
@@ -102,3 +102,27 @@ def test_unreachable_server_is_a_github_error():
     gh = GitHubClient(TOKEN, f"http://127.0.0.1:{free_port()}", max_attempts=2, sleep=lambda s: None)
     with pytest.raises(GitHubError, match="ConnectError"):
         gh.get("/x")
+
+
+def test_a_date_form_retry_after_is_honoured_not_taken_as_60s(github):
+    import email.utils
+
+    fake, base = github
+    fake.fail_next("GET /things$", 403, headers={"retry-after": email.utils.formatdate(1_000_012, usegmt=True)},
+                   body={"message": "You have exceeded a secondary rate limit"})
+    gh, sleeps = client(base, clock=lambda: 1_000_000.0)
+    assert len(list(gh.paginate("/repos/o/r/things", items_key="things"))) == 250
+    assert sleeps == [12.0]
+
+
+def test_a_github_api_url_that_is_no_url_fails_at_once_naming_it(monkeypatch):
+    import time
+
+    from cloudmake_pipelines.errors import ConfigError
+
+    monkeypatch.setenv("GITHUB_API_URL", "junk")
+    sleeps = []
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"^GITHUB_API_URL: 'junk' is not a URL") as err:
+        GitHubClient(TOKEN, sleep=sleeps.append).get("/repos/o/r")
+    assert time.monotonic() - started < 0.5 and sleeps == [] and err.value.exit_code == 2

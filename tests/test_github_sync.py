@@ -20,7 +20,7 @@ from cloudmake_pipelines.github.state import SyncStateStore, digest
 from cloudmake_pipelines.github.sync import QUOTA_BUCKET, SecretsSync
 from cloudmake_pipelines.github.targets import parse_spec
 from cloudmake_pipelines.quota import Limit, QuotaService
-from tests.support.fake_github_secrets import DictSource, ManualClock, running
+from tests.support.fake_github_secrets import DictSource, FakeGitHubSecrets, ManualClock
 
 TOKEN = "ghp_" + "Sync7oken" * 5
 HMAC_KEY = b"k" * 32
@@ -43,8 +43,8 @@ def sqlite_engine(sqlite_url):
 
 @pytest.fixture
 def github():
-    with running(TOKEN) as (fake, base):
-        yield fake, base
+    with FakeGitHubSecrets(TOKEN) as fake:
+        yield fake, fake.url
 
 
 def make_sync(engine, base, *, clock=None, token=TOKEN, quota=Limit(5000, 3600), **client_options):
@@ -66,14 +66,14 @@ def test_values_arrive_intact_everywhere_and_a_second_run_writes_nothing(engine,
         assert fake.names(target.secrets_path) == {n.upper() for n in VALUES}
     assert fake.record(DEPENDABOT_ORG.secrets_path, "API_KEY")["selected_repository_ids"] == [11, 12]
     assert fake.record(CODESPACES_ORG.secrets_path, "API_KEY")["visibility"] == "private"
-    puts = [r for r in fake.writes() if r[0] == "PUT"]
-    assert all(set(body) >= {"encrypted_value", "key_id"} for _, _, body in puts)
+    puts = [r.json() for r in fake.writes() if r.method == "PUT"]
+    assert all(set(body) >= {"encrypted_value", "key_id"} for body in puts)
     assert not any(v in json.dumps(puts) for v in VALUES.values() if len(v) > 4)  # only sealed values travel
     fake.requests.clear()
     second = sync.run(ALL, DictSource(VALUES))
     assert second.counts()["skipped"] == len(ALL) * len(VALUES) and second.counts()["synced"] == 0
     assert fake.writes() == [] and second.writes_sent == 0
-    assert [r[1] for r in fake.requests] == [t.secrets_path.replace("%20", " ") for t in ALL]  # one list each
+    assert [r.path for r in fake.requests] == [t.secrets_path.replace("%20", " ") for t in ALL]  # one list each
 
 
 def test_a_changed_value_writes_exactly_one_secret_and_github_answers_204(sqlite_engine, github):
@@ -85,7 +85,7 @@ def test_a_changed_value_writes_exactly_one_secret_and_github_answers_204(sqlite
     report = sync.run([REPO, DEPENDABOT_ORG], DictSource({**VALUES, "API_KEY": "sk-live-2"}))
     assert [(o.target, o.name, o.action) for o in report.of("created", "updated")] == [
         (REPO.key, "API_KEY", "updated"), (DEPENDABOT_ORG.key, "API_KEY", "updated")]
-    assert [w[1] for w in fake.writes()] == [REPO.secret_path("API_KEY"), DEPENDABOT_ORG.secret_path("API_KEY")]
+    assert [w.path for w in fake.writes()] == [REPO.secret_path("API_KEY"), DEPENDABOT_ORG.secret_path("API_KEY")]
     assert fake.value(REPO.secrets_path, "API_KEY") == "sk-live-2"
     # the organization update re-sent the selection, so it was not cleared
     assert fake.record(DEPENDABOT_ORG.secrets_path, "API_KEY")["selected_repository_ids"] == [11, 12]
@@ -103,7 +103,7 @@ def test_change_on_github_is_a_conflict_until_forced(sqlite_engine, github):
     fake.set_by_hand(REPO.secrets_path, "API_KEY", "typed-in-the-ui")
     report = sync.run([REPO], DictSource(VALUES))
     assert [(o.name, o.action) for o in report.of("conflict")] == [("API_KEY", "conflict")]
-    assert "changed on GitHub" in report.of("conflict")[0].reason and fake.writes()[-1][0] == "PUT"
+    assert "changed on GitHub" in report.of("conflict")[0].reason and fake.writes()[-1].method == "PUT"
     assert fake.value(REPO.secrets_path, "API_KEY") == "typed-in-the-ui"
     forced = sync.run([REPO], DictSource(VALUES), force=True)
     assert [(o.name, o.action) for o in forced.of("updated")] == [("API_KEY", "updated")]
@@ -138,7 +138,7 @@ def test_orphans_are_reported_and_deleted_only_where_enabled(sqlite_engine, gith
     assert [(o.target, o.action) for o in report.of("orphan", "deleted")] == [(keep.key, "orphan"),
                                                                              (prune.key, "deleted")]
     assert "BIG" in fake.names(keep.secrets_path) and "BIG" not in fake.names(prune.secrets_path)
-    assert ("DELETE", prune.secret_path("BIG"), None) in fake.writes()
+    assert ("DELETE", prune.secret_path("BIG"), None) in [(w.method, w.path, w.json()) for w in fake.writes()]
     again = sync.run([keep, prune], DictSource(smaller))
     assert [(o.target, o.action) for o in again.of("orphan", "deleted")] == [(keep.key, "orphan")]
 
@@ -195,8 +195,8 @@ def test_quota_exhausted_mid_run_is_deferred_and_resumed(engine, github):
 
 def test_secondary_limit_retry_after_is_honoured(sqlite_engine, github):
     fake, base = github
-    fake.github.fail("PUT", r"/secrets/DB_PASSWORD$", 403, headers={"retry-after": "7"},
-                     message="You have exceeded a secondary rate limit")
+    fake.fail_next("PUT /secrets/DB_PASSWORD$", 403, headers={"retry-after": "7"},
+                   body={"message": "You have exceeded a secondary rate limit"})
     sleeps = []
     report = make_sync(sqlite_engine, base, sleep=sleeps.append).run([REPO], DictSource(VALUES))
     assert sleeps == [7.0] and report.counts()["created"] == len(VALUES)
@@ -204,7 +204,8 @@ def test_secondary_limit_retry_after_is_honoured(sqlite_engine, github):
 
 
 def test_secondary_limit_beyond_patience_defers_the_rest_to_the_next_run(sqlite_engine):
-    with running(TOKEN, content_limit=(2, 3600)) as (fake, base):
+    with FakeGitHubSecrets(TOKEN, content_limit=(2, 3600)) as fake:
+        base = fake.url
         sync = make_sync(sqlite_engine, base, max_wait_seconds=60)
         report = sync.run([REPO, CODESPACES], DictSource(VALUES))
         assert report.counts()["created"] == 2 and report.counts()["deferred"] == 2 * len(VALUES) - 2
@@ -220,8 +221,8 @@ def test_secondary_limit_beyond_patience_defers_the_rest_to_the_next_run(sqlite_
 
 def test_server_errors_back_off_then_fail_without_losing_what_succeeded(sqlite_engine, github):
     fake, base = github
-    fake.github.fail("PUT", r"/secrets/API_KEY$", 502, times=2)
-    fake.github.fail("PUT", r"/secrets/DB_PASSWORD$", 500, times=99)
+    fake.fail_next("PUT /secrets/API_KEY$", 502, times=2)
+    fake.fail_next("PUT /secrets/DB_PASSWORD$", 500, times=99)
     sleeps = []
     sync = make_sync(sqlite_engine, base, sleep=sleeps.append, max_attempts=3)
     report = sync.run([REPO], DictSource(VALUES))
@@ -229,7 +230,7 @@ def test_server_errors_back_off_then_fail_without_losing_what_succeeded(sqlite_e
     assert [(o.name, o.action) for o in report.outcomes] == [
         ("API_KEY", "created"), ("BIG", "created"), ("DB_PASSWORD", "failed"), ("LOWER_CASE", "failed")]
     assert "HTTP 500" in report.of("failed")[0].reason and "not attempted" in report.of("failed")[1].reason
-    fake.github.failures.clear()
+    fake.clear_faults()
     fake.requests.clear()
     again = sync.run([REPO], DictSource(VALUES))
     assert [(o.name, o.action) for o in again.of("created")] == [("DB_PASSWORD", "created"),
@@ -272,7 +273,7 @@ def test_dry_run_plans_without_writing_anything(sqlite_engine, github):
     sync = make_sync(sqlite_engine, base)
     plan = sync.run(ALL, DictSource(VALUES), dry_run=True)
     assert plan.counts()["planned"] == len(ALL) * len(VALUES) and {o.action for o in plan.outcomes} == {"create"}
-    assert fake.writes() == [] and all("public-key" not in r[1] for r in fake.requests)
+    assert fake.writes() == [] and all("public-key" not in r.path for r in fake.requests)
     with sqlite_engine.connect() as conn:
         assert conn.execute(select(github_sync_state)).all() == []
     assert QuotaService(sqlite_engine).available(QUOTA_BUCKET, Limit(5000, 3600)) == 5000
@@ -297,7 +298,7 @@ def test_token_and_values_never_reach_logs_or_errors(sqlite_engine, github):
         bad = make_sync(sqlite_engine, base, token=wrong).run([REPO], DictSource(VALUES))
         assert bad.counts()["failed"] == 1 and "Bad credentials" in bad.outcomes[-1].reason
         assert wrong not in json.dumps(bad.to_dict())
-        fake.github.fail("PUT", r"/secrets/API_KEY$", 422, message=f"echoing {VALUES['API_KEY']} and {TOKEN}")
+        fake.fail_next("PUT /secrets/API_KEY$", 422, body={"message": f"echoing {VALUES['API_KEY']} and {TOKEN}"})
         report = make_sync(sqlite_engine, base).run([REPO], DictSource(VALUES))
         assert report.counts()["failed"] == 1
         text = stream.getvalue() + json.dumps(report.to_dict())
@@ -310,9 +311,9 @@ def test_token_and_values_never_reach_logs_or_errors(sqlite_engine, github):
 
 def test_one_target_failing_does_not_stop_the_others(sqlite_engine, github):
     fake, base = github
-    fake.github.fail("GET", r"/codespaces/secrets$", 404, message="Not Found")
-    fake.github.fail("GET", r"/orgs/octo/dependabot/secrets$", 403, headers={"retry-after": "3600"},
-                     message="You have exceeded a secondary rate limit")
+    fake.fail_next("GET /codespaces/secrets$", 404, body={"message": "Not Found"})
+    fake.fail_next("GET /orgs/octo/dependabot/secrets$", 403, headers={"retry-after": "3600"},
+                   body={"message": "You have exceeded a secondary rate limit"})
     report = make_sync(sqlite_engine, base).run([CODESPACES, DEPENDABOT_ORG, REPO], DictSource(VALUES))
     assert [(o.target, o.name, o.action) for o in report.outcomes if o.name == "*"] == [
         (CODESPACES.key, "*", "failed"), (DEPENDABOT_ORG.key, "*", "deferred")]

@@ -22,7 +22,7 @@ from cloudmake_pipelines.keys import open_keyring
 from cloudmake_pipelines.resources import DatabaseResource
 from cloudmake_pipelines.resources.github_sync import GitHubSyncResource
 from cloudmake_pipelines.settings import Secret, get_settings
-from tests.support.fake_github_secrets import DictSource, running
+from tests.support.fake_github_secrets import DictSource, FakeGitHubSecrets
 
 TOKEN = "ghp_" + "Dag5terT0ken" * 4
 REPO = parse_spec("actions:repo:octo/api")
@@ -31,7 +31,8 @@ ORG = parse_spec("dependabot:org:octo", visibility="selected", selected_reposito
 
 @pytest.fixture
 def github(monkeypatch):
-    with running(TOKEN, repository_ids={"octo/web": 42}) as (fake, base):
+    with FakeGitHubSecrets(TOKEN, repository_ids={"octo/web": 42}) as fake:
+        base = fake.url
         monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
         monkeypatch.setenv("GITHUB_API_URL", base)
         monkeypatch.setenv("GITHUB_SYNC_WRITE_INTERVAL", "0")

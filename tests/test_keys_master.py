@@ -21,7 +21,8 @@ from cloudmake_pipelines.keys.master import MasterKeyRotation, RotationRefused
 from cloudmake_pipelines.keys.service import KeyManagement
 from cloudmake_pipelines.keys.signing import JwksVerifier, SigningKeys
 from cloudmake_pipelines.settings import load_settings
-from tests.support.fake_cloudflare import fake_cloudflare
+from tests.support.fake_cloudflare import FakeCloudflare
+from tests.support.fakes import ANY
 
 T = datetime(2026, 11, 1, tzinfo=UTC)
 PLAIN = {f"secret_{i:04d}": f"plaintext-value-{i}-{'x' * (i % 7)}" for i in range(60)}
@@ -59,7 +60,8 @@ def _seed(keyring):
 def test_four_steps_with_both_keys_decrypting_throughout_and_an_audited_timeline(engine, tmp_path):
     keyring = open_keyring(engine, _settings(str(engine.url), tmp_path))
     tokens = _seed(keyring)
-    with fake_cloudflare() as (fake, base):
+    with FakeCloudflare() as fake:
+        base = fake.api_url
         rotation = MasterKeyRotation(keyring, environment="production", actor="alice", remotes=[_remote(fake, base)],
                                      batch_size=7)
         with pytest.raises(RotationRefused, match="no master-key rotation is in progress"):
@@ -118,9 +120,10 @@ def test_cloudflare_errors_are_clear_retries_honour_429_and_a_bad_token_changes_
     engine = make_engine(sqlite_url)
     keyring = open_keyring(engine, _settings(sqlite_url, tmp_path))
     _seed(keyring)
-    with fake_cloudflare() as (fake, base):
-        fake.fail_next(429, retry_after="0")
-        fake.fail_next(503)
+    with FakeCloudflare() as fake:
+        base = fake.api_url
+        fake.fail_next(ANY, 429, headers={"retry-after": "0"})
+        fake.fail_next(ANY, 503)
         _remote(fake, base).put("PROBE", "probe-value-1")
         assert fake.secrets["PROBE"] == "probe-value-1" and len(fake.requests) == 3
         bad = CloudflareWorkerSecrets(fake.account_id, fake.script, "wrong-token-abcdef", base_url=base)
@@ -158,7 +161,8 @@ def _kill_when(proc, condition, timeout=30.0):
 def test_sigkill_at_every_step_and_mid_batch_then_rerun_keeps_every_invariant(db_url, tmp_path):
     upgrade(db_url)
     engine = make_engine(db_url)
-    with fake_cloudflare() as (fake, base):
+    with FakeCloudflare() as fake:
+        base = fake.api_url
         extra = {"CLOUDFLARE_ACCOUNT_ID": fake.account_id, "CLOUDFLARE_WORKER_SCRIPT": fake.script,
                  "CLOUDFLARE_API_TOKEN": fake.token, "CLOUDFLARE_API_BASE": base}
         settings = _settings(db_url, tmp_path, **extra)
@@ -179,10 +183,10 @@ def test_sigkill_at_every_step_and_mid_batch_then_rerun_keeps_every_invariant(db
                                     .where(secrets.c.key_version == 2)).scalar_one() > 0
 
         kill_points = [
-            ("generate: key file written, publishing", lambda: fake.hold("PUT", binding_name(2))),
+            ("generate: key file written, publishing", lambda: fake.hold(fake.secret("PUT", binding_name(2)))),
             ("reencrypt: mid-batch", None),
-            ("update_binding: publishing", lambda: fake.hold("PUT", "CLOUDMAKE_MASTER_KEY")),
-            ("invalidate: deleting the old key", lambda: fake.hold("DELETE", binding_name(1))),
+            ("update_binding: publishing", lambda: fake.hold(fake.secret("PUT", "CLOUDMAKE_MASTER_KEY"))),
+            ("invalidate: deleting the old key", lambda: fake.hold(fake.secret("DELETE", binding_name(1)))),
         ]
         for label, arm in kill_points:
             arrived = arm() if arm else None
@@ -215,8 +219,9 @@ def test_a_second_rotation_step_is_refused_while_one_runs(engine, tmp_path):
     import threading
 
     keyring = open_keyring(engine, _settings(str(engine.url), tmp_path))
-    with fake_cloudflare() as (fake, base):
-        arrived = fake.hold("PUT", binding_name(2))
+    with FakeCloudflare() as fake:
+        base = fake.api_url
+        arrived = fake.hold(fake.secret("PUT", binding_name(2)))
         first = MasterKeyRotation(keyring, environment="dev", actor="a", remotes=[_remote(fake, base)])
         results = []
         thread = threading.Thread(target=lambda: results.append(_capture(first.generate)), daemon=True)

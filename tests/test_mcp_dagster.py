@@ -1,13 +1,9 @@
 """The Dagster layer of seed task 1: partitions from the registry, the nightly schedule, the asset and checks."""
 
-import contextlib
 from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from cloudmake_pipelines.assets import mcp_load_tests
 from cloudmake_pipelines.assets.mcp_load_tests import (
@@ -22,7 +18,7 @@ from cloudmake_pipelines.loadtest.store import recent_metrics
 from cloudmake_pipelines.mcp import McpServer, Registry
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource, shared_resources
 from tests.support.mcp_servers import Behaviour, constant, serve_mcp
-from tests.support.servers import serve_asgi
+from tests.support.webhook import WebhookReceiver
 
 
 @pytest.fixture
@@ -34,19 +30,6 @@ def db_url(sqlite_url):
 @pytest.fixture
 def registry(engine):
     return Registry(engine)
-
-
-@contextlib.contextmanager
-def webhook():
-    """A local alert receiver: collects every JSON body POSTed to it."""
-    received = []
-
-    async def receive(request):
-        received.append(await request.json())
-        return JSONResponse({"ok": True})
-
-    with serve_asgi(Starlette(routes=[Route("/hook", receive, methods=["POST"])])) as base:
-        yield f"{base}/hook", received
 
 
 def test_definitions_expose_the_asset_schedule_sensor_and_checks():
@@ -104,11 +87,11 @@ def _materialize(db_url, name, hook_url=None):
 
 
 def test_materialization_writes_rows_and_checks_pass(registry, db_url):
-    with serve_mcp("stateless") as server, webhook() as (hook_url, received):
+    with serve_mcp("stateless") as server, WebhookReceiver() as hook:
         registry.add(McpServer("fast", server.url))
-        result, checks, metadata = _materialize(db_url, "fast", hook_url)
+        result, checks, metadata = _materialize(db_url, "fast", hook.url_for())
     assert result.success
-    assert checks[SC021_CHECK].passed and checks[ALERT_CHECK].passed and received == []
+    assert checks[SC021_CHECK].passed and checks[ALERT_CHECK].passed and hook.alerts == []
     assert checks[SC021_CHECK].severity == dg.AssetCheckSeverity.ERROR
     assert metadata["tools_list.p95_ms"].value > 0 and metadata["tools_list.error_rate"].value == 0
     rows = recent_metrics(registry.engine, "fast")
@@ -118,15 +101,15 @@ def test_materialization_writes_rows_and_checks_pass(registry, db_url):
 
 def test_slow_server_fails_sc021_and_erroring_server_alerts_once(registry, db_url):
     slow = Behaviour(latency=constant(0.55), error_methods=frozenset({"prompts/list"}))
-    with serve_mcp("stateless", slow) as server, webhook() as (hook_url, received):
+    with serve_mcp("stateless", slow) as server, WebhookReceiver() as hook:
         registry.add(McpServer("slow", server.url, thresholds={"request_timeout_seconds": 3}))
-        result, checks, _ = _materialize(db_url, "slow", hook_url)
+        result, checks, _ = _materialize(db_url, "slow", hook.url_for())
     assert not result.success  # SC-021 is a blocking ERROR check: `dagster asset materialize` exits 1
     assert not checks[SC021_CHECK].passed
     assert "p95" in checks[SC021_CHECK].metadata["failures"].value
     assert not checks[ALERT_CHECK].passed and checks[ALERT_CHECK].metadata["alert_sent"].value is True
-    assert len(received) == 1
-    alert = received[0]
+    assert len(hook.alerts) == 1
+    alert = hook.alerts[0]
     assert alert["key"] == f"mcp_load_test:slow:{result.run_id}" and alert["task"] == "mcp_load_test"
     assert any(reason.startswith("prompts/list: error rate 100.0%") for reason in alert["details"]["reasons"])
     assert len(recent_metrics(registry.engine, "slow")) == 3  # rows are recorded even when the check fails

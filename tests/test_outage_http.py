@@ -1,10 +1,9 @@
 """The HTTP breaker source against the real endpoint (breaker_api) and against endpoints that misbehave."""
 
+import contextlib
+
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from cloudmake_pipelines.outages import BreakerStore, Cursor, HttpSource, OutageDetector
 from cloudmake_pipelines.outages.fallbacks import Fallbacks
@@ -12,6 +11,7 @@ from cloudmake_pipelines.outages.http_api import breaker_api
 from cloudmake_pipelines.outages.sources import BreakerEndpointError, SourceUnavailable
 from cloudmake_pipelines.settings import Secret
 from tests.support import outages as support
+from tests.support.fakes import ANY, FakeServer
 from tests.support.outages import at
 from tests.support.servers import serve_asgi
 
@@ -47,35 +47,42 @@ def test_http_source_reads_what_the_endpoint_serves(engine, tmp_path):
             "error": "limit: expected 1..10000"}
 
 
-def _app(status: int, body):
-    seen = []
-
-    def handler(request):
-        seen.append(request.headers.get("authorization"))
-        return JSONResponse(body, status_code=status)
-
-    return Starlette(routes=[Route("/breakers", handler), Route("/breakers/transitions", handler)]), seen
+@contextlib.contextmanager
+def _endpoint(status: int, body):
+    """A breaker endpoint that answers every request with ``status`` and ``body``."""
+    with FakeServer() as fake:
+        fake.fail_next(ANY, status, body=body, times=None)
+        yield fake
 
 
 def test_a_wrong_url_or_token_is_an_error_not_a_skip():
-    app, seen = _app(401, {"error": "unauthorized"})
-    with serve_asgi(app) as base:
+    with _endpoint(401, {"error": "unauthorized"}) as fake:
         with pytest.raises(BreakerEndpointError, match="answered HTTP 401: check CLOUDMAKE_MCP_BREAKER_URL"):
-            HttpSource(base, Secret("gateway-token-123")).transitions(0)
-    assert seen == ["Bearer gateway-token-123"]
+            HttpSource(fake.url, Secret("gateway-token-123")).transitions(0)
+    assert [r.headers.get("authorization") for r in fake.requests] == ["Bearer gateway-token-123"]
+    assert fake.requests[0].path == "/breakers/transitions"
 
 
 def test_a_malformed_body_names_the_field():
-    app, _ = _app(200, {"transitions": [{"id": 1, "server": "a", "from_state": "closed", "to_state": "down",
-                                         "failure_count": 1, "occurred_at": "2026-11-29T08:00:00Z"}]})
-    with serve_asgi(app) as base:
+    with _endpoint(200, {"transitions": [{"id": 1, "server": "a", "from_state": "closed", "to_state": "down",
+                                          "failure_count": 1, "occurred_at": "2026-11-29T08:00:00Z"}]}) as fake:
         with pytest.raises(BreakerEndpointError, match=r"transitions\.0\.to_state: Input should be 'closed'"):
-            HttpSource(base).transitions(0)
+            HttpSource(fake.url).transitions(0)
 
 
 def test_server_errors_are_retried_then_reported_unavailable():
-    app, seen = _app(503, {"error": "overloaded"})
-    with serve_asgi(app) as base:
+    with _endpoint(503, {"error": "overloaded"}) as fake:
         with pytest.raises(SourceUnavailable, match="answered HTTP 503"):
-            HttpSource(base, attempts=3, backoff_seconds=0.01).snapshot()
-    assert len(seen) == 3
+            HttpSource(fake.url, attempts=3, backoff_seconds=0.01).snapshot()
+    assert len(fake.requests) == 3 and {r.path for r in fake.requests} == {"/breakers"}
+
+
+def test_an_endpoint_asking_to_wait_past_the_tick_budget_skips_the_tick_at_once():
+    import time
+
+    started = time.monotonic()
+    with FakeServer() as fake:
+        fake.fail_next(ANY, 429, body={"error": "slow down"}, headers={"retry-after": "120"}, times=None)
+        with pytest.raises(SourceUnavailable, match="answered HTTP 429"):
+            HttpSource(fake.url, attempts=3, backoff_seconds=0.01).snapshot()
+    assert len(fake.requests) == 1 and time.monotonic() - started < 5

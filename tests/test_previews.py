@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, insert, select, text, update
 
+from cloudmake_pipelines.alerts import Alerter
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.tables import environments as env
 from cloudmake_pipelines.db.tables import preview_archival_runs
@@ -24,8 +25,10 @@ from cloudmake_pipelines.previews import (
 )
 from cloudmake_pipelines.previews.archive import archive_expired
 from cloudmake_pipelines.previews.cleanup import Cleaner, holds_any
-from tests.support.fake_neon import API_KEY, FakeNeon, serve_fake_neon
-from tests.support.fake_pushgateway import serve_fake_pushgateway
+from tests.support.fake_neon import API_KEY, FakeNeon
+from tests.support.fake_pushgateway import FakePushgateway
+from tests.support.fakes import ANY
+from tests.support.webhook import WebhookReceiver
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -175,11 +178,12 @@ def test_cleanup_frees_branches_and_retries_failures_next_run(engine):
     _add(engine, _env("ok", ttl=expired, branch="br-ok"), _env("gone", ttl=expired, branch="br-gone"),
          _env("flaky", ttl=expired, branch="br-flaky"), _env("limited", ttl=expired, branch="br-limited"),
          _env("plain", ttl=expired), _env("active", ttl=T0 + timedelta(hours=1), branch="br-active"))
-    with serve_fake_neon() as (neon, url):
+    with FakeNeon() as neon:
+        url = neon.api_url
         for branch in ("br-ok", "br-flaky", "br-limited", "br-active"):
             neon.add_branch("proj-1", branch)
-        neon.fail_next("br-flaky", 500, 500, 500)  # every attempt of this run fails
-        neon.fail_next("br-limited", 429, retry_after="1")
+        neon.fail_next("/branches/br-flaky$", 500, times=3)  # every attempt of this run fails
+        neon.fail_next("/branches/br-limited$", 429, headers={"Retry-After": "1"})
         archiver = Archiver(engine, [_neon(url)], clock=clock)
 
         first = archiver.run()
@@ -211,7 +215,9 @@ def test_overlapping_cleanups_delete_each_branch_once(engine, db_url):
     with engine.begin() as conn:
         archive_expired(conn, clock, holds_any(_no_neon()))
     other = make_engine(db_url)
-    with serve_fake_neon(FakeNeon(delay_seconds=0.05)) as (neon, url):
+    with FakeNeon() as neon:
+        url = neon.api_url
+        neon.delay_next(ANY, 0.05, times=None)
         for i in ids:
             neon.add_branch("proj-1", f"br-{i}")
         barrier, summaries = threading.Barrier(2), []
@@ -236,7 +242,8 @@ def test_missing_or_rejected_key_keeps_the_backlog_without_hammering_neon(engine
     _add(engine, *[_env(f"e{i}", ttl=T0 - timedelta(minutes=1), branch=f"br-{i}") for i in range(3)])
     report = Archiver(engine, _no_neon(), clock=clock).run()
     assert len(report.archived) == 3 and all("NEON_API_KEY is not set" in r for r in report.cleanup.failed.values())
-    with serve_fake_neon() as (neon, url):
+    with FakeNeon() as neon:
+        url = neon.api_url
         for i in range(3):
             neon.add_branch("proj-1", f"br-{i}")
         wrong = NeonBranchProvider(NeonClient("not-the-key-at-all", url, max_attempts=3))
@@ -252,7 +259,8 @@ def test_a_run_killed_midway_is_finished_by_the_next(engine):
     clock = ManualClock(T0)
     _add(engine, _env("a", ttl=T0 - timedelta(minutes=1), branch="br-a"),
          _env("b", ttl=T0 - timedelta(minutes=1), branch="br-b"))
-    with serve_fake_neon() as (neon, url):
+    with FakeNeon() as neon:
+        url = neon.api_url
         neon.add_branch("proj-1", "br-a")
         neon.add_branch("proj-1", "br-b")
         # Killed after archiving (the archive transaction committed, no cleanup happened) ...
@@ -270,7 +278,8 @@ def test_a_run_killed_midway_is_finished_by_the_next(engine):
 def test_cleanup_is_bounded_per_run(engine):
     clock = ManualClock(T0)
     _add(engine, *[_env(f"e{i}", ttl=T0 - timedelta(minutes=1), branch=f"br-{i}") for i in range(5)])
-    with serve_fake_neon() as (neon, url):
+    with FakeNeon() as neon:
+        url = neon.api_url
         for i in range(5):
             neon.add_branch("proj-1", f"br-{i}")
         archiver = Archiver(engine, [_neon(url)], clock=clock, cleanup_limit=3)
@@ -284,10 +293,12 @@ def test_cleanup_is_bounded_per_run(engine):
 def test_gauge_is_counted_in_the_database_and_pushed(engine):
     clock = ManualClock(T0)
     _add(engine, _env("a", ttl=T0 - timedelta(minutes=1)), _env("b"), _env("c"))
-    with serve_fake_pushgateway() as (gateway, url):
+    with FakePushgateway() as gateway:
+        url = gateway.url
         report = Archiver(engine, _no_neon(), clock=clock, pushgateway_url=url, environment="staging").run()
         assert report.metrics_pushed is True and report.active == 2
-        method, path, body = gateway.pushes[-1]
+        push = gateway.pushes[-1]
+        method, path, body = push.method, push.path, push.text
         assert method == "PUT" and path == "/metrics/job/cloudmake_preview_archival/environment/staging"
         values = {s.name: s.value for family in text_string_to_metric_families(body) for s in family.samples}
         assert values["preview_env_active_total"] == 2 and values["preview_env_archived_last_run"] == 1
@@ -295,11 +306,20 @@ def test_gauge_is_counted_in_the_database_and_pushed(engine):
         # A preview created outside any run is counted by the next push: the gauge cannot drift.
         _add(engine, _env("d"))
         Archiver(engine, _no_neon(), clock=clock, pushgateway_url=url).run()
-        values = {s.name: s.value for f in text_string_to_metric_families(gateway.pushes[-1][2]) for s in f.samples}
+        values = {s.name: s.value for f in text_string_to_metric_families(gateway.pushes[-1].text) for s in f.samples}
         assert values["preview_env_active_total"] == 3
-        gateway.fail_with = 500
+        gateway.fail_next(ANY, 500, times=None)
         failed = Archiver(engine, _no_neon(), clock=clock, pushgateway_url=url).run()
         assert failed.metrics_pushed is False and last_run(engine)["active_after"] == 3
+
+
+def test_a_pushgateway_hiccup_is_retried_as_it_asks(engine):
+    _add(engine, _env("a"))
+    with FakePushgateway() as gw:
+        gw.fail_next(ANY, 503, headers={"retry-after": "1"})
+        report = Archiver(engine, _no_neon(), clock=ManualClock(T0), pushgateway_url=gw.url).run()
+    arrivals = [r.at for r in gw.requests]
+    assert report.metrics_pushed is True and len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 0.95
 
 
 def test_a_recent_run_makes_an_unforced_run_skip(engine):
@@ -318,18 +338,14 @@ def test_a_recent_run_makes_an_unforced_run_skip(engine):
 def test_failed_cleanups_alert_after_three_attempts(engine):
     clock = ManualClock(T0)
     _add(engine, _env("a", ttl=T0 - timedelta(minutes=1), branch="br-a"))
-    sent = []
-
-    class Recorder:
-        def send(self, alert):
-            sent.append(alert)
-
-    archiver = Archiver(engine, _no_neon(), clock=clock, alerter=Recorder())
-    archiver.run()
-    archiver.run()
-    assert sent == []
-    archiver.run()
-    assert len(sent) == 1 and sent[0].key == "preview-cleanup-stuck" and "a" in sent[0].details["failures"]
+    with WebhookReceiver() as hook:
+        archiver = Archiver(engine, _no_neon(), clock=clock, alerter=Alerter(hook.url_for()))
+        archiver.run()
+        archiver.run()
+        assert hook.alerts == []
+        archiver.run()
+    sent = hook.alerts
+    assert len(sent) == 1 and sent[0]["key"] == "preview-cleanup-stuck" and "a" in sent[0]["details"]["failures"]
 
 
 @pytest.mark.postgres

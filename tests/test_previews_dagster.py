@@ -19,8 +19,8 @@ from cloudmake_pipelines.previews import Archiver, ManualClock, neon_provider
 from cloudmake_pipelines.resources import DatabaseResource, shared_resources
 from cloudmake_pipelines.resources.previews import PreviewsResource
 from cloudmake_pipelines.settings import get_settings
-from tests.support.fake_neon import API_KEY, serve_fake_neon
-from tests.support.fake_pushgateway import serve_fake_pushgateway
+from tests.support.fake_neon import API_KEY, FakeNeon
+from tests.support.fake_pushgateway import FakePushgateway
 
 # This module's definitions with the shared resources, as definitions.py merges them (the whole code
 # location is loaded by tests/test_dagster_location.py).
@@ -53,7 +53,8 @@ def test_schedule_and_job_shape():
 def test_asset_archives_frees_pushes_and_passes_its_checks(engine, db_url, monkeypatch):
     monkeypatch.setenv("NEON_API_KEY", API_KEY)
     _previews(engine, datetime.now(UTC))
-    with serve_fake_neon() as (neon, neon_url), serve_fake_pushgateway() as (gateway, gateway_url):
+    with FakeNeon() as neon, FakePushgateway() as gateway:
+        neon_url, gateway_url = neon.api_url, gateway.url
         neon.add_branch("proj-1", "br-1")
         resources = {"database": DatabaseResource(url=db_url),
                      "previews": PreviewsResource(neon_api_url=neon_url, pushgateway_url=gateway_url)}
@@ -68,8 +69,8 @@ def test_asset_archives_frees_pushes_and_passes_its_checks(engine, db_url, monke
         assert metadata["archived"] == 2 and metadata["preview_env_active_total"] == 1
         assert metadata["cleanup_freed"] == 1 and metadata["cleanup_failed"] == 0
         assert isinstance(metadata["duration_ms"], float) and metadata["archived_ids"] == "pr-1, pr-2"
-        assert not neon.branches and neon.deletes()[0].authorized
-        body = gateway.pushes[-1][2]
+        assert not neon.branches and neon.deletes()[0].bearer == API_KEY
+        body = gateway.pushes[-1].text
         values = {s.name: s.value for f in text_string_to_metric_families(body) for s in f.samples}
         assert values["preview_env_active_total"] == 1
 
@@ -108,7 +109,8 @@ def test_cli_dry_run_archive_and_list(engine, db_url):
 
     skipped = _cli(["archive"], db_url)
     assert skipped.exit_code == 0 and "skipped" in skipped.stdout and "--force" in skipped.stdout
-    with serve_fake_neon() as (neon, url):
+    with FakeNeon() as neon:
+        url = neon.api_url
         neon.add_branch("proj-1", "br-1")
         forced = _cli(["archive", "--force"], db_url, NEON_API_KEY=API_KEY, NEON_API_URL=url)
         assert forced.exit_code == 0, forced.stdout

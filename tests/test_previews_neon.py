@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import email.utils
-from datetime import UTC, datetime, timedelta
-
-import httpx
 import pytest
 
 from cloudmake_pipelines.previews import CleanupFailed, NeonClient, ProviderUnavailable
-from cloudmake_pipelines.previews.neon import retry_after_seconds
-from tests.support.fake_neon import API_KEY, serve_fake_neon
+from tests.support.fake_neon import API_KEY, FakeNeon
 from tests.support.servers import free_port
 
 
@@ -21,9 +16,9 @@ def _client(url: str, key: str = API_KEY, **kwargs) -> NeonClient:
 
 @pytest.fixture
 def neon():
-    with serve_fake_neon() as (fake, url):
+    with FakeNeon() as fake:
         fake.add_branch("proj-1", "br-a")
-        yield fake, url
+        yield fake, fake.api_url
 
 
 def test_delete_then_404_means_already_gone(neon):
@@ -31,13 +26,13 @@ def test_delete_then_404_means_already_gone(neon):
     with _client(url) as client:
         assert client.delete_branch("proj-1", "br-a") is True
         assert client.delete_branch("proj-1", "br-a") is False
-    assert [r.status for r in fake.requests] == [200, 404] and all(r.authorized for r in fake.requests)
+    assert [r.status for r in fake.requests] == [200, 404] and all(r.bearer == API_KEY for r in fake.requests)
     assert fake.requests[0].path == "/api/v2/projects/proj-1/branches/br-a"
 
 
 def test_429_waits_what_retry_after_says(neon):
     fake, url = neon
-    fake.fail_next("br-a", 429, retry_after="1")
+    fake.fail_next("/branches/br-a$", 429, headers={"Retry-After": "1"})
     with _client(url) as client:
         assert client.delete_branch("proj-1", "br-a") is True
     first, second = fake.deletes("br-a")
@@ -47,7 +42,8 @@ def test_429_waits_what_retry_after_says(neon):
 
 def test_423_and_500_are_retried_with_backoff(neon):
     fake, url = neon
-    fake.fail_next("br-a", 423, 500, 503)
+    for status in (423, 500, 503):
+        fake.fail_next("/branches/br-a$", status)
     with _client(url) as client:
         assert client.delete_branch("proj-1", "br-a") is True
     assert [r.status for r in fake.deletes("br-a")] == [423, 500, 503, 200]
@@ -55,7 +51,7 @@ def test_423_and_500_are_retried_with_backoff(neon):
 
 def test_persistent_500_gives_up_after_max_attempts(neon):
     fake, url = neon
-    fake.fail_next("br-a", *[500] * 10)
+    fake.fail_next("/branches/br-a$", 500, times=10)
     with _client(url, max_attempts=3) as client, pytest.raises(CleanupFailed) as err:
         client.delete_branch("proj-1", "br-a")
     assert "HTTP 500" in str(err.value) and "internal server error" in str(err.value)
@@ -64,8 +60,8 @@ def test_persistent_500_gives_up_after_max_attempts(neon):
 
 def test_a_retry_after_beyond_the_limit_is_left_for_the_next_run(neon):
     fake, url = neon
-    fake.fail_next("br-a", 429, retry_after="120")
-    with _client(url, max_retry_after=30) as client, pytest.raises(CleanupFailed) as err:
+    fake.fail_next("/branches/br-a$", 429, headers={"Retry-After": "120"})
+    with _client(url, max_wait_seconds=30) as client, pytest.raises(CleanupFailed) as err:
         client.delete_branch("proj-1", "br-a")
     assert "120s" in str(err.value) and "next run" in str(err.value) and len(fake.requests) == 1
 
@@ -76,7 +72,7 @@ def test_a_wrong_key_is_not_retried_and_never_shown(neon):
     with _client(url, key=secret) as client, pytest.raises(ProviderUnavailable) as err:
         client.delete_branch("proj-1", "br-a")
     assert "401" in str(err.value) and "NEON_API_KEY" in str(err.value) and secret not in str(err.value)
-    assert len(fake.requests) == 1 and not fake.requests[0].authorized
+    assert len(fake.requests) == 1 and fake.requests[0].bearer != API_KEY
 
 
 def test_unreachable_neon_fails_after_retries():
@@ -92,13 +88,3 @@ def test_ids_that_are_not_neon_ids_are_refused_before_any_request(neon):
         client.delete_branch("proj-1", "../../projects")
     assert "neon_branch_id" in str(err.value) and fake.requests == []
 
-
-def test_retry_after_forms():
-    def response(value):
-        return httpx.Response(429, headers={} if value is None else {"retry-after": value})
-
-    assert retry_after_seconds(response("7")) == 7.0
-    assert retry_after_seconds(response(None)) is None
-    assert retry_after_seconds(response("soon")) is None
-    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= retry_after_seconds(response(later)) <= 30

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from ..db.types import utcnow
+from ..http import HttpClient, HttpError
 from ..logs import get_logger
 from . import allowlist, entities, routes, schemas, tokens
 from .config import DEFAULT_SCAN, DriftConfig, load_config, walk_files
@@ -80,10 +80,13 @@ def _openapi_documents(config: DriftConfig) -> list[tuple[dict[str, Any], str]]:
             raise SpecError(path, f"not valid JSON or YAML: {exc}") from None
     if "url" in settings:
         try:
-            response = httpx.get(settings["url"], timeout=15, follow_redirects=True)
-            response.raise_for_status()
+            with HttpClient(service="OpenAPI document", setting="routes.openapi.url", timeout=15,
+                            follow_redirects=True) as http:
+                response = http.get(settings["url"])
+            if not response.is_success:
+                raise SpecError(source, f"routes.openapi.url: could not fetch the document: HTTP {response.status_code}")
             found.append((response.json(), settings["url"]))
-        except (httpx.HTTPError, ValueError) as exc:
+        except (HttpError, ValueError) as exc:
             raise SpecError(source, f"routes.openapi.url: could not fetch the document: {type(exc).__name__}: {exc}") from None
     for doc, where in found:
         if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3."):

@@ -3,10 +3,13 @@
 * ``Accept: application/vnd.github+json`` and ``X-GitHub-Api-Version`` on every request; the base URL is
   configurable for GitHub Enterprise Server (default ``GITHUB_API_URL``, else https://api.github.com).
 * Pagination follows the ``Link: <...>; rel="next"`` header, never guessed page numbers.
-* Rate limits: a 403/429 with ``retry-after`` waits that long (secondary limits); one with
-  ``x-ratelimit-remaining: 0`` waits until ``x-ratelimit-reset`` (primary limit); 5xx and transport errors
-  back off exponentially. Waits longer than ``max_wait_seconds`` raise :class:`RateLimited` instead of
-  stalling a run. Retries come from tenacity.
+* Retries, backoff and ``Retry-After`` (both forms) are the HTTP layer's (:mod:`..http`); this module keeps
+  only GitHub's own rules (:func:`_rate_limit_wait`): a 403/429 with ``retry-after`` waits that long
+  (secondary limits); one with ``x-ratelimit-remaining: 0`` waits until ``x-ratelimit-reset`` (primary
+  limit); a 429 or a "secondary rate limit" without either waits 60 s, as GitHub's docs say. 5xx and
+  transport errors back off exponentially (no jitter: the waits are GitHub's to set). A request may spend
+  at most ``max_wait_seconds`` in all; a longer wait raises :class:`RateLimited`, saying when to retry,
+  instead of stalling a run.
 * Content-creating requests (anything but GET/HEAD) can be spaced ``write_interval_seconds`` apart, since
   GitHub's secondary limits cap them per minute and per hour (0.75 s keeps under 80 a minute).
 * The token is never part of an error message or log line.
@@ -17,12 +20,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from ..errors import CloudMakeError
+from ..http import (
+    HttpClient,
+    RetryLater,
+    RetryPolicy,
+    TransientStatus,
+    Unreachable,
+    reset_seconds,
+    retry_after_seconds,
+)
 from ..logs import get_logger, redactor
 from ..settings import Secret
 
@@ -42,35 +54,25 @@ class GitHubError(CloudMakeError):
 class RateLimited(GitHubError):
     """GitHub asked us to wait longer than we are allowed to; ``wait_seconds`` says how long."""
 
-    def __init__(self, method: str, path: str, status: int, wait_seconds: float):
+    def __init__(self, method: str, path: str, status: int, wait_seconds: float, retry_at: datetime | None = None):
         self.wait_seconds = wait_seconds
-        super().__init__(method, path, status, f"rate limited for {wait_seconds:.0f}s")
-
-
-class _Retry(Exception):
-    """Internal: a response to retry after ``wait`` seconds (None: exponential backoff)."""
-
-    def __init__(self, response: httpx.Response, wait: float | None):
-        self.response = response
-        self.wait = wait
+        self.retry_at = retry_at
+        when = f"; retry after {retry_at.isoformat().replace('+00:00', 'Z')}" if retry_at else ""
+        super().__init__(method, path, status, f"rate limited for {wait_seconds:.0f}s{when}")
 
 
 def _rate_limit_wait(response: httpx.Response, now: float) -> float | None:
     """Seconds GitHub asks us to wait, or None when the response is not a rate limit."""
     if response.status_code not in (403, 429):
         return None
-    retry_after = response.headers.get("retry-after")
-    if retry_after is not None:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            return 60.0
-    if response.headers.get("x-ratelimit-remaining") == "0":
-        reset = float(response.headers.get("x-ratelimit-reset", now + 60))
-        return max(0.0, reset - now)
-    if response.status_code == 429 or "secondary rate limit" in response.text.lower():
-        return 60.0  # GitHub's documented default when no header says otherwise
-    return None
+    wait = retry_after_seconds(response, now)
+    if wait is None and response.headers.get("x-ratelimit-remaining") == "0":
+        wait = reset_seconds(response, "x-ratelimit-reset", now)
+        if wait is None:
+            wait = 60.0
+    if wait is None and (response.status_code == 429 or "secondary rate limit" in response.text.lower()):
+        wait = 60.0  # GitHub's documented default when no header says otherwise
+    return wait
 
 
 class GitHubClient:
@@ -98,11 +100,12 @@ class GitHubClient:
                    "User-Agent": "cloudmake-pipelines"}
         if raw:
             headers["Authorization"] = f"Bearer {raw}"
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_seconds,
-                                  transport=transport)
-        self.max_attempts = max_attempts
-        self.backoff_seconds = backoff_seconds
-        self.max_wait_seconds = max_wait_seconds
+        policy = RetryPolicy(attempts=max_attempts, backoff=backoff_seconds, max_backoff=30.0, jitter=0.0,
+                             deadline=max_wait_seconds, statuses=frozenset({500, 502, 503, 504}))
+        self._http = HttpClient(self.base_url, service="GitHub", setting="GITHUB_API_URL", headers=headers,
+                                timeout=timeout_seconds, retry=policy, rate_limit=_rate_limit_wait,
+                                transport=transport, sleep=sleep, clock=clock, log=log,
+                                event_hooks={"request": [self._before_send], "response": [self._after_send]})
         self._sleep = sleep
         self._clock = clock
         self.write_interval_seconds = write_interval_seconds
@@ -120,12 +123,6 @@ class GitHubClient:
     def close(self) -> None:
         self._http.close()
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retry) and exc.wait is not None:
-            return exc.wait
-        return min(self.backoff_seconds * 2 ** (state.attempt_number - 1), 30.0)
-
     def _space_write(self) -> None:
         """Sleep until ``write_interval_seconds`` have passed since the previous content-creating request."""
         if self._last_write_at is not None and self.write_interval_seconds > 0:
@@ -135,40 +132,28 @@ class GitHubClient:
         self._last_write_at = self._clock()
         self.writes_sent += 1
 
-    def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        if method not in ("GET", "HEAD"):
+    def _before_send(self, request: httpx.Request) -> None:
+        """Every attempt: space content-creating requests, count what was sent."""
+        if request.method not in ("GET", "HEAD"):
             self._space_write()
         self.requests_sent += 1
-        response = self._http.request(method, url, **kwargs)
+
+    def _after_send(self, response: httpx.Response) -> None:
         remaining = response.headers.get("x-ratelimit-remaining")
         if remaining is not None and remaining.isdigit():
             self.rate_limit_remaining = int(remaining)
-        wait = _rate_limit_wait(response, self._clock())
-        if wait is not None:
-            if wait > self.max_wait_seconds:
-                raise RateLimited(method, url, response.status_code, wait)
-            log.warning("GitHub rate limit: waiting", extra={"wait_seconds": wait, "status": response.status_code})
-            raise _Retry(response, wait)
-        if response.status_code >= 500:
-            raise _Retry(response, None)
-        return response
 
     def request(self, method: str, path: str, *, expected: tuple[int, ...] = (200, 201, 204),
                 **kwargs: Any) -> httpx.Response:
         """Send one request with retries; return the response when its status is in ``expected``."""
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception(lambda e: isinstance(e, (_Retry, httpx.TransportError))),
-            sleep=self._sleep,
-            reraise=True,
-        )
         try:
-            response = retrying(self._send_once, method, path, **kwargs)
-        except _Retry as exc:
-            response = exc.response
-        except httpx.TransportError as exc:
-            raise GitHubError(method, path, 0, type(exc).__name__) from None
+            response = self._http.request(method, path, **kwargs)
+        except RetryLater as exc:
+            raise RateLimited(method, path, exc.status, exc.wait_seconds, exc.retry_at) from None
+        except TransientStatus as exc:
+            response = exc.response  # retries ran out: report GitHub's own message below
+        except Unreachable as exc:
+            raise GitHubError(method, path, 0, exc.reason) from None
         if response.status_code not in expected:
             try:
                 message = response.json().get("message", response.text[:200])

@@ -17,15 +17,12 @@ import json
 import os
 import secrets as random
 import stat
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-import httpx
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
-
 from ..errors import CloudMakeError, ConfigError
 from ..fsio import write_output
+from ..http import TRANSIENT_STATUSES, HttpClient, RetryLater, RetryPolicy, TransientStatus, Unreachable
 from ..logs import redactor
 
 KEY_BYTES = 32  # AES-256
@@ -135,43 +132,41 @@ class CloudflareError(CloudMakeError):
         self.status = status
 
 
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, CloudflareError):
-        return exc.status is not None and (exc.status == 429 or exc.status >= 500)
-    return isinstance(exc, httpx.TransportError)
-
-
 class CloudflareWorkerSecrets:
     """A Worker's secrets through Cloudflare's API v4 (``/accounts/{id}/workers/scripts/{script}/secrets``).
 
     Bearer-token auth; every response is the ``{"success", "errors", "messages", "result"}`` envelope.
-    429 and 5xx are retried with exponential backoff (honouring ``Retry-After``); anything else raises.
+    429 and 5xx are transient (the HTTP layer retries them, honouring ``Retry-After``); anything else raises.
     """
 
     def __init__(self, account_id: str, script: str, api_token: str, *, base_url: str,
-                 client: httpx.Client | None = None, attempts: int = 4, backoff_seconds: float = 0.5):
+                 attempts: int = 4, backoff_seconds: float = 0.5):
         self.script = script
         self._prefix = f"/accounts/{account_id}/workers/scripts/{script}/secrets"
-        self._client = client or httpx.Client(base_url=base_url, timeout=15.0,
-                                              headers={"Authorization": f"Bearer {api_token}"})
         redactor.add(api_token)
-        self._request = retry(retry=retry_if_exception(_retryable), stop=stop_after_attempt(attempts),
-                              wait=wait_exponential(multiplier=backoff_seconds, max=10), reraise=True)(self._once)
+        self._http = HttpClient(base_url, service="Cloudflare", setting="CLOUDFLARE_API_BASE", timeout=15.0,
+                                headers={"Authorization": f"Bearer {api_token}"},
+                                retry=RetryPolicy(attempts=attempts, backoff=backoff_seconds,
+                                                  statuses=TRANSIENT_STATUSES | {500}))
 
-    def _once(self, method: str, path: str, body: dict | None = None):
-        response = self._client.request(method, self._prefix + path, json=body)
+    def _request(self, method: str, path: str, body: dict | None = None):
+        failed = f"Cloudflare {method} worker secrets of {self.script!r} failed"
+        try:
+            response = self._http.request(method, self._prefix + path, json=body)
+        except RetryLater as exc:
+            raise CloudflareError(f"{failed}: HTTP {exc.status}, asked to wait {exc.wait_seconds:.0f}s: "
+                                  f"retry after {exc.retry_at.isoformat()}", exc.status) from None
+        except TransientStatus as exc:
+            response = exc.response  # the last answer, reported below with Cloudflare's error codes
+        except Unreachable as exc:
+            raise CloudflareError(f"{failed}: {exc.reason} after {exc.attempts} attempts") from None
         try:
             envelope = response.json()
         except ValueError:
             envelope = {"success": False, "errors": [{"code": 0, "message": response.text[:200]}]}
         if response.status_code >= 400 or not envelope.get("success", False):
             errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in envelope.get("errors") or [])
-            if response.status_code == 429:
-                wait = float(response.headers.get("retry-after", "0") or 0)
-                if 0 < wait <= 60:
-                    time.sleep(wait)
-            raise CloudflareError(f"Cloudflare {method} worker secrets of {self.script!r} failed: "
-                                  f"HTTP {response.status_code} ({redactor(errors) or 'no error detail'})",
+            raise CloudflareError(f"{failed}: HTTP {response.status_code} ({redactor(errors) or 'no error detail'})",
                                   response.status_code)
         return envelope.get("result")
 

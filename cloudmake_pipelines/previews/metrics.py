@@ -3,15 +3,18 @@
 The value is counted in the database after each run, never adjusted by decrements, so it cannot drift
 (a crashed run or a preview created elsewhere is reflected by the next push). A batch job has no
 long-lived /metrics endpoint to scrape, hence the Pushgateway (``PROMETHEUS_PUSHGATEWAY_URL``); the push
-replaces the previous values of this job's group.
+replaces the previous values of this job's group, so the HTTP layer may retry it (prometheus_client builds
+the request, the layer sends it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
+from ..http import HttpClient, RetryPolicy
 from ..logs import get_logger, redactor
 
 log = get_logger("previews")
@@ -41,12 +44,28 @@ class PreviewGauges:
         return registry
 
 
+def _sender(http: HttpClient) -> Callable[..., Callable[[], None]]:
+    """A prometheus_client push handler that sends through ``http`` (retries, timeouts, safe errors)."""
+
+    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes):
+        def send() -> None:
+            response = http.request(method, url, content=data, headers=dict(headers))
+            if not response.is_success:
+                raise OSError(f"the Pushgateway answered HTTP {response.status_code}")
+
+        return send
+
+    return handler
+
+
 def push(gauges: PreviewGauges, gateway_url: str, environment: str, timeout_seconds: float = 10.0) -> bool:
     """Push to the Pushgateway; a failure is logged and reported (False), never raised: the archival stands."""
     try:
-        push_to_gateway(gateway_url, job=PUSH_JOB, registry=gauges.registry(),
-                        grouping_key={"environment": environment}, timeout=timeout_seconds)
-    except Exception as exc:  # urllib errors, bad URLs: the metrics are late, the work is done
+        with HttpClient(service="Pushgateway", setting="PROMETHEUS_PUSHGATEWAY_URL", timeout=timeout_seconds,
+                        retry=RetryPolicy(attempts=3, deadline=30.0), log=log) as http:
+            push_to_gateway(gateway_url, job=PUSH_JOB, registry=gauges.registry(), handler=_sender(http),
+                            grouping_key={"environment": environment}, timeout=timeout_seconds)
+    except Exception as exc:  # HTTP errors, bad URLs: the metrics are late, the work is done
         log.error("could not push preview metrics to the Pushgateway",
                   extra={"pushgateway": redactor(gateway_url), "error": redactor(f"{type(exc).__name__}: {exc}")})
         return False

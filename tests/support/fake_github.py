@@ -1,64 +1,41 @@
 """A fake GitHub REST API on 127.0.0.1 that behaves as the documented one where our code depends on it.
 
 What every endpoint gets from this base: token check (401 ``Bad credentials``), ``x-ratelimit-*`` headers
-counting down, ``Link`` pagination (``per_page``/``page``, ``rel="next"``/``"last"``), and injected
-failures (status, headers, how many times) for rate limits and 5xx. Domain fakes add their endpoints
-with :meth:`FakeGitHub.route` (see fake_github_*.py) and keep their state on the instance.
+counting down (also on injected failures, which may override them), ``Link`` pagination (:func:`paginated`:
+``per_page``/``page``, ``rel="next"``/``"last"``). Rate limits and 5xx are injected with the common fault
+API (tests/support/fakes.py), e.g. ``fail_next("GET /things$", 403, headers={"retry-after": "7"},
+body={"message": "You have exceeded a secondary rate limit"})``. Domain fakes add their endpoints with
+``self.route`` (see fake_github_*.py) and keep their state on the instance.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse
+
+from .fakes import FakeServer, Recorded
 
 
-@dataclass
-class InjectedFailure:
-    method: str
-    path_pattern: str
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    times: int = 1
-    body: dict[str, Any] = field(default_factory=lambda: {"message": "injected failure"})
-
-
-class FakeGitHub:
+class FakeGitHub(FakeServer):
     def __init__(self, token: str, *, rate_limit: int = 5000):
+        super().__init__()
         self.token = token
         self.rate_limit = rate_limit
         self.rate_used = 0
-        self.requests: list[tuple[str, str, Any]] = []  # (method, path, json body or None)
-        self.failures: list[InjectedFailure] = []
-        self._routes: list[Route] = []
 
-    # -- configuration -------------------------------------------------------------------------------
-    def fail(self, method: str, path_pattern: str, status: int, *, times: int = 1,
-             headers: dict[str, str] | None = None, message: str = "injected failure") -> None:
-        """The next ``times`` requests matching ``method`` and the ``path_pattern`` regex get ``status``."""
-        self.failures.append(InjectedFailure(method, path_pattern, status, headers or {}, times,
-                                             {"message": message}))
+    def writes(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method in ("PUT", "POST", "PATCH", "DELETE")]
 
-    def route(self, path: str, methods: list[str]):
-        """Decorator for a domain endpoint handler ``async def h(request) -> Response``."""
+    def admit(self, request: Recorded) -> JSONResponse | None:
+        if request.bearer != self.token:
+            return JSONResponse({"message": "Bad credentials", "status": "401"}, status_code=401)
+        self.rate_used += 1
+        return None
 
-        def register(handler):
-            self._routes.append(Route(path, self._wrap(handler), methods=methods))
-            return handler
-
-        return register
-
-    def writes(self) -> list[tuple[str, str, Any]]:
-        return [r for r in self.requests if r[0] in ("PUT", "POST", "PATCH", "DELETE")]
-
-    # -- plumbing --------------------------------------------------------------------------------------
-    def _headers(self) -> dict[str, str]:
+    def headers(self) -> dict[str, str]:
         return {
             "x-ratelimit-limit": str(self.rate_limit),
             "x-ratelimit-remaining": str(max(0, self.rate_limit - self.rate_used)),
@@ -66,32 +43,6 @@ class FakeGitHub:
             "x-ratelimit-reset": str(int(time.time()) + 3600),
             "x-ratelimit-resource": "core",
         }
-
-    def _wrap(self, handler):
-        async def endpoint(request: Request) -> Response:
-            body = None
-            if request.method in ("PUT", "POST", "PATCH"):
-                raw = await request.body()
-                body = await request.json() if raw else None
-            self.requests.append((request.method, request.url.path, body))
-            if request.headers.get("authorization") != f"Bearer {self.token}":
-                return JSONResponse({"message": "Bad credentials", "status": "401"}, status_code=401)
-            self.rate_used += 1
-            for failure in self.failures:
-                if failure.times > 0 and failure.method == request.method and re.search(
-                        failure.path_pattern, request.url.path):
-                    failure.times -= 1
-                    return JSONResponse(failure.body, status_code=failure.status,
-                                        headers={**self._headers(), **failure.headers})
-            response = await handler(request)
-            response.headers.update(self._headers())
-            return response
-
-        return endpoint
-
-    @property
-    def app(self) -> Starlette:
-        return Starlette(routes=list(self._routes))
 
 
 def paginated(request: Request, items: list[Any], *, wrap: str | None = None) -> JSONResponse:

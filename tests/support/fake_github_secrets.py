@@ -13,16 +13,15 @@ Endpoints (as documented at docs.github.com/rest/actions/secrets, /codespaces/or
 (tests name a collection by its path, ``{base}/secrets``) where ``{base}`` is ``/repos/O/R/SCOPE``, ``/repos/O/R/environments/ENV`` (Actions only) or
 ``/orgs/ORG/SCOPE``. Values are decrypted on arrival, so tests can assert exactly what GitHub would
 hold. Names are stored upper-cased, as GitHub does. ``content_limit`` emulates the secondary limit on
-content-creating requests (403 + ``retry-after``); the base class adds 5xx and other injected failures.
+content-creating requests (403 + ``retry-after``); 5xx and other failures come from the common fault API
+(tests/support/fakes.py).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import re
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
@@ -32,16 +31,15 @@ from nacl.public import PrivateKey, SealedBox
 from starlette.responses import JSONResponse, Response
 
 from .fake_github import FakeGitHub, paginated
-from .servers import serve_asgi
 
 SCOPES = ("actions", "codespaces", "dependabot")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class FakeGitHubSecrets:
+class FakeGitHubSecrets(FakeGitHub):
     def __init__(self, token: str, *, content_limit: tuple[int, float] | None = None,
                  repository_ids: dict[str, int] | None = None):
-        self.github = FakeGitHub(token)
+        super().__init__(token)
         self.content_limit = content_limit  # (max writes, per seconds) on the fake clock
         self.repository_ids = repository_ids or {}
         self.offset = timedelta(0)
@@ -49,20 +47,9 @@ class FakeGitHubSecrets:
         self.store: dict[str, dict[str, dict]] = defaultdict(dict)  # base path -> NAME -> record
         self._content_writes: list[datetime] = []
         self._key_counter = 0
-        self._routes()
+        self._add_endpoints()
 
     # -- what tests look at and do ---------------------------------------------------------------------
-    @property
-    def app(self):
-        return self.github.app
-
-    @property
-    def requests(self):
-        return self.github.requests
-
-    def writes(self):
-        return self.github.writes()
-
     def now(self) -> datetime:
         return datetime.now(UTC).replace(microsecond=0) + self.offset
 
@@ -130,8 +117,8 @@ class FakeGitHubSecrets:
                 item["selected_repositories_url"] = f"https://api.github.com{base}/{name}/repositories"
         return item
 
-    def _routes(self) -> None:
-        route = self.github.route
+    def _add_endpoints(self) -> None:
+        route = self.route
         bases = ["/repos/{owner}/{repo}/{scope}", "/repos/{owner}/{repo}/environments/{env}",
                  "/orgs/{org}/{scope}"]
         for pattern in bases:
@@ -240,10 +227,3 @@ class ManualClock:
     def __call__(self) -> datetime:
         return self.now
 
-
-@contextlib.contextmanager
-def running(token: str, **options) -> Iterator[tuple[FakeGitHubSecrets, str]]:
-    """A fake GitHub with the secrets endpoints on 127.0.0.1: yields (fake, base URL)."""
-    fake = FakeGitHubSecrets(token, **options)
-    with serve_asgi(fake.app) as base:
-        yield fake, base

@@ -1,7 +1,8 @@
 """Real MCP servers for tests and benchmarks, built with the official ``mcp`` SDK, on 127.0.0.1.
 
-``serve_mcp(mode, behaviour)`` starts one and yields a :class:`RunningServer` (its ``url`` and every
-JSON-RPC method that reached it). Modes:
+``serve_mcp(mode, behaviour)`` starts one and yields a :class:`RunningServer`: its ``url``, every JSON-RPC
+method that reached it, and ``endpoint``, the common request log and HTTP fault injection of
+tests/support/fakes.py. Modes:
 
 * ``stateful_json`` / ``stateful_sse``: the SDK's session-keeping Streamable HTTP app answering with JSON
   or with SSE streams (both also answer the session-less 2026-07-28 revision, as the SDK does);
@@ -16,7 +17,6 @@ many items for pagination, and ``handshake_only`` to act like a server that pred
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,8 +27,9 @@ import mcp_types as types
 from mcp.server import Server
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
+from starlette.responses import JSONResponse
 
-from .servers import serve_asgi
+from .fakes import FakeServer, Recorded
 
 MODES = ("stateful_json", "stateful_sse", "stateless", "legacy_sse")
 
@@ -71,10 +72,24 @@ class Behaviour:
 @dataclass
 class RunningServer:
     url: str
-    methods: list[str]  # every JSON-RPC method that reached the server, in order
-    verbs: list[str]  # every HTTP method, in order
     behaviour: Behaviour
-    service_seconds: list[float] = field(default_factory=list)  # per JSON-RPC request, as the server saw it
+    endpoint: FakeServer  # every HTTP request (``endpoint.requests``) and the common fault injection
+
+    @property
+    def methods(self) -> list[str]:
+        """Every JSON-RPC method that reached the server, in order."""
+        return [m["method"] for m in map(_jsonrpc, self.endpoint.requests) if m]
+
+    @property
+    def verbs(self) -> list[str]:
+        """Every HTTP method, in order."""
+        return [r.method for r in self.endpoint.requests]
+
+    @property
+    def service_seconds(self) -> list[float]:
+        """Per JSON-RPC request (not notification), arrival to last byte of the answer, as the server saw it."""
+        return [r.finished - r.at for r in list(self.endpoint.requests)
+                if r.finished is not None and "id" in (_jsonrpc(r) or {})]
 
 
 def _page(kind: str, total: int, size: int | None, cursor: str | None) -> tuple[range, str | None]:
@@ -129,54 +144,28 @@ def _build_server(behaviour: Behaviour, release: threading.Event, started: float
     return Server("cloudmake-test-server", version="1.0", **handlers)
 
 
-def _recording(app, behaviour: Behaviour, methods: list[str], verbs: list[str], service: list[float]):
-    """ASGI wrapper: records each JSON-RPC method received, enforces auth, plays a pre-2026 server."""
+class _Endpoint(FakeServer):
+    """The SDK app behind the common request log and faults, with the HTTP-level behaviour a test asks for."""
 
-    async def wrapped(scope, receive, send):
-        if scope["type"] != "http":
-            return await app(scope, receive, send)
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        verbs.append(scope["method"])
-        started = time.perf_counter()
-        if behaviour.bearer_token and headers.get("authorization") != f"Bearer {behaviour.bearer_token}":
-            return await _reply(send, 401, {"error": "invalid_token"})
-        chunks = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        try:
-            parsed = json.loads(body) if body else None
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict) and "method" in parsed:
-            methods.append(parsed["method"])
-        if behaviour.handshake_only and headers.get("mcp-protocol-version") == "2026-07-28":
-            return await _reply(send, 400, {"jsonrpc": "2.0", "id": None, "error": {
-                "code": -32600, "message": "Bad Request: Missing session ID"}})
-        replayed = False
+    def __init__(self, app, behaviour: Behaviour):
+        super().__init__(app)
+        self.behaviour = behaviour
 
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await app(scope, replay, send)
-        if isinstance(parsed, dict) and "id" in parsed:
-            service.append(time.perf_counter() - started)
-
-    return wrapped
+    def admit(self, request: Recorded) -> JSONResponse | None:
+        if self.behaviour.bearer_token and request.bearer != self.behaviour.bearer_token:
+            return JSONResponse({"error": "invalid_token"}, status_code=401)
+        if self.behaviour.handshake_only and request.headers.get("mcp-protocol-version") == "2026-07-28":
+            return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {
+                "code": -32600, "message": "Bad Request: Missing session ID"}}, status_code=400)
+        return None
 
 
-async def _reply(send, status: int, document: object) -> None:
-    payload = json.dumps(document).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
-    await send({"type": "http.response.body", "body": payload})
+def _jsonrpc(request: Recorded) -> dict | None:
+    try:
+        message = request.json()
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) and "method" in message else None
 
 
 @contextlib.contextmanager
@@ -185,15 +174,15 @@ def serve_mcp(mode: str = "stateful_json", behaviour: Behaviour | None = None) -
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: expected one of {MODES}")
     behaviour = behaviour or Behaviour()
-    release, methods, verbs, service = threading.Event(), [], [], []
+    release = threading.Event()
     if mode == "legacy_sse":
         app, path = MCPServer("cloudmake-legacy").sse_app(), "/sse"
     else:
         server = _build_server(behaviour, release, time.monotonic())
         app = server.streamable_http_app(json_response=mode != "stateful_sse", stateless_http=mode == "stateless")
         path = "/mcp"
-    with serve_asgi(_recording(app, behaviour, methods, verbs, service)) as base:
+    with _Endpoint(app, behaviour) as endpoint:
         try:
-            yield RunningServer(base + path, methods, verbs, behaviour, service)
+            yield RunningServer(endpoint.url + path, behaviour, endpoint)
         finally:
             release.set()

@@ -6,19 +6,13 @@ each requested run in process unless a run with that run key exists already — 
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
@@ -28,7 +22,7 @@ from cloudmake_pipelines.sensors.mcp_outage_detector import (
     mcp_outage_alert,
     mcp_outage_detector,
 )
-from tests.support.servers import serve_asgi
+from tests.support.webhook import WebhookReceiver
 
 #: The outage tables' own migration branch (0001 -> 0004): faster than every head, and all these tests need.
 OUTAGES_REVISION = "0004_mcp_outages"
@@ -59,33 +53,11 @@ class FrozenOutageDetection(OutageDetectionResource):
         return datetime.fromisoformat(self.now_iso)
 
 
-@dataclass
-class Inbox:
-    """A real webhook receiver on 127.0.0.1: ``url(name)`` gives a mailbox, ``received[name]`` its bodies."""
-
-    base: str
-    received: dict[str, list[dict]]
-
-    def url(self, name: str) -> str:
-        return f"{self.base}/hook/{name}"
-
-
-@contextlib.contextmanager
-def webhook() -> Iterator[Inbox]:
-    received: dict[str, list[dict]] = defaultdict(list)
-
-    async def hook(request: Request) -> JSONResponse:
-        received[request.path_params["name"]].append(await request.json())
-        return JSONResponse({"ok": True})
-
-    with serve_asgi(Starlette(routes=[Route("/hook/{name}", hook, methods=["POST"])])) as base:
-        yield Inbox(base, received)
-
-
 @pytest.fixture(scope="module")
-def inbox() -> Iterator[Inbox]:
-    with webhook() as server:
-        yield server
+def inbox() -> Iterator[WebhookReceiver]:
+    """One receiver per module; each Harness has its own mailbox on it."""
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="module")
@@ -99,18 +71,18 @@ def dagster_instance() -> Iterator[dg.DagsterInstance]:
 class Harness:
     db_url: str
     instance: dg.DagsterInstance
-    inbox: Inbox
+    inbox: WebhookReceiver
     detection: dict = field(default_factory=dict)
     cursor: str | None = None
     name: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def webhook_url(self) -> str:
-        return self.inbox.url(self.name)
+        return self.inbox.url_for(self.name)
 
     @property
     def received(self) -> list[dict]:
-        return self.inbox.received[self.name]
+        return self.inbox.alerts_to(self.name)
 
     def resources(self, now: datetime) -> dict:
         return {"database": DatabaseResource(url=self.db_url), "settings": SettingsResource(),
