@@ -93,10 +93,10 @@ def is_non_secret_shape(secret: str) -> bool:
         return True
     if _URL_OR_PATH.match(secret) or _IDENTIFIER.match(secret):
         return True
-    has_digit = any(c.isdigit() for c in secret)
+    digits = sum(c.isdigit() for c in secret)
     letters = [c for c in secret if c.isalpha()]
-    if has_digit:
-        return not letters
+    if digits:  # PKCS7PrivateKeyTypes: an identifier made of words, with a version number in it
+        return not letters or (digits <= 3 and len(letters) >= 4 * len(_CASE_WORDS.findall(secret)))
     # letters only: random mixed case splits into 1–3 letter "words", CamelCaseIdentifiers into longer ones
     words = _CASE_WORDS.findall(secret)
     return len(letters) < 20 or len(letters) >= 4 * len(words)

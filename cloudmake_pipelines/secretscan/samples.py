@@ -251,6 +251,12 @@ def negatives(seed: int = 11) -> list[Sample]:
         ("firebase_key = 'AIzaSy" + "abcdefghijklmnopqrstuvwxyz1234567'\n", "firebase sdk example key"),
         (f'password = "{c(string.ascii_lowercase, 6)}"\n', "short lower-case word"),
         (f'client_secret_sha256 = "{c(HEX, 64)}"\n', "digest of a client secret"),
+        ('KEYS = [\n    "MLKEM768X25519PrivateKey",\n    "MLKEM768X25519PublicKey",\n]\n', "list of type names"),
+        ("def sign(private_key: PKCS7PrivateKeyTypes,\n", "type annotation"),
+        ("if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):\n", "isinstance tuple"),
+        ("        secret = keypair[:32]\n", "slice expression"),
+        ("            token = self._input.LA(1)\n", "method call"),
+        ("    src_base_url, src_auth = split_url_auth(src_base_url)\n", "tuple unpacking"),
     ]
     out = [Sample(text, None, None, "config.py", label) for text, label in texts]
     for key in f.public_keys():
