@@ -7,11 +7,16 @@ exactly what a pre-commit hook or CI job would see on stdout and stderr.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -23,11 +28,13 @@ from cloudmake_pipelines.secretscan.samples import ALNUM, Forge, positives
 from cloudmake_pipelines.secretscan.scan import make_engine, scan_files
 
 FORGE = Forge(2024)
+KEY = bytes(range(32))  # the fingerprint key of the runs that set it (tests only)
+KEYED = {"CLOUDMAKE_SECRETSCAN_FINGERPRINT_KEY": KEY.hex()}
 
 
-def cloudmake(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+def cloudmake(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "cloudmake_pipelines.cli", "secrets", *args], cwd=cwd,
-                          capture_output=True, timeout=120, check=False)
+                          capture_output=True, timeout=120, check=False, env={**os.environ, **(env or {})})
 
 
 def git(repo: Path, *args: str) -> str:
@@ -204,8 +211,8 @@ def tree(tmp_path_factory) -> tuple[Path, list]:
 def test_no_output_format_contains_any_secret(tree, tmp_path, fmt):
     root, samples = tree
     report = tmp_path / f"report.{fmt}"
-    printed = cloudmake("scan", "--format", fmt, ".", cwd=root)
-    written = cloudmake("scan", "--format", fmt, "--output", str(report), ".", cwd=root)
+    printed = cloudmake("scan", "--format", fmt, ".", cwd=root, env=KEYED)
+    written = cloudmake("scan", "--format", fmt, "--output", str(report), ".", cwd=root, env=KEYED)
     baseline = tmp_path / "baseline.json"
     made = cloudmake("baseline", "--output", str(baseline), ".", cwd=root)
     assert printed.returncode == written.returncode == 1 and made.returncode == 0
@@ -224,15 +231,15 @@ def test_no_output_format_contains_any_secret(tree, tmp_path, fmt):
 def test_text_report_shows_rule_file_line_prefix_and_fingerprint(tmp_path):
     secret = token()
     (tmp_path / "app.py").write_text(f'\nTOKEN = "{secret}"\n')
-    result = cloudmake("scan", "app.py", cwd=tmp_path)
+    result = cloudmake("scan", "app.py", cwd=tmp_path, env=KEYED)
     assert result.returncode == 1
     first = result.stdout.decode().splitlines()[0]
-    assert first == (f"app.py:2:10: github-pat: GitHub personal access token (classic): ghp_…(40 chars) "
-                     f"fingerprint {fingerprint('github-pat', 'app.py', secret)}")
+    assert first == (f"app.py:2:10: github-pat: GitHub personal access token (classic): ghp_… "
+                     f"fingerprint {fingerprint(KEY, 'github-pat', 'app.py', secret)}")
     found, finished = (json.loads(line) for line in result.stderr.decode().splitlines())  # Pino lines on stderr
     assert (found["msg"], found["level"], found["rule"], found["file"], found["line"]) == (
         "secret found", 40, "github-pat", "app.py", 2)
-    assert found["fingerprint"] == fingerprint("github-pat", "app.py", secret)
+    assert found["fingerprint"] == fingerprint(KEY, "github-pat", "app.py", secret)
     assert finished["msg"] == "secret scan finished" and finished["findings"] == 1 and finished["level"] == 30
 
 
@@ -240,7 +247,7 @@ def test_sarif_is_2_1_0_with_rules_locations_and_fingerprints(tmp_path):
     secret = token("gho")
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "client.py").write_text(f'x = 1\nOAUTH = "{secret}"\n')
-    result = cloudmake("scan", "--format", "sarif", "src", cwd=tmp_path)
+    result = cloudmake("scan", "--format", "sarif", "src", cwd=tmp_path, env=KEYED)
     doc = json.loads(result.stdout)
     assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")
     run = doc["runs"][0]
@@ -250,7 +257,7 @@ def test_sarif_is_2_1_0_with_rules_locations_and_fingerprints(tmp_path):
     location = entry["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "src/client.py"
     assert location["region"]["startLine"] == 2 and location["region"]["startColumn"] == 10
-    assert entry["partialFingerprints"]["secretFingerprint/v1"] == fingerprint("github-oauth-token",
+    assert entry["partialFingerprints"]["secretFingerprint/v2"] == fingerprint(KEY, "github-oauth-token",
                                                                                "src/client.py", secret)
     assert all(r["properties"]["tags"] == ["security", "secret"] for r in rules)
 
@@ -264,7 +271,8 @@ def test_baseline_acknowledges_old_findings_and_still_fails_on_new_ones(repo):
     made = cloudmake("baseline", "legacy.py", cwd=repo)
     assert made.returncode == 0 and b"Wrote 2 fingerprints to .secrets-baseline.json" in made.stdout
     baseline = json.loads((repo / ".secrets-baseline.json").read_text())
-    assert baseline["version"] == 1 and {e["rule"] for e in baseline["findings"]} == {"github-pat", "github-app-token"}
+    assert baseline["version"] == 2 and {e["rule"] for e in baseline["findings"]} == {"github-pat", "github-app-token"}
+    assert len(bytes.fromhex(baseline["key"])) == 32
     assert set(baseline["findings"][0]) == {"fingerprint", "rule", "file"}
 
     clean = cloudmake("scan", "--baseline", ".secrets-baseline.json", "legacy.py", cwd=repo)
@@ -282,7 +290,7 @@ def test_baseline_acknowledges_old_findings_and_still_fails_on_new_ones(repo):
 def test_bad_baseline_is_a_usage_error(tmp_path):
     (tmp_path / "b.json").write_text('{"findings": []}')
     result = cloudmake("scan", "--baseline", "b.json", ".", cwd=tmp_path)
-    assert result.returncode == 2 and b'"version": 1' in result.stderr
+    assert result.returncode == 2 and b'"version": 2' in result.stderr
 
 
 def test_allow_comment(tmp_path):
@@ -294,26 +302,69 @@ def test_allow_comment(tmp_path):
 # --- binary, huge, non-UTF-8 ------------------------------------------------------------------------------
 
 
-def test_binary_files_are_skipped_early(tmp_path):
-    secret = token()
-    (tmp_path / "blob.dat").write_bytes(b"\x00\x01\x02" + f"TOKEN={secret}".encode())
-    (tmp_path / "image.png").write_bytes(f"TOKEN={secret}".encode())
+def _png_with_text(keyword: bytes, text: bytes) -> bytes:
+    """A 1x1 PNG whose tEXt chunk holds ``keyword``/``text`` (the chunk layout of the PNG spec)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    header = (1).to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"tEXt", keyword + b"\0" + text)
+            + chunk(b"IDAT", zlib.compress(b"\0\0")) + chunk(b"IEND", b""))
+
+
+def test_text_inside_binaries_archives_and_utf16_is_scanned(tmp_path):
+    secrets = [token() for _ in range(7)]
+    (tmp_path / "blob.dat").write_bytes(b"\x00\x01\x02" + f"TOKEN={secrets[0]}".encode())
+    (tmp_path / "image.png").write_bytes(_png_with_text(b"Comment", f"token={secrets[1]}".encode()))
+    (tmp_path / "notes.txt.gz").write_bytes(gzip.compress(f"x = 1\nTOKEN = '{secrets[2]}'\n".encode()))
+    with zipfile.ZipFile(tmp_path / "bundle.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("conf/app.env", f"\n\nGITHUB_TOKEN={secrets[3]}\n")
+        inner = io.BytesIO()
+        with tarfile.open(fileobj=inner, mode="w:gz") as tar:  # a .tar.gz inside the zip
+            data = f"token: {secrets[4]}\n".encode()
+            info = tarfile.TarInfo("deploy/values.yaml")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        archive.writestr("release.tgz", inner.getvalue())
+    (tmp_path / "no-bom.ps1").write_bytes(f'$token = "{secrets[5]}"\r\n'.encode("utf-16-le"))
+    (tmp_path / "be.txt").write_bytes(f'\ntoken = "{secrets[6]}"\n'.encode("utf-16-be"))
     result = cloudmake("scan", "--format", "json", ".", cwd=tmp_path)
-    assert result.returncode == 0
-    assert json.loads(result.stdout)["summary"]["skipped"] == {"binary": 2}
+    assert result.returncode == 1, result.stderr
+    assert sorted(findings(result)) == [
+        ("be.txt", 2, "github-pat"), ("blob.dat", 1, "github-pat"),
+        ("bundle.zip!conf/app.env", 3, "github-pat"),
+        ("bundle.zip!release.tgz!release.tar!deploy/values.yaml", 1, "github-pat"),
+        ("image.png", 1, "github-pat"), ("no-bom.ps1", 1, "github-pat"),  # a PNG: one text chunk a line
+        ("notes.txt.gz!notes.txt", 2, "github-pat")]
+    assert json.loads(result.stdout)["summary"]["not_scanned"] == 0
+    for secret in secrets:
+        assert_never_leaked(secret, result.stdout, result.stderr)
 
 
-def test_huge_files_are_scanned_up_to_the_limit_and_reported_beyond_it(tmp_path):
-    secret = token()
-    filler = (b"value = compute(a, b)  # plain source line\n" * 150_000)  # 6.6 MB
-    (tmp_path / "big.py").write_bytes(filler + f'TOKEN = "{secret}"\n'.encode())
-    result = cloudmake("scan", "--format", "json", "big.py", cwd=tmp_path)
-    assert findings(result) == [("big.py", 150_001, "github-pat")]
-
-    (tmp_path / "limits.yaml").write_text("max_file_size_mb: 5\n")
-    limited = cloudmake("scan", "--config", "limits.yaml", "big.py", cwd=tmp_path)
-    assert limited.returncode == 0
-    assert b"big.py: not scanned: larger than 5 MiB" in limited.stdout
+def test_decompression_bombs_and_deep_nesting_are_reported_not_scanned_and_fail_strict(tmp_path):
+    (tmp_path / "bomb.gz").write_bytes(gzip.compress(b"\0" * 64 * 1024 * 1024, compresslevel=9))
+    nested = f"token = '{token()}'\n".encode()
+    for _ in range(4):
+        nested = gzip.compress(nested)
+    (tmp_path / "deep.gz").write_bytes(nested)
+    with zipfile.ZipFile(tmp_path / "zipbomb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.txt", b"0" * 32 * 1024 * 1024)
+    result = cloudmake("scan", "--format", "json", ".", cwd=tmp_path)
+    doc = json.loads(result.stdout)
+    reasons = {s["file"]: s["reason"] for s in doc["skipped"]}
+    assert "expands beyond 200x" in reasons["bomb.gz"]
+    assert "expands" in reasons["zipbomb.zip"] and "limit 200x" in reasons["zipbomb.zip"]
+    assert any(f.startswith("deep.gz!") and "nested deeper than 3" in r for f, r in reasons.items())
+    assert result.returncode == 0 and doc["summary"]["not_scanned"] == 3
+    notes = [json.loads(line) for line in result.stderr.decode().splitlines()]
+    assert sum(n["msg"] == "file not scanned" for n in notes) == 3  # said on stderr too
+    sarif = json.loads(cloudmake("scan", "--format", "sarif", ".", cwd=tmp_path).stdout)
+    notifications = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert sorted(n["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].split("%21")[0]
+                  for n in notifications) == ["bomb.gz", "deep.gz", "zipbomb.zip"]
+    assert cloudmake("scan", "--strict", ".", cwd=tmp_path).returncode == 1
+    text = cloudmake("scan", ".", cwd=tmp_path).stdout
+    assert b"bomb.gz: not scanned: archive expands beyond" in text and b"3 not scanned" in text
 
 
 def test_non_utf8_and_utf16_files(tmp_path):

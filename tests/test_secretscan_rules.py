@@ -123,6 +123,29 @@ def test_non_utf8_bytes_around_a_secret(engine):
     assert [(f.rule_id, f.line, f.secret) for f in findings] == [("github-oauth-token", 2, token)]
 
 
+def test_allowlist_by_digest_keeps_published_example_keys_out_of_the_rules_file(tmp_path):
+    """Google's published Firebase example keys are allowlisted by SHA-256 prefix in rules.yaml; the
+    same mechanism, through a config, for a key generated here."""
+    import hashlib
+
+    key = "AIza" + Forge(12).chars(ALNUM, 35)
+    line = f'firebase = "{key}"\n'.encode()
+    assert [f.rule_id for f in Engine(load_rules()).scan(line, "app.js")] == ["google-api-key"]
+    config = tmp_path / "secrets.yaml"
+    config.write_text(f"allowlist:\n  digests: [{hashlib.sha256(key.encode()).hexdigest()}]\n")
+    assert Engine(load_rules(config)).scan(line, "app.js") == []
+    assert len(load_rules().rule("google-api-key").allowlist.digests) == 16
+
+
+def test_bounded_rules_are_confirmed_in_windows_not_over_whole_files():
+    """A rule whose pattern can grow without bound (``\\d*``) is confirmed by Python's re over the whole
+    file: the generic rule once did that and throughput fell sixfold. Only key blocks, JWTs and URLs may."""
+    from cloudmake_pipelines.secretscan.engine import MAX_WINDOW, _max_width
+
+    unbounded = {r.id for r in RULES.rules if _max_width(r) > MAX_WINDOW}
+    assert unbounded == {"private-key", "putty-private-key", "jwt", "database-url-password"}
+
+
 def test_lock_files_are_not_scanned(engine):
     token = Forge(9).checksummed("ghp")
     for name in ("poetry.lock", "web/package-lock.json", "uv.lock", "go.sum", "requirements.lock"):
@@ -168,6 +191,13 @@ def test_custom_rules_disable_and_allowlist_from_config(tmp_path):
     ("rulez: []", "unknown field(s) ['rulez']"),
     ("- just a list", "expected a mapping at the top level"),
     ("rules: [{id: x1", "not valid YAML"),
+    ("rules: [{id: x1, description: d, pattern: 'a', keywords: [a], entropy: .nan}]",
+     "rules[0] (x1).entropy: expected a finite number of bits per character between 0 and 8, got nan"),
+    ("rules: [{id: x1, description: d, pattern: 'a', keywords: [a], entropy: 9}]",
+     "rules[0] (x1).entropy: expected a finite number of bits per character between 0 and 8, got 9"),
+    ("max_file_size_mb: .inf", "max_file_size_mb must be a positive number"),
+    ("allowlist: {digests: [nothex]}", "allowlist.digests[0]: "),
+    ("rules: [{id: x1, description: d, keywords: [a]}]", "rules[0] (x1).pattern: required field missing"),
 ])
 def test_bad_config_names_the_file_and_field(tmp_path, content, message):
     config = tmp_path / "bad.yaml"

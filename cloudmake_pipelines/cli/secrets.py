@@ -14,6 +14,7 @@ from contextlib import nullcontext
 import click
 
 from .. import logs
+from ..fsio import write_output
 from ..secretscan import baseline as baselines
 from ..secretscan import sources
 from ..secretscan.findings import ScanResult
@@ -22,6 +23,8 @@ from ..secretscan.rules import RuleSet, load_rules
 from ..secretscan.scan import PARALLEL_THRESHOLD, make_engine, scan_blobs, scan_files
 
 DEFAULT_BASELINE = ".secrets-baseline.json"
+FINGERPRINT_KEY_ENV = "CLOUDMAKE_SECRETSCAN_FINGERPRINT_KEY"
+LOGGED_FINDINGS = 100
 log = logs.get_logger("secret_scan")
 
 
@@ -57,32 +60,58 @@ def source_options(command: Callable) -> Callable:
               help="Report format (sarif: SARIF 2.1.0 for GitHub code scanning).")
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False),
               help="Baseline of acknowledged findings (by fingerprint) that are not reported.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here, not stdout.")
-def scan(paths, staged, git_diff, history, config, no_ignore, jobs, fmt, baseline_file, output) -> None:
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write the report here ('-': stdout; a device or FIFO is written in place).")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 when any file or archive member could not be scanned (listed in the report).")
+def scan(paths, staged, git_diff, history, config, no_ignore, jobs, fmt, baseline_file, output, strict) -> None:
     """Scan for secrets: PATHS (default: the current directory), or --staged, --git-diff RANGE, --log.
 
     A finding shows the rule, file, line, a redacted prefix and a fingerprint; never the secret.
+    Fingerprints are keyed: with the --baseline's key, else $CLOUDMAKE_SECRETSCAN_FINGERPRINT_KEY (64 hex
+    digits), else a key made for this run only.
     Silence one line with a `secretscan:allow` comment, or acknowledge findings with --baseline.
-    Exit 0 clean, 1 secrets found, 2 usage, config or git error.
+    Exit 0 clean, 1 secrets found (or, with --strict, something not scanned), 2 usage, config or git error.
     """
     logs.configure(sys.stderr)
-    known = baselines.load(baseline_file) if baseline_file else set()
+    known = baselines.load(baseline_file) if baseline_file else None
+    key = known.key if known else _environment_key() or baselines.new_key()
     ruleset = load_rules(config)
     source, result = _run(ruleset, paths, staged, git_diff, history, no_ignore, jobs)
+    result.findings = [f.keyed(key) for f in result.findings]
     if known:
-        kept = [f for f in result.findings if f.fingerprint not in known]
+        kept = [f for f in result.findings if f.fingerprint not in known.fingerprints]
         result.baselined = len(result.findings) - len(kept)
         result.findings = kept
     text = render(result, ruleset, fmt, source=source)
     if output:
-        baselines.write_atomically(output, text.encode("utf-8", "surrogateescape"))
+        write_output(output, text.encode("utf-8", "surrogateescape"), dash_is_stdout=True)
     else:
         click.echo(text, nl=False)
-    for finding in result.findings:  # sanitized: the same fields as the report, never the secret
+    for finding in result.findings[:LOGGED_FINDINGS]:  # sanitized: the report's fields, never the secret
         log.warning("secret found", extra={k: v for k, v in finding.to_dict().items() if k != "description"})
+    if len(result.findings) > LOGGED_FINDINGS:  # the report has them all; a log line each would drown it
+        log.warning("more secrets found", extra={"not_logged": len(result.findings) - LOGGED_FINDINGS})
+    for skipped in result.skipped:
+        log.warning("file not scanned", extra={"file": skipped.path, "reason": skipped.reason})
     log.info("secret scan finished", extra={"source": source, **summary(result)})
-    if result.findings:
+    if result.findings or (strict and result.skipped):
         raise click.exceptions.Exit(1)
+
+
+def _environment_key() -> bytes | None:
+    """A fingerprint key shared by CI runs without a baseline (so SARIF alerts keep their identity)."""
+    value = os.environ.get(FINGERPRINT_KEY_ENV)
+    if not value:
+        return None
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        key = b""
+    if len(key) != baselines.KEY_BYTES:
+        raise click.UsageError(f"${FINGERPRINT_KEY_ENV}: expected {baselines.KEY_BYTES * 2} hex digits "
+                               "(value not shown)")
+    return key
 
 
 @group.command("baseline")
@@ -93,8 +122,9 @@ def write_baseline(paths, staged, git_diff, history, config, no_ignore, jobs, ou
     """Acknowledge every current finding: write their fingerprints to a baseline for `scan --baseline`."""
     logs.configure(sys.stderr)
     _, result = _run(load_rules(config), paths, staged, git_diff, history, no_ignore, jobs)
-    count = baselines.write(output, result.findings)
-    click.echo(f"Wrote {count} fingerprint{'s' if count != 1 else ''} to {output}")
+    key = baselines.existing_key(output) if output != "-" else None
+    count = baselines.write(output, result.findings, key or _environment_key() or baselines.new_key())
+    click.echo(f"Wrote {count} fingerprint{'s' if count != 1 else ''} to {output}", err=output == "-")
 
 
 @group.command("rules")

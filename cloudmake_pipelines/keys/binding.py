@@ -14,13 +14,13 @@ import base64
 import contextlib
 import fcntl
 import json
-import os
 import secrets as random
 import stat
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from ..errors import CloudMakeError, ConfigError
+from ..fsio import write_output
 from ..http import TRANSIENT_STATUSES, HttpClient, RetryLater, RetryPolicy, TransientStatus, Unreachable
 from ..logs import redactor
 from ..settings import Secret, get_settings
@@ -126,18 +126,7 @@ class LocalKeyStore:
         return data
 
     def _write_file(self, keys: dict[str, str]) -> None:
-        tmp = self.key_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(keys, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.key_file)
-        dir_fd = os.open(self.key_file.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_output(self.key_file, json.dumps(keys, indent=1, sort_keys=True).encode(), mode=0o600)
 
 
 class CloudflareError(CloudMakeError):

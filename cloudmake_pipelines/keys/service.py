@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy import Engine, func, select
 from ..db.tables import master_key_versions, secrets
 from ..db.types import utcnow
 from ..errors import ConfigError
+from ..fsio import write_output
 from ..settings import Settings
 from . import state
 from .binding import CloudflareWorkerSecrets
@@ -57,9 +57,7 @@ class KeyManagement:
         """Write the JWKS document where the API serves it from (atomically)."""
         document = self.signing_keys().jwks()
         self.jwks_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.jwks_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(document, indent=2, sort_keys=True))
-        os.replace(tmp, self.jwks_path)
+        write_output(self.jwks_path, json.dumps(document, indent=2, sort_keys=True).encode())
         return document
 
     def published_jwks(self) -> dict[str, Any] | None:

@@ -1,22 +1,39 @@
-"""A baseline: findings a team has acknowledged, by fingerprint only (never the secret), so an existing
-repository can adopt the scanner and still fail on every new secret."""
+"""A baseline: findings a team has acknowledged, by keyed fingerprint only (never the secret), so an
+existing repository can adopt the scanner and still fail on every new secret.
+
+The baseline holds the repository's fingerprint key (random, 256 bits): fingerprints are HMACs under it,
+so a report or baseline seen without the key (a SARIF upload, a CI log) gives nothing to test guesses of a
+short password against. Regenerating a baseline keeps its key, so fingerprints stay stable.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..fsio import write_output
 from .findings import Finding
 
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2
+KEY_BYTES = 32
 
 
-def load(path: str | Path) -> set[str]:
-    """The fingerprints in the baseline file at ``path``."""
+@dataclass(frozen=True)
+class Baseline:
+    key: bytes
+    fingerprints: frozenset[str]
+
+
+def new_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def load(path: str | Path) -> Baseline:
+    """The key and fingerprints in the baseline file at ``path``."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -25,35 +42,37 @@ def load(path: str | Path) -> set[str]:
     except ValueError as exc:
         raise ConfigError(f"{path}: the baseline is not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("version") != BASELINE_VERSION:
-        raise ConfigError(f"{path}: expected a secret-scan baseline with \"version\": {BASELINE_VERSION}")
+        found = doc.get("version") if isinstance(doc, dict) else None
+        hint = " (version 1 used unkeyed fingerprints: write a new one with `cloudmake secrets baseline`)" \
+            if found == 1 else ""
+        raise ConfigError(f"{path}: expected a secret-scan baseline with \"version\": {BASELINE_VERSION}, "
+                          f"got version {found!r}{hint}")
+    try:
+        key = bytes.fromhex(doc.get("key") or "")
+    except (TypeError, ValueError):
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise ConfigError(f"{path}: \"key\" must be {KEY_BYTES * 2} hex digits (the fingerprint key)")
     entries = doc.get("findings")
     if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("fingerprint"), str)
                                                 for e in entries):
         raise ConfigError(f"{path}: \"findings\" must be a list of objects with a \"fingerprint\" string")
-    return {e["fingerprint"] for e in entries}
+    return Baseline(key, frozenset(e["fingerprint"] for e in entries))
 
 
-def write(path: str | Path, findings: Iterable[Finding]) -> int:
-    """Write a baseline of ``findings`` atomically (a reader never sees half a file); returns the count."""
-    path = Path(path)
-    entries = sorted({f.fingerprint: {"fingerprint": f.fingerprint, "rule": f.rule_id, "file": f.path}
-                      for f in findings}.values(), key=lambda e: (e["file"], e["rule"], e["fingerprint"]))
-    text = json.dumps({"version": BASELINE_VERSION, "findings": entries}, indent=2) + "\n"
-    write_atomically(path, text.encode("utf-8"))
-    return len(entries)
-
-
-def write_atomically(path: str | Path, content: bytes) -> None:
-    """Write a file so that a reader (or a killed run) never sees half of it: a temporary file in the same
-    directory, flushed to disk, renamed over the target."""
-    path = Path(path)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
+def existing_key(path: str | Path) -> bytes | None:
+    """The key of the baseline already at ``path`` (so rewriting it keeps fingerprints stable), if any."""
     try:
-        with handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        os.unlink(handle.name)
-        raise
+        return load(path).key
+    except ConfigError:
+        return None
+
+
+def write(path: str | Path, findings: Iterable[Finding], key: bytes) -> int:
+    """Write a baseline of ``findings`` (keyed with ``key``) atomically; returns the count."""
+    entries = sorted({f.fingerprint: {"fingerprint": f.fingerprint, "rule": f.rule_id, "file": f.path}
+                      for f in (f.keyed(key) for f in findings)}.values(),
+                     key=lambda e: (e["file"], e["rule"], e["fingerprint"]))
+    doc = {"version": BASELINE_VERSION, "key": key.hex(), "findings": entries}
+    write_output(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"), dash_is_stdout=True)
+    return len(entries)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .filters import CHECKS, is_non_secret_shape, is_placeholder, shannon_entropy
+from .filters import CHECKS, generic_value_ok, is_placeholder, required_entropy, shannon_entropy
 from .findings import Finding
 from .rules import Rule, RuleSet
 
@@ -35,13 +36,12 @@ class Engine:
     def __init__(self, ruleset: RuleSet, *, use_hyperscan: bool = True):
         self.ruleset = ruleset
         self.rules = ruleset.rules
-        self._regexes = [rule.regex for rule in self.rules]
         self._keywords = [tuple(k.encode() for k in rule.keywords) for rule in self.rules]
-        self._widths = [_max_width(rule) for rule in self.rules]
         self._db = None
+        self._widths: list[int] = []
         self._keyword_only = list(range(len(self.rules)))
         if use_hyperscan:
-            self._db, self._keyword_only = _hyperscan_database(self.rules, self._widths)
+            self._db, self._keyword_only, self._widths = _hyperscan_database(self.rules)
         self._local = threading.local()
 
     @property
@@ -62,7 +62,7 @@ class Engine:
         return hits
 
     def _matches(self, index: int, data: bytes, ends: list[int] | None) -> Iterator[re.Match[bytes]]:
-        regex = self._regexes[index]
+        regex = self.rules[index].regex  # compiled on first use: most runs need a few of the rules
         if ends is None:
             yield from regex.finditer(data)
             return
@@ -77,20 +77,23 @@ class Engine:
             yield from regex.finditer(data, start, min(stop, len(data)))
 
     def scan(self, data: bytes, path: str, *, line_numbers: Sequence[int] | None = None,
-             commit: str | None = None) -> list[Finding]:
+             commit: str | None = None, first_line: int = 1, owned: int | None = None) -> list[Finding]:
         """Findings in ``data``, the content of ``path``. ``line_numbers`` maps the buffer's lines to the
-        file's (for a buffer made of a diff's added lines)."""
+        file's (for a buffer made of a diff's added lines); a window of a large file starts on
+        ``first_line`` and reports only matches starting before ``owned`` (the rest is overlap)."""
         if self.ruleset.allowlist.allows_path(path):
             return []
         if data and not data.endswith(b"\n"):  # rules may look for the end of a line
             data += b"\n"
-        lines = _Lines(data, line_numbers)
+        lines = _Lines(data, line_numbers, first_line)
         found: list[tuple[Rule, int, int, Finding]] = []
         for index, ends in sorted(self.candidates(data).items()):
             rule = self.rules[index]
             if rule.allowlist.allows_path(path):
                 continue
             for match in self._matches(index, data, ends):
+                if owned is not None and match.start() >= owned:
+                    continue
                 start, end, secret = _secret_of(match)
                 if secret is None or not self._is_secret(rule, match, secret):
                     continue
@@ -99,18 +102,18 @@ class Engine:
                 line, column = lines.position(start)
                 end_line, end_column = lines.position(end)
                 found.append((rule, start, end, Finding(rule.id, rule.description, path, line, column,
-                                                        end_line, end_column, secret, commit)))
+                                                        end_line, end_column, secret, commit, rule.generic)))
         specific = [(s, e) for rule, s, e, _ in found if not rule.generic]
         return [f for rule, s, e, f in found
                 if not (rule.generic and any(s < e2 and s2 < e for s2, e2 in specific))]
 
     def _is_secret(self, rule: Rule, match: re.Match[bytes], secret: str) -> bool:
-        if rule.entropy and shannon_entropy(secret) < rule.entropy:
-            return False
-        if is_placeholder(secret) or (rule.generic and is_non_secret_shape(secret)):
-            return False
         groups = match.re.groupindex
         name = match.group("name").decode("utf-8", "replace") if "name" in groups and match.group("name") else None
+        if rule.entropy and shannon_entropy(secret) < required_entropy(rule, secret):
+            return False
+        if is_placeholder(secret) or (rule.generic and not generic_value_ok(secret, name)):
+            return False
         if "user" in groups and match.group("user") and match.group("user").decode("utf-8", "replace") == secret:
             return False
         if rule.allowlist.allows_secret(secret, name) or self.ruleset.allowlist.allows_secret(secret, name):
@@ -149,22 +152,25 @@ def _max_width(rule: Rule) -> int:
     return _parser.parse(rule.pattern.encode(), re.MULTILINE).getwidth()[1]
 
 
-def _hyperscan_database(rules: Sequence[Rule], widths: Sequence[int]):
-    """A block-mode database of every rule hyperscan accepts (the others fall back to keywords), loaded
-    from the user's cache when these exact rules were compiled before (compiling takes ~0.5 s)."""
+def _hyperscan_database(rules: Sequence[Rule]):
+    """A block-mode database of every rule hyperscan accepts (the others fall back to keywords), and each
+    rule's widest match; loaded from the user's cache when these exact rules were compiled before
+    (compiling takes ~0.5 s, parsing the patterns for their widths ~0.1 s)."""
     try:
         import hyperscan
     except ImportError:
-        return None, list(range(len(rules)))
-    base = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_MULTILINE
-    flags = [base | (hyperscan.HS_FLAG_SINGLEMATCH if w > MAX_WINDOW else 0) for w in widths]
-    key = hashlib.sha256(repr((hyperscan.__version__, [r.pattern for r in rules], flags)).encode()).hexdigest()
-    cache = _cache_dir() / f"hyperscan-{key[:32]}.db"
+        return None, list(range(len(rules))), []
+    key = hashlib.sha256(repr((hyperscan.__version__, MAX_WINDOW, [r.pattern for r in rules])).encode()).hexdigest()
+    cache = cache_dir() / f"hyperscan-{key[:32]}.db"
     try:
         head, blob = cache.read_bytes().split(b"\n", 1)
-        return hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK), [int(i) for i in head.split()]
-    except (OSError, ValueError, hyperscan.error):
+        meta = json.loads(head)
+        return hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK), meta["rejected"], meta["widths"]
+    except (OSError, ValueError, KeyError, hyperscan.error):
         pass
+    widths = [_max_width(rule) for rule in rules]
+    base = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_MULTILINE
+    flags = [base | (hyperscan.HS_FLAG_SINGLEMATCH if w > MAX_WINDOW else 0) for w in widths]
     accepted, rejected = list(range(len(rules))), []
     while accepted:
         try:
@@ -177,9 +183,10 @@ def _hyperscan_database(rules: Sequence[Rule], widths: Sequence[int]):
             accepted.remove(bad)
             rejected.append(bad)
     else:
-        return None, rejected
-    _write_atomically(cache, " ".join(map(str, rejected)).encode() + b"\n" + hyperscan.dumpb(database))
-    return database, rejected
+        return None, rejected, widths
+    meta = json.dumps({"rejected": rejected, "widths": widths}).encode()
+    store_cache(cache, meta + b"\n" + hyperscan.dumpb(database))
+    return database, rejected, widths
 
 
 def _compiles(hyperscan, pattern: str, flags: int) -> bool:
@@ -190,28 +197,31 @@ def _compiles(hyperscan, pattern: str, flags: int) -> bool:
         return False
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root) / "cloudmake" / "secretscan"
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    """Best effort: a cache that cannot be written only costs the next run a compile."""
-    from .baseline import write_atomically
+def store_cache(path: Path, content: bytes) -> None:
+    """Best effort: a cache (compiled database, validated rules) that cannot be written only costs the
+    next run the work again."""
+    from ..errors import CloudMakeError
+    from ..fsio import write_output
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, content)
-    except OSError:
+        write_output(path, content)
+    except (OSError, CloudMakeError):
         pass
 
 
 class _Lines:
     """Offsets to (line, column) in a buffer, built only when a finding needs it."""
 
-    def __init__(self, data: bytes, line_numbers: Sequence[int] | None):
+    def __init__(self, data: bytes, line_numbers: Sequence[int] | None, first_line: int = 1):
         self._data = data
         self._line_numbers = line_numbers
+        self._first_line = first_line
         self._starts: list[int] | None = None
 
     def _index(self, offset: int) -> int:
@@ -228,5 +238,5 @@ class _Lines:
     def position(self, offset: int) -> tuple[int, int]:
         index = self._index(offset)
         column = len(self._data[self._starts[index]:offset].decode("utf-8", "replace")) + 1
-        line = self._line_numbers[min(index, len(self._line_numbers) - 1)] if self._line_numbers is not None else index + 1
+        line = self._line_numbers[min(index, len(self._line_numbers) - 1)] if self._line_numbers is not None else index + self._first_line
         return line, column

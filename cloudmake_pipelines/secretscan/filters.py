@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -16,7 +17,7 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _PLACEHOLDER = re.compile(
     r"exampl|sample|placeholder|your[_-]?(?:api|secret|token|key|own|pass)|\byour\b|changeme|change[_-]me|"
     r"replace[_-]?me|redacted|dummy|insert[_-]|xxxx|\*\*\*|\.\.\.|<[^>]*>|\$\{|\{\{|\$\(|%\(|(?-i:%s)\b|"
-    r"process\.env|os\.environ|getenv|env\(|secrets\.|vault:",
+    r"process\.env|os\.environ|getenv|env\(|secrets\.|vault:|^\$[A-Za-z_]\w*$",
     re.IGNORECASE,
 )
 _RUN = re.compile(r"(.)\1{5,}")
@@ -25,6 +26,10 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _URL_OR_PATH = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|[./~]|[A-Za-z]:\\)")
 _CASE_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_CHECKSUMMED = re.compile(r"^(?:gh[pousr]|npm)_[A-Za-z0-9]{30,}$")
+_PASSWORD_NAME = re.compile(r"passw|pwd|passphrase|secret|(?<![a-z])pass(?![a-z])")
+_SECRET_NAME = re.compile(r"secret|credential|passw|creds")
+_HASH_NAME = re.compile(r"hash|sha|md5|digest|checksum|etag|commit|fingerprint")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")  # a.b.c attribute access
 
 
@@ -44,8 +49,41 @@ def is_placeholder(secret: str) -> bool:
         return False
     if _RUN.search(secret):
         return True
-    lowered = secret.lower()
-    return any(seq[i:i + 8] in lowered for seq in _SEQUENCES for i in range(len(seq) - 7))
+    return _sequences().search(secret.lower()) is not None
+
+
+@functools.cache
+def _sequences() -> re.Pattern[str]:
+    """Any 8 consecutive characters of a keyboard or alphabet run (one regex: C speed per candidate)."""
+    return re.compile("|".join(seq[i:i + 8] for seq in _SEQUENCES for i in range(len(seq) - 7)))
+
+
+def required_entropy(rule, secret: str) -> float:
+    """The rule's entropy floor; for generic rules scaled down for short values (a random 10-character
+    password cannot reach 3.5 bits per character: log2(10) = 3.3)."""
+    if not rule.generic:
+        return rule.entropy
+    return min(rule.entropy, 0.8 * math.log2(max(len(secret), 2)))
+
+
+def generic_value_ok(secret: str, name: str | None) -> bool:
+    """Whether a value a generic (context-only) rule matched may be a credential.
+
+    Values under 16 characters count only for password-named keys and need two character classes;
+    hex is a hash unless the key names a secret, credential or password (a 64-hex ``client_secret``) and
+    not a digest; a known token shape with a failing checksum (``ghp_`` with a wrong CRC32) is not one.
+    """
+    name = (name or "").lower()
+    if _CHECKSUMMED.match(secret) and not crc32_base62_valid(secret):
+        return False
+    if len(secret) < 16:  # a typed password: two kinds of character for a password's name, else three
+        classes = sum(any(test(c) for c in secret) for test in (str.islower, str.isupper, str.isdigit,
+                                                                  lambda c: not c.isalnum()))
+        if classes < (2 if _PASSWORD_NAME.search(name) else 3):
+            return False
+    if _HEX.match(secret) and _SECRET_NAME.search(name) and not _HASH_NAME.search(name) and len(secret) >= 32:
+        return True
+    return not is_non_secret_shape(secret)
 
 
 def is_non_secret_shape(secret: str) -> bool:
@@ -55,10 +93,10 @@ def is_non_secret_shape(secret: str) -> bool:
         return True
     if _URL_OR_PATH.match(secret) or _IDENTIFIER.match(secret):
         return True
-    has_digit = any(c.isdigit() for c in secret)
+    digits = sum(c.isdigit() for c in secret)
     letters = [c for c in secret if c.isalpha()]
-    if has_digit:
-        return not letters
+    if digits:  # PKCS7PrivateKeyTypes: an identifier made of words, with a version number in it
+        return not letters or (digits <= 3 and len(letters) >= 4 * len(_CASE_WORDS.findall(secret)))
     # letters only: random mixed case splits into 1–3 letter "words", CamelCaseIdentifiers into longer ones
     words = _CASE_WORDS.findall(secret)
     return len(letters) < 20 or len(letters) >= 4 * len(words)
@@ -102,8 +140,10 @@ def jwt_valid(token: str) -> bool:
         return False
     if payload.get("sub") == "1234567890" or payload.get("name") == "John Doe":  # jwt.io's example token
         return False
-    if not REGISTERED_CLAIMS & set(payload):  # {"some": "payload"}: a documentation toy, not a credential
+    if not payload:  # {}: nothing to authorize
         return False
+    if not parts[2]:  # unsigned: a credential only where a server accepts "alg": "none"
+        return str(header.get("alg")).lower() == "none"
     try:  # a signature that decodes to readable text ("signature-value") was typed by a person
         signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
     except (ValueError, binascii.Error):
@@ -111,5 +151,4 @@ def jwt_valid(token: str) -> bool:
     return not (signature.isascii() and signature.decode("ascii").isprintable())
 
 
-REGISTERED_CLAIMS = {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "role", "azp", "client_id"}
 CHECKS = {"crc32-base62": crc32_base62_valid, "jwt": jwt_valid}

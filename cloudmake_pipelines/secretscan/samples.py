@@ -15,7 +15,7 @@ import string
 import uuid
 from dataclasses import dataclass
 
-from .filters import crc32_base62
+from .filters import crc32_base62, crc32_base62_valid, is_placeholder
 
 ALNUM = string.ascii_letters + string.digits
 URLSAFE = ALNUM + "_-"
@@ -49,12 +49,13 @@ class Forge:
         body = self.chars(ALNUM, 30)
         return f"{prefix}_{body}{crc32_base62(body)}"
 
-    def jwt(self) -> str:
+    def jwt(self, claims: dict | None = None) -> str:
         def b64(raw: bytes) -> str:
             return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
         header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-        claims = {"sub": self.chars(ALNUM, 12), "iat": 1700000000 + self.rng.randrange(10**7), "role": "admin"}
+        claims = claims or {"sub": self.chars(ALNUM, 12), "iat": 1700000000 + self.rng.randrange(10**7),
+                            "role": "admin"}
         return f"{header}.{b64(json.dumps(claims).encode())}.{b64(self.rng.randbytes(32))}"
 
     def private_keys(self) -> list[tuple[str, str]]:
@@ -127,7 +128,9 @@ def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
     add("cloudflare-api-token", c(URLSAFE, 40), "CLOUDFLARE_API_TOKEN={s}\n", ".env")
     add("cloudflare-api-token", c(HEX, 37), 'cf_api_key = "{s}"\n')
     add("cloudflare-origin-ca-key", f"v1.0-{c(HEX, 24)}-{c(HEX, 146)}", 'origin_ca = "{s}"\n')
-    add("neon-api-key", "napi_" + c(string.ascii_lowercase + string.digits, 60), "NEON_API_KEY={s}\n", ".env")
+    add("neon-api-key", "napi_" + c(ALNUM, 64), "NEON_API_KEY={s}\n", ".env")
+    add("neon-api-key", "napi_" + c(ALNUM, 64), 'headers = {{"Authorization": "Bearer {s}"}}\n', "neon.py",
+        "neon-api-key (bearer)")
     add("polar-access-token", "polar_oat_" + c(ALNUM, 43), 'POLAR_ACCESS_TOKEN = "{s}"\n')
     add("stripe-secret-key", "sk_live_" + c(ALNUM, 99), "stripe.api_key = '{s}'\n")
     add("stripe-secret-key", "rk_test_" + c(ALNUM, 24), "STRIPE_KEY={s}\n", ".env")
@@ -136,6 +139,8 @@ def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
         'SLACK_BOT_TOKEN = "{s}"\n')
     add("slack-webhook-url", f"T{c(BASE32, 8)}/B{c(BASE32, 10)}/{c(ALNUM, 24)}",
         'webhook = "https://hooks.slack.com/services/{s}"\n')
+    add("slack-webhook-url", f"T{c(BASE32, 10)}/A{c(BASE32, 10)}/{c(string.digits, 18)}/{c(ALNUM, 24)}",
+        "SLACK_WORKFLOW_URL=https://hooks.slack.com/workflows/{s}\n", ".env", "slack-webhook-url (workflow)")
     add("openai-api-key", f"sk-proj-{c(URLSAFE, 74)}T3BlbkFJ{c(URLSAFE, 74)}", "OPENAI_API_KEY={s}\n", ".env")
     add("anthropic-api-key", f"sk-ant-api03-{c(URLSAFE, 93)}AA", 'client = Anthropic(api_key="{s}")\n')
     add("google-api-key", "AIza" + c(URLSAFE, 35), 'const firebaseKey = "{s}";\n', "app.js")
@@ -145,8 +150,12 @@ def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
     add("sendgrid-api-key", f"SG.{c(URLSAFE, 22)}.{c(URLSAFE, 43)}", 'SENDGRID = "{s}"\n')
     add("datadog-api-key", c(HEX, 32), "DD_API_KEY={s}\n", ".env")
     add("datadog-api-key", c(HEX, 40), 'datadog_app_key: "{s}"\n', "values.yaml")
+    add("datadog-api-key", c(HEX, 32), 'const ddApiKey = "{s}";\n', "metrics.ts", "datadog-api-key (camelCase)")
+    add("datadog-application-key", "ddapp_" + c(ALNUM, 40), "DD_APP_KEY={s}\n", ".env")
     add("posthog-personal-api-key", "phx_" + c(ALNUM, 43), 'POSTHOG_PERSONAL_API_KEY = "{s}"\n')
     add("jwt", f.jwt(), 'headers = {{"Authorization": "Bearer {s}"}}\n')
+    add("jwt", f.jwt({"user": c(ALNUM, 8), "tenant": c(ALNUM, 6), "admin": True}), "session: {s}\n", "fixture.yaml",
+        "jwt (no registered claims)")
     add("database-url-password", c(ALNUM, 20),
         'DATABASE_URL = "postgresql://app_user:{s}@ep-quiet-1.eu-central-1.aws.neon.tech/app?sslmode=require"\n')
     add("database-url-password", c(ALNUM + "!%^*", 16), "  url: mysql+pymysql://svc:{s}@10.0.3.7:3306/orders\n",
@@ -156,6 +165,18 @@ def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
     add("generic-secret-assignment", c(URLSAFE, 40), "SESSION_SECRET_KEY={s}\n", ".env")
     add("generic-secret-assignment", c(ALNUM, 24) + "!x9", '  "password": "{s}",\n', "settings.json")
     add("generic-secret-assignment", c(ALNUM, 28), "  api_key: {s}\n", "service.yaml")
+    add("generic-secret-assignment", c(ALNUM, 8) + "!" + c(string.digits, 2), 'DB_PASSWORD = "{s}"\n', "settings.py",
+        "generic-secret-assignment (short password)")
+    add("generic-secret-assignment", c(HEX, 64), '"client_secret": "{s}",\n', "oauth.json",
+        "generic-secret-assignment (64-hex client secret)")
+    add("generic-secret-assignment", c(URLSAFE, 32), 'token = os.environ.get("SERVICE_TOKEN", "{s}")\n', "app.py",
+        "generic-secret-assignment (environment default)")
+    add("generic-secret-assignment", c(ALNUM, 30), 'const key = process.env.API_KEY || "{s}";\n', "server.js",
+        "generic-secret-assignment (process.env fallback)")
+    add("generic-secret-assignment", c(ALNUM, 32), 'settings["mailgun_api_key"] = "{s}"\n', "conf.py",
+        "generic-secret-assignment (indexed assignment)")
+    add("generic-secret-comparison", c(ALNUM, 10) + "#" + c(string.digits, 3), 'if ("{s}" == admin_password) {{\n', "auth.c")
+    add("gitlab-token", "glrt-" + c(URLSAFE, 26), "RUNNER_TOKEN={s}\n", ".env", "gitlab-token (runner)")
     return out
 
 
@@ -225,6 +246,17 @@ def negatives(seed: int = 11) -> list[Sample]:
         ("PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: <your key here>\n", "putty header only"),
         (f"POSTHOG_PERSONAL_API_KEY = 'phx_{'x' * 43}'\n", "posthog placeholder"),
         (f'integrity = "sha512-{c(BASE64, 86)}=="\n', "subresource integrity"),
+        (f'DD_CLIENT_TOKEN = "pub{c(HEX, 32)}"\n', "datadog public client token"),
+        ("SLACK_CONFIG_TOKEN=xoxe.xoxp-1-SlackAppConfigurationAccessTokenHere\n", "slack configuration placeholder"),
+        ("firebase_key = 'AIzaSy" + "abcdefghijklmnopqrstuvwxyz1234567'\n", "firebase sdk example key"),
+        (f'password = "{c(string.ascii_lowercase, 6)}"\n', "short lower-case word"),
+        (f'client_secret_sha256 = "{c(HEX, 64)}"\n', "digest of a client secret"),
+        ('KEYS = [\n    "MLKEM768X25519PrivateKey",\n    "MLKEM768X25519PublicKey",\n]\n', "list of type names"),
+        ("def sign(private_key: PKCS7PrivateKeyTypes,\n", "type annotation"),
+        ("if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):\n", "isinstance tuple"),
+        ("        secret = keypair[:32]\n", "slice expression"),
+        ("            token = self._input.LA(1)\n", "method call"),
+        ("    src_base_url, src_auth = split_url_auth(src_base_url)\n", "tuple unpacking"),
     ]
     out = [Sample(text, None, None, "config.py", label) for text, label in texts]
     for key in f.public_keys():
@@ -232,3 +264,206 @@ def negatives(seed: int = 11) -> list[Sample]:
     lock = "".join(f'"pkg-{i}": "sha256:{c(HEX, 64)}", "token": "{c(ALNUM, 32)}"\n' for i in range(5))
     out.append(Sample(lock, None, None, "poetry.lock", "lock file"))
     return out
+
+
+# --- labelled sets in the formats the peers test (benchmarks/secret_scan.py) -----------------------------
+#
+# The token formats and the syntaxes around them are those exercised by gitleaks' rule tests
+# (cmd/generate/config/rules/*.go) and detect-secrets' plugin tests (tests/plugins/*_test.py), for the
+# providers this scanner's rules claim. Every string is generated here; nothing is copied from them.
+
+#: Ways a credential is written in source and config files: (template, file name). ``{n}`` is a variable
+#: stem (``stripe``), ``{N}`` its upper case, ``{s}`` the secret.
+CONTEXTS = [
+    ('{n}Token="{s}"\n', "app.ini"), ("{n}Token = {s}\n", "app.ini"),
+    ('{{\n    "{n}_token": "{s}"\n}}\n', "config.json"),
+    ('{{"config.ini": "{N}_TOKEN={s}\\nBACKUP_ENABLED=true"}}\n', "bundle.json"),
+    ("<{n}Token>\n    {s}\n</{n}Token>\n", "settings.xml"),
+    ("{n}_token: {s}\n", "values.yaml"), ("{n}_token: '{s}'\n", "values.yaml"),
+    ('string {n}Token = "{s}";\n', "Config.cs"), ('var {n}Token string = "{s}"\n', "main.go"),
+    ("{n}Token := `{s}`\n", "main.go"), ('String {n}Token = "{s}";\n', "Main.java"),
+    ('${n}Token .= "{s}";\n', "conf.php"), ("{n}Token = '{s}'\n", "settings.py"),
+    ('System.setProperty("{N}_TOKEN", "{s}");\n', "Boot.java"), ('  "{n}Token" => "{s}"\n', "pipeline.conf"),
+    ('{N}_TOKEN := "{s}"\n', "Makefile"), ('{N}_TOKEN ?= "{s}"\n', "Makefile"), ('{N}_TOKEN ::= "{s}"\n', "Makefile"),
+]
+
+
+def _in_contexts(f: Forge, rule: str, stem: str, secret_of, label: str, count: int = 3) -> list[Sample]:
+    out = []
+    for template, filename in f.rng.sample(CONTEXTS, count):
+        secret = secret_of()
+        out.append(Sample(template.format(n=stem, N=stem.upper(), s=secret), rule, secret, filename, label))
+    return out
+
+
+def gitleaks_style(seed: int = 31) -> tuple[list[Sample], list[Sample]]:
+    """True and false positives in the formats of gitleaks' rule tests, for the providers claimed here."""
+    f = Forge(seed)
+    c = f.chars
+    lower_digits = string.ascii_lowercase + string.digits
+    tokens = [
+        ("aws-access-key-id", "aws", lambda: f.rng.choice(["AKIA", "ASIA", "ABIA", "ACCA"]) + c(BASE32, 16)),
+        ("github-pat", "github", lambda: f.checksummed("ghp")),
+        ("github-oauth-token", "github", lambda: f.checksummed("gho")),
+        ("github-app-token", "github", lambda: f.checksummed(f.rng.choice(["ghu", "ghs"]))),
+        ("github-refresh-token", "github", lambda: f.checksummed("ghr")),
+        ("github-fine-grained-pat", "github", lambda: f"github_pat_{c(ALNUM, 22)}_{c(ALNUM, 59)}"),
+        ("cloudflare-api-token", "cloudflare", lambda: c(URLSAFE, 40)),
+        ("cloudflare-api-token", "cloudflare_global_api", lambda: c(HEX, 37)),
+        ("cloudflare-origin-ca-key", "cloudflare", lambda: f"v1.0-{c(HEX, 24)}-{c(HEX, 146)}"),
+        ("stripe-secret-key", "stripe", lambda: f.rng.choice(["sk", "rk"]) + "_" + f.rng.choice(
+            ["test", "live", "prod"]) + "_" + c(ALNUM, f.rng.choice([30, 99]))),
+        ("slack-token", "bot", lambda: f"xoxb-{c(string.digits, 12)}-{c(string.digits, 13)}-{c(ALNUM, 24)}"),
+        ("slack-token", "bot", lambda: f"xoxb-{c(string.digits, 12)}-{c(ALNUM, 24)}"),
+        ("slack-token", "user", lambda: f"xoxp-{c(string.digits, 12)}-{c(string.digits, 12)}-"
+                                        f"{c(string.digits, 12)}-{c(HEX, 32)}"),
+        ("slack-token", "app", lambda: f"xapp-1-A{c(BASE32.replace('A', ''), 10)}-{c(string.digits, 13)}-{c(HEX, 64)}"),
+        ("slack-token", "access", lambda: f"xoxe.xoxp-1-{c(ALNUM, 163)}"),
+        ("slack-token", "refresh", lambda: f"xoxe-1-{c(ALNUM, 146)}"),
+        ("slack-webhook-url", "slack", lambda: "https://hooks.slack.com/services/" + c(ALNUM, 44)),
+        ("slack-webhook-url", "slack", lambda: "https://hooks.slack.com/workflows/" + c(ALNUM, 45)),
+        ("openai-api-key", "openai", lambda: f"sk-{c(ALNUM, 20)}T3BlbkFJ{c(ALNUM, 20)}"),
+        ("openai-api-key", "openai", lambda: f"sk-{f.rng.choice(['proj', 'svcacct', 'admin'])}-{c(URLSAFE, 74)}"
+                                              f"T3BlbkFJ{c(URLSAFE, 74)}"),
+        ("anthropic-api-key", "anthropic", lambda: f"sk-ant-{f.rng.choice(['api03', 'admin01'])}-{c(URLSAFE, 93)}AA"),
+        ("google-api-key", "gcp", lambda: "AIza" + c(URLSAFE, 35)),
+        ("gitlab-token", "gitlab", lambda: f.rng.choice(["glpat", "gldt", "glft", "glimt", "glffct", "glsoat"]) + "-"
+                                           + c(ALNUM, 20)),
+        ("gitlab-token", "gitlab", lambda: f"glpat-{c(ALNUM, 27)}.{c(lower_digits, 2)}{c(lower_digits, 7)}"),
+        ("gitlab-token", "gitlab", lambda: "glptt-" + c(HEX, 40)),
+        ("gitlab-token", "gitlab", lambda: f"glcbt-{c(ALNUM, 5)}_{c(ALNUM, 20)}"),
+        ("gitlab-token", "gitlab", lambda: f.rng.choice(["glagent-" + c(ALNUM, 50), "gloas-" + c(ALNUM, 64)])),
+        ("npm-access-token", "npmAccess", lambda: f.checksummed("npm")),
+        ("pypi-upload-token", "pypi", lambda: "pypi-AgEIcHlwaS5vcmc" + c(HEX, 64)),
+        ("sendgrid-api-key", "sendgrid", lambda: f"SG.{c(URLSAFE, 22)}.{c(URLSAFE, 43)}"),
+        ("jwt", "jwt", f.jwt),
+        ("jwt", "jwt", lambda: f.jwt({"user": c(ALNUM, 8), "groups": ["ops"]})),
+    ]
+    positives_: list[Sample] = []
+    for rule, stem, make in tokens:
+        positives_ += _in_contexts(f, rule, stem, make, rule)
+    generic = [  # the generic rule's own syntaxes
+        ("'access_token': '{s}'\n", lambda: c(BASE64, 22) + "=="),
+        ('some_api_token_123 = "{s}"\n', lambda: c(ALNUM, 60)),
+        ('"user_auth": "{s}"\n', lambda: c(BASE64, 54) + "="),
+        ('"credentials" : "{s}"\n', lambda: c(HEX, 64)),
+        ("creds = {s}\n", lambda: c(ALNUM, 30)),
+        ("private-key: {s}\n", lambda: c(ALNUM + "-_.=", 100)),
+        ("passwd = {s}\n", lambda: c(ALNUM + "-_.=", 30)),
+        ('"client_secret" : "{s}",\n', lambda: c(HEX, 64)),
+        ("mySecretString={s}\n", lambda: c(ALNUM, 30)),
+        ("todo_secret_do_not_commit = {s}\n", lambda: c(ALNUM, 30)),
+        ('datadogToken := "{s}"\n', lambda: c(ALNUM, 40)),
+    ]
+    for template, make in generic:
+        for _ in range(3):
+            secret = make()
+            positives_.append(Sample(template.format(s=secret), "generic-secret-assignment", secret, "config.txt",
+                                     "generic"))
+    for label, key in f.private_keys():
+        positives_.append(Sample(key.strip() + "\n", "private-key", key.strip(), f"id_{label}", f"private-key ({label})"))
+
+    bad_checksum = "ghp_" + c(ALNUM, 36)
+    while crc32_base62_valid(bad_checksum):
+        bad_checksum = "ghp_" + c(ALNUM, 36)
+    texts = [
+        ("key = AKIAXXXXXXXXXXXXXXXX\n", "aws low entropy"), ("aws_access_key: AKIAIOSFODNN7EXAMPLE\n", "aws placeholder"),
+        (f"TODAYINASIA{c(string.ascii_uppercase, 19)}\n", "aws wrong length"),
+        ("ghp_" + "x" * 36 + "\n", "github placeholder"), ("github_pat_" + "x" * 22 + "_" + "x" * 59 + "\n", "github pat placeholder"),
+        (f'token = "{bad_checksum}"\n', "github token failing its checksum"),
+        ("glpat-XXXXXXXXXXX-XXXXXXXX\n", "gitlab placeholder"), (f'nonMatchingToken := "task_test_{c(ALNUM, 30)}"\n', "not stripe"),
+        (f"sk-ant-api03-{c(URLSAFE, 60)}AA\n", "anthropic too short"), (f"sk-ant-api03-{c(URLSAFE, 93)}BB\n", "anthropic wrong suffix"),
+        ("xoxb-xxxxxxxxx-xxxxxxxxxx-xxxxxxxxxxxx\n", "slack placeholder"), ("xoxb-12345-abcd234\n", "slack too short"),
+        (f"xoxp-1234-1234-1234-{c(HEX, 32)}\n", "slack short ids"), ("xoxe.xoxp-1-SlackAppConfigurationAccessTokenHere\n", "slack config placeholder"),
+        ("xoxe.xoxp-1-RANDOMSTRINGHERE\n", "slack config placeholder"), ("xoxe.xoxp-1-initial\n", "slack config placeholder"),
+        ('apiKey: "AIza' + "a" * 35 + '"\n', "google low entropy"), ("AIZASY" + c(string.ascii_uppercase + string.digits, 33) + "\n", "google wrong case"),
+        ("AIzaSy" + "abcdefghijklmnopqrstuvwxyz1234567\n", "firebase sdk example key"),
+        (f'"accessor":"{c(ALNUM, 16)}",\n', "generic accessor"),
+        (f"report_access_id: {uuid.UUID(int=f.rng.getrandbits(128), version=4)}\n", "generic access id"),
+        (f'public_key = "{c(ALNUM, 43)}"\n', "generic public key"), (f"primaryKey={c(ALNUM + '-_.=', 30)}\n", "generic primary key"),
+        (f"key_down_event={c(ALNUM + '-_.=', 30)}\n", "generic key event"), ('LLM_SECRET_NAME = "NEXUS-GPT4-API-KEY"\n', "generic secret name"),
+        (f',apiKey:"{c(HEX, 32)}",\n', "generic hex api key"), ('const keyStr = "' + ALNUM + '"\n', "generic alphabet"),
+        ("PuttyPassword=0\n", "generic short"), (f"credentialsId: '{uuid.UUID(int=f.rng.getrandbits(128), version=4)}'\n", "generic jenkins id"),
+        (f'DD_CLIENT_TOKEN = "pub{c(HEX, 32)}"\n', "datadog public client token"),
+        ("secretSize must be >= XXH3_SECRET_SIZE_MIN\n", "generic prose"), ("author = 'james.fake@ymail.com',\n", "generic author"),
+    ]
+    negatives_ = [Sample(text, None, None, "config.txt", label) for text, label in texts]
+    return positives_, negatives_
+
+
+def detect_secrets_style(seed: int = 37) -> tuple[list[Sample], list[Sample]]:
+    """True and false positives in the formats of detect-secrets' plugin tests, for the providers
+    claimed here (keyword assignments and comparisons in several languages, tokens, URLs with passwords)."""
+    f = Forge(seed)
+    c = f.chars
+    symbols = ALNUM + "!@#$%^&*-_+=.:~(){}[]"
+
+    def password() -> str:
+        while True:
+            value = c(ALNUM, 6) + c("!@#$%^&*-_+=.:~", 2) + c(symbols, f.rng.randrange(4, 14)) + c(string.digits, 2)
+            if not is_placeholder(value):
+                return value
+
+    keyword_contexts = [
+        ('password = "{s}"', "settings.py"), ('password_super_secure = "{s}"', "settings.py"),
+        ("api_key: '{s}'", "config.yaml"), ("aws_secret_access_key: '{s}'", "config.yaml"),
+        ('apikey := "{s}"', "main.go"), ("api_key := '{s}'", "main.go"), ("aws_secret_access_key := `{s}`", "main.go"),
+        ("db_pass := {s}", "main.go"), ("db_pass = {s}", "app.cfg"),
+        ('if (apikey == "{s}") {{', "check.js"), ('if (api_key !== "{s}") {{', "check.js"),
+        ('if ("{s}" == password) {{', "check.c"), ('if ("{s}" !== my_private_key) {{', "check.js"),
+        ('password = @"{s}";', "Keys.m"), ('secrete[] = "{s}";', "keys.c"), ('char secrete[25] = "{s}";', "keys.c"),
+        ('password => "{s}"', "config.rb"), ("apikey_myservice: \"{s}\"", "app.yaml"),
+    ]
+    out_pos: list[Sample] = []
+    for template, filename in keyword_contexts:
+        for _ in range(2):
+            secret = password()
+            out_pos.append(Sample(template.format(s=secret) + "\n", "generic-secret-assignment", secret, filename,
+                                  "keyword"))
+    tokens = [
+        ("aws-access-key-id", lambda: "AKIA" + c(BASE32, 16), "aws_access_key = '{s}'"),
+        ("aws-secret-access-key", lambda: c(BASE64, 40), 'aws_secret_access_key = "{s}"'),
+        ("github-pat", lambda: f.checksummed("ghp"), "GITHUB_TOKEN={s}"),
+        ("gitlab-token", lambda: "glpat-" + c(URLSAFE, 20), "token: {s}"),
+        ("gitlab-token", lambda: "gldt-" + c(URLSAFE, 20), "deploy: {s}"),
+        ("gitlab-token", lambda: "glsoat-" + c(URLSAFE, 45), "oauth: {s}"),
+        ("gitlab-token", lambda: "GR1348941" + c(URLSAFE, 20), "registration: {s}"),
+        ("jwt", f.jwt, "{s}"),
+        ("npm-access-token", lambda: f.checksummed("npm"), "//registry.npmjs.org/:_authToken={s}"),
+        ("openai-api-key", lambda: f"sk-{c(ALNUM, 20)}T3BlbkFJ{c(ALNUM, 20)}", "{s}"),
+        ("openai-api-key", lambda: f"sk-proj-{c(URLSAFE, 74)}T3BlbkFJ{c(URLSAFE, 74)}", "{s}"),
+        ("pypi-upload-token", lambda: "pypi-AgEIcHlwaS5vcmc" + c(URLSAFE, 70), "password = {s}"),
+        ("pypi-upload-token", lambda: "pypi-AgENdGVzdC5weXBpLm9yZw" + c(URLSAFE, 70), "password = {s}"),
+        ("sendgrid-api-key", lambda: f"SG.{c(URLSAFE, 22)}.{c(URLSAFE, 43)}", "{s}"),
+        ("slack-token", lambda: f"xoxp-{c(string.digits, 11)}-{c(string.digits, 11)}-{c(string.digits, 12)}-{c(HEX, 32)}", "{s}"),
+        ("slack-token", lambda: f"xoxb-{c(string.digits, 11)}-{c(ALNUM, 24)}", "{s}"),
+        ("slack-token", lambda: f"xoxs-{c(string.digits, 10)}-{c(string.digits, 10)}-{c(string.digits, 10)}-{c(HEX, 64)}", "{s}"),
+        ("slack-webhook-url", lambda: f"T{c(BASE32, 8)}/B{c(BASE32, 10)}/{c(ALNUM, 24)}", "https://hooks.slack.com/services/{s}"),
+        ("stripe-secret-key", lambda: "sk_live_" + c(ALNUM, 24), "{s}"),
+        ("stripe-secret-key", lambda: "rk_live_" + c(ALNUM, 24), "{s}"),
+        ("database-url-password", lambda: c(ALNUM, 10) + "!" + c(ALNUM, 3), "https://deploy:{s}@artifacts.internal.example"),
+        ("database-url-password", lambda: c(ALNUM, 14), "ftp://ci:{s}@files.internal:21/upload"),
+    ]
+    for rule, make, template in tokens:
+        for _ in range(2):
+            secret = make()
+            out_pos.append(Sample(template.format(s=secret) + "\n", rule, secret, "creds.txt", rule))
+    for label, key in f.private_keys()[:4]:
+        out_pos.append(Sample(key.strip() + "\n", "private-key", key.strip(), f"id_{label}", f"private-key ({label})"))
+    texts = [
+        ('api_key = ""', "keyword empty"), ("secret: ''", "keyword empty"), ('password = "somefakekey"', "keyword fake"),
+        ("password: ${link}", "keyword template"), ('some_key = "real_secret"', "keyword some_key"),
+        ("password: real_key", "keyword word"), ('password = ",.:-@*?!"', "keyword only symbols"),
+        ('password => ""', "keyword empty"), ("http://localhost:5000/<%= @variable %>", "basic auth template"),
+        ('"https://url:8000";@something else', "basic auth no credentials"), ("https://url:8000 @something else", "basic auth no credentials"),
+        (f"pk_live_{c(ALNUM, 24)}", "stripe publishable"), ("sk_live_", "stripe prefix only"),
+        ("https://hooks.slack.com/services/Txxxxxxxx/Bxxxxxxxx/xxxxxxxxxxxxxxxxxxxxxxxx", "slack placeholder webhook"),
+        ('{"alg":"HS256","typ":"JWT"}.{"name":"Jon Doe"}.' + c(URLSAFE, 43), "jwt not base64"),
+        ("eyJAAAA.eyJBBB", "jwt too short"), ("eyJBB.eyJCC.eyJDDDD", "jwt too short"),
+        ("glpat_" + c(ALNUM, 20), "gitlab wrong separator"), ("foo-" + c(URLSAFE, 20), "gitlab unknown prefix"),
+        (f"sk-proj-{c(ALNUM, 20)}T4BlbkFJ{c(ALNUM, 20)}", "openai wrong marker"),
+        (f"{c(BASE64, 40)}", "aws secret without context"), ("AKIAXXXXXXXXXXXXXXXX", "aws placeholder"),
+        (f"sha256:{c(HEX, 64)}", "digest"), (f"'{c(HEX, 6)}'", "short hex"),
+    ]
+    out_neg = [Sample(text + "\n", None, None, "creds.txt", label) for text, label in texts]
+    return out_pos, out_neg

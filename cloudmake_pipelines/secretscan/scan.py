@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 
+from .content import HEAD_BYTES, Piece, pieces
 from .engine import Engine
 from .findings import ScanResult, Skipped
 from .rules import RuleSet
 from .sources import Blob, FileRef
 
-HEAD_BYTES = 8192
-#: Below this many bytes, compiling the hyperscan database (~0.1 s) costs more than it saves.
-HYPERSCAN_THRESHOLD = 2 * 1024 * 1024
 #: Below this many bytes, starting worker processes costs more than it saves: one core scans ~600 MB per
 #: CPU-second here, so a pool (~50 ms to start) pays off only on large trees.
 PARALLEL_THRESHOLD = 64 * 1024 * 1024
@@ -27,31 +22,26 @@ _worker_engine: Engine | None = None  # inherited by forked workers
 
 
 def make_engine(ruleset: RuleSet, expected_bytes: int | None = None) -> Engine:
-    """An engine sized for the job: hyperscan for large or unknown (``None``) amounts of data."""
-    return Engine(ruleset, use_hyperscan=expected_bytes is None or expected_bytes >= HYPERSCAN_THRESHOLD)
+    """The engine for a scan of any size: hyperscan's database is cached on disk, so a small scan pays
+    only for loading it, and the answer never depends on how much else is scanned (``expected_bytes``
+    is accepted for callers that size their work; it no longer changes which rules run)."""
+    return Engine(ruleset)
 
 
-def read(ref: FileRef, ruleset: RuleSet) -> bytes | Skipped | None:
-    """The file's bytes; a :class:`Skipped` when it is binary, too large or unreadable; ``None`` when the
-    allowlist excludes it (lock files)."""
+def read(ref: FileRef, ruleset: RuleSet) -> Iterator[Piece | Skipped]:
+    """The file's pieces to scan (windows, archive members, printable runs; see :mod:`.content`), or a
+    :class:`Skipped` saying why (part of) it was not scanned; nothing when the allowlist excludes the
+    path (lock files)."""
     if ruleset.allowlist.allows_path(ref.path):
-        return None
-    extension = ref.path.rsplit(".", 1)[-1].lower() if "." in os.path.basename(ref.path) else ""
-    if extension in ruleset.binary_extensions:
-        return Skipped(ref.path, "binary")
-    if ref.size > ruleset.max_file_size:
-        return Skipped(ref.path, f"larger than {ruleset.max_file_size // (1024 * 1024)} MiB")
+        return
+    if ruleset.max_file_size is not None and ref.size > ruleset.max_file_size:
+        yield Skipped(ref.path, f"larger than {ruleset.max_file_size / (1024 * 1024):g} MiB (max_file_size_mb)")
+        return
     try:
         with open(ref.location, "rb") as handle:
-            head = handle.read(HEAD_BYTES)
-            if b"\0" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-                return Skipped(ref.path, "binary")
-            data = head + handle.read()
+            yield from pieces(ref.path, handle, ref.size)
     except OSError as exc:
-        return Skipped(ref.path, f"unreadable: {exc.strerror}")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text: scan it as UTF-8
-        data = data.decode("utf-16", "replace").encode("utf-8")
-    return data
+        yield Skipped(ref.path, f"unreadable: {exc.strerror or exc}")
 
 
 def scan_files(engine: Engine, refs: list[FileRef], *, jobs: int = 1, progress: Progress | None = None,
@@ -64,6 +54,9 @@ def scan_files(engine: Engine, refs: list[FileRef], *, jobs: int = 1, progress: 
     if jobs > 1 and total >= parallel_threshold and len(batches) > 1:
         global _worker_engine
         _worker_engine = engine
+        import multiprocessing  # only here: importing it costs a pre-commit run ~20 ms
+        from concurrent.futures import ProcessPoolExecutor
+
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             for part, size in zip(pool.map(_scan_batch, batches), map(_batch_size, batches), strict=True):
@@ -103,15 +96,15 @@ def _scan_batch(batch: list[FileRef], engine: Engine | None = None) -> ScanResul
     engine = engine or _worker_engine
     result = ScanResult()
     for ref in batch:
-        data = read(ref, engine.ruleset)
-        if data is None:
-            continue
-        if isinstance(data, Skipped):
-            result.skipped.append(data)
-            continue
-        result.files += 1
-        result.bytes += len(data)
-        result.findings += engine.scan(data, ref.path)
+        seen = False
+        for piece in read(ref, engine.ruleset):
+            if isinstance(piece, Skipped):
+                result.skipped.append(piece)
+                continue
+            seen = True
+            result.bytes += len(piece.data) if piece.owned is None else piece.owned
+            result.findings += engine.scan(piece.data, piece.path, first_line=piece.first_line, owned=piece.owned)
+        result.files += seen
     return result
 
 
