@@ -33,7 +33,9 @@ TOKEN_PATTERNS = [
     r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
     r"(?<=[Bb]earer )[A-Za-z0-9._~+/-]{8,}=*",
-    r"(?<=://)[^/\s:@\"']+:[^/\s@\"']+(?=@)",  # user:password@ in URLs
+    # user:password@ in URLs, but not the spelling that documents the format (`postgresql://user:pass@host/db`
+    # in an error message is help, not a credential).
+    r"(?<=://)(?!(?:user|username):(?:pass|password)@)[^/\s:@\"']+:[^/\s@\"']+(?=@)",
 ]
 
 
