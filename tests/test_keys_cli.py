@@ -50,3 +50,9 @@ def test_secrets_from_stdin_rotations_status_and_check(run):
     assert "master key: v2 active" in status.output and "s3cret-from-stdin" not in status.output
     assert run("delete-secret", "deploy_token").exit_code == 0
     assert json.loads(run("list-secrets", "--json").stdout) == []
+
+
+def test_delete_secret_of_a_missing_name_says_so_and_exits_1(run):
+    missing = run("delete-secret", "never_stored")
+    assert missing.exit_code == 1 and "no secret named never_stored" in missing.stderr
+    assert "deleted" not in missing.stdout

@@ -133,8 +133,10 @@ def put_secret(name: str) -> None:
 @group.command("delete-secret")
 @click.argument("name")
 def delete_secret(name: str) -> None:
-    """Delete secret NAME (nothing happens when it does not exist)."""
-    _keys(False).keyring.delete(name)
+    """Delete secret NAME. Exit 1 when there is no secret NAME (nothing is changed then)."""
+    if not _keys(False).keyring.delete(name):
+        click.echo(f"error: no secret named {name} (cloudmake keys list-secrets shows them)", err=True)
+        raise click.exceptions.Exit(1)
     click.echo(f"deleted {name}")
 
 

@@ -57,6 +57,7 @@ def archive(force: bool, dry_run: bool, neon_api_url: str | None, pushgateway_ur
         emit_json(report.as_dict())
     elif report.skipped:
         click.echo(f"skipped: {report.skipped}")
+        click.echo(f"preview_env_active_total: {report.active}; cleanup backlog: {report.cleanup_backlog}")
     else:
         counts = report.cleanup.counts()
         click.echo(f"archived {len(report.archived)} preview environment(s)"

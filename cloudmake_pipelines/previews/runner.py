@@ -137,9 +137,13 @@ class Archiver:
             recent = conn.execute(select(runs.c.finished_at).where(runs.c.finished_at > since)
                                   .order_by(runs.c.finished_at.desc()).limit(1)).scalar()
             now = archive.database_now(conn, self.clock)
-        if recent is None:
-            return None
-        report = ArchivalReport(now, skipped=(
+            if recent is None:
+                return None
+            # A skipped run still reports the state it saw, not zeros (``active: 0`` with previews active misleads).
+            counts = archive.count(conn, active=archive.is_preview(), backlog=archive.backlog(),
+                                   expired=archive.expired_as_of(conn, self.clock, self.ttl, now))
+        report = ArchivalReport(now, active=counts["active"], cleanup_backlog=counts["backlog"],
+                                expired_remaining=counts["expired"], skipped=(
             f"the last archival finished at {recent.isoformat()}, within the {interval.total_seconds() / 3600:g} h "
             "schedule: nothing to do until the next scheduled run (use --force to archive now)"))
         log.info(f"preview archival skipped: {report.skipped}")
