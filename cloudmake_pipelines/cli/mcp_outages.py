@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import TypeVar
 
 import click
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -20,14 +19,9 @@ from ..outages import BreakerStore, State
 from ..outages.history import OutageHistory
 from ..outages.model import format_duration
 from .common import emit_json, json_option, setup
+from .output import print_table
 
 T = TypeVar("T")
-
-
-def _print(table: Table) -> None:
-    """Tables at full width, also when piped (rich would wrap them at 80 columns)."""
-    console = Console()
-    (console if console.is_terminal else Console(width=200)).print(table)
 
 
 def _when(value) -> str:
@@ -121,7 +115,7 @@ def list_states(as_json: bool) -> None:
     for b in snapshot.breakers:
         table.add_row(b.server, b.state.value, str(b.failure_count),
                       _when(b.left_closed_at), _when(b.updated_at))
-    _print(table)
+    print_table(table)
 
 
 @click.command("outages")
@@ -156,7 +150,7 @@ def outages(since: timedelta, check: bool, as_json: bool) -> None:
                           format_duration(e.degraded_for(now)) + ("" if e.ended_at else " (ongoing)"),
                           str(e.peak_failure_count), str(e.reopen_count), "yes" if e.alerted_at else "no",
                           (guidance.get(e.server) or {}).get("summary", ""))
-        _print(table)
+        print_table(table)
     if check and degraded:
         raise click.exceptions.Exit(1)
 

@@ -6,7 +6,6 @@ import json
 import uuid
 
 import click
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -18,6 +17,7 @@ from ..loadtest.service import measure_and_record
 from ..loadtest.thresholds import load_thresholds, validate_overrides
 from ..mcp import TRANSPORTS, McpServer, Registry
 from .common import emit_json, json_option, progress, setup
+from .output import print_table
 
 
 def _registry(settings) -> Registry:
@@ -95,7 +95,7 @@ def list_servers(as_json):
         table.add_row(s.name, s.url, s.transport, "yes" if s.enabled else "no",
                       f"{s.auth_header} from {s.auth_secret_ref}" if s.auth_header else "-",
                       json.dumps(dict(s.thresholds)) if s.thresholds else "-")
-    _console().print(table)
+    print_table(table)
 
 
 @click.command("remove")
@@ -119,12 +119,6 @@ def _set_enabled(enabled: bool):
 
     command.help = f"{'Include' if enabled else 'Exclude'} the MCP server NAME {'in' if enabled else 'from'} the nightly load test."
     return command
-
-
-def _console() -> Console:
-    """Tables stay readable when stdout is a pipe or CI log (rich would wrap them at 80 columns)."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
 
 
 def _fmt(value) -> str:
@@ -177,7 +171,7 @@ def loadtest(names, thresholds_path, duration, rate, as_json):
                 table.add_row(r.server, op["operation"], str(op["requests"]), _fmt(op["p50_ms"]), _fmt(op["p95_ms"]),
                               _fmt(op["p99_ms"]), f"{op['error_rate']:.1%}",
                               json.dumps(op["errors_by_kind"]) if op["errors_by_kind"] else "-", verdict)
-        _console().print(table)
+        print_table(table)
         for r in results:
             lines = [f"{r.server}: {r.connect_error}"] if r.connect_error else [
                 f"{r.server}: protocol {r.protocol_version}, {r.duration_ms / 1000:.1f} s, late starts "

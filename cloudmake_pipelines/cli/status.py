@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError
 from .common import emit_json, json_option, setup
+from .output import print_table
 
 
 def _check_word(check: dict) -> str:
@@ -53,7 +53,7 @@ def command(as_json: bool, failing: bool) -> None:
             last = f"{t.last_run['status']} {t.last_run['started_at'] or ''}" if t.last_run else "never"
             table.add_row(t.name, t.cadence, "on" if t.enabled else "off", last, t.next_run or "-",
                           _check_summary(t.checks))
-        Console(width=200).print(table)
+        print_table(table)
     bad = [t for t in tasks if (t.last_run and t.last_run["status"] == "FAILURE")
            or any(c["passed"] is False for c in t.checks)]
     if failing and bad:
