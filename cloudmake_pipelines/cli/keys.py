@@ -14,7 +14,6 @@ from ..keys.master import STEPS
 from ..keys.service import KeyManagement
 from .common import emit_json, json_option, progress, setup
 
-
 #: A fresh install has no signing keys: reading commands never create key material, so say what does.
 NO_SIGNING_KEYS = ("The JWKS is empty until the first keys exist: `cloudmake keys rotate-jwt --confirm` creates the "
                    "active and the next key (or launch the Dagster job jwt_key_rotation).")
