@@ -10,18 +10,22 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from ..alerts import Alerter
 from ..db.engine import make_engine
 from ..errors import ConfigError
-from ..loadtest.service import measure_and_record
-from ..loadtest.thresholds import load_thresholds, validate_overrides
 from ..mcp import TRANSPORTS, McpServer, Registry
 from .common import emit_json, json_option, progress, setup
 from .output import print_table
 
 
 def _registry(settings) -> Registry:
-    return Registry(make_engine(settings.database_url), validate_thresholds=validate_overrides)
+    return Registry(make_engine(settings.database_url), validate_thresholds=_validate_overrides)
+
+
+def _validate_overrides(overrides, where: str = "thresholds") -> None:
+    """The thresholds schema (jsonschema) is loaded only by the commands that write overrides."""
+    from ..loadtest.thresholds import validate_overrides
+
+    validate_overrides(overrides, where)
 
 
 def _guard_schema(call):
@@ -48,7 +52,7 @@ def _parse_thresholds(pairs: tuple[str, ...]) -> dict:
             overrides[key] = json.loads(raw)
         except ValueError:
             overrides[key] = raw
-    validate_overrides(overrides, "--threshold")
+    _validate_overrides(overrides, "--threshold")
     return overrides
 
 
@@ -135,6 +139,10 @@ def _fmt(value) -> str:
 def loadtest(names, thresholds_path, duration, rate, as_json):
     """Load-test MCP servers now, record the rows and print a table. Exit 1 when SC-021 fails or an
     alert condition holds."""
+    from ..alerts import Alerter
+    from ..loadtest.service import measure_and_record
+    from ..loadtest.thresholds import load_thresholds
+
     settings = setup(as_json)
     thresholds_file = load_thresholds(thresholds_path)
     engine: Engine = make_engine(settings.database_url)

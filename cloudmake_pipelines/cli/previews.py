@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..db.engine import make_engine
-from ..previews import SCHEDULE_INTERVAL, active_previews, archived_previews, build_archiver, require_schema
+from ..previews.archive import active_previews, archived_previews
+from ..previews.runner import SCHEDULE_INTERVAL, build_archiver, require_schema
 from .common import emit_json, json_option, setup
 
 _SHOWN = 50

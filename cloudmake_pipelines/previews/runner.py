@@ -16,10 +16,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, insert, inspect, select
 
-from ..alerts import Alert, Alerter
 from ..db.tables import preview_archival_runs as runs
 from ..errors import ConfigError
 from ..logs import get_logger
@@ -28,8 +28,9 @@ from . import archive
 from .archive import DEFAULT_TTL, PreviewRow
 from .cleanup import Cleaner, CleanupProvider, CleanupSummary, holds_any
 from .clock import Clock, DatabaseClock
-from .metrics import PreviewGauges, push
-from .neon import neon_provider
+
+if TYPE_CHECKING:
+    from ..alerts import Alerter
 
 log = get_logger("previews")
 SCHEDULE_INTERVAL = timedelta(hours=6)
@@ -111,11 +112,15 @@ class Archiver:
         with self.engine.begin() as conn:
             finished_at = self._record(conn, report, source, run_id)
         if self.pushgateway_url:
+            from .metrics import PreviewGauges, push  # prometheus_client: only for a run that pushes
+
             report.metrics_pushed = push(PreviewGauges(report.active, report.cleanup_backlog, len(archived),
                                                        finished_at.timestamp()),
                                          self.pushgateway_url, self.environment)
         self._log_summary(report)
         if stuck and self.alerter is not None:
+            from ..alerts import Alert
+
             self.alerter.send(Alert(
                 task="preview_archival", key="preview-cleanup-stuck", environment=self.environment,
                 summary=f"{stuck} archived preview(s) still hold resources after {ALERT_AFTER_ATTEMPTS}+ cleanup "
@@ -201,6 +206,8 @@ def build_archiver(engine: Engine, settings: Settings, *, neon_api_url: str | No
                    cleanup_limit: int = 200) -> Archiver:
     """The archiver as configured: NEON_API_KEY (settings), NEON_API_URL and PROMETHEUS_PUSHGATEWAY_URL
     (arguments first, then the environment). The one place the CLI and Dagster build it."""
+    from .neon import neon_provider  # httpx: only for a run, not for `cloudmake previews list`
+
     require_schema(engine)
     key = settings.credential("NEON_API_KEY")
     api_url = _http_url(neon_api_url or os.environ.get("NEON_API_URL"), "NEON_API_URL")
