@@ -50,7 +50,8 @@ def command(as_json: bool, failing: bool) -> None:
         for column in ("task", "cadence", "on", "last run", "next run", "checks"):
             table.add_column(column, overflow="fold")
         for t in tasks:
-            last = f"{t.last_run['status']} {t.last_run['started_at'] or ''}" if t.last_run else "never"
+            last = (f"{t.last_run['status']} {t.last_run['started_at'] or t.last_run['created_at']}"
+                    + (f" ({t.last_run['note']})" if t.last_run["note"] else "")) if t.last_run else "never"
             table.add_row(t.name, t.cadence, "on" if t.enabled else "off", last, t.next_run or "-",
                           _check_summary(t.checks))
         print_table(table)
