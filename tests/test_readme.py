@@ -48,7 +48,7 @@ SKIPPED = {
 def readme_commands() -> list[str]:
     """Every line of the README's ```bash blocks, without its trailing comment."""
     text = README.read_text()
-    return [line.split("  #")[0].strip() for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+    return [re.split(r"\s+#\s", line)[0].strip() for block in re.findall(r"```bash\n(.*?)```", text, re.S)
             for line in block.splitlines() if line.strip()]
 
 
