@@ -10,6 +10,7 @@ two tables, so a new README command without a decision fails here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -73,6 +74,12 @@ def clone(tmp_path_factory):
     """A fresh clone of this repository (its .venv linked in: setting it up again costs minutes)."""
     target = tmp_path_factory.mktemp("newcomer") / "cloudmake-pipelines"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(target)], check=True, timeout=120)
+    # scripts/setup in the clone must find the shared .venv up to date: re-installing would point its editable
+    # install at the clone, which is deleted after the test.
+    want = hashlib.sha256((target / "requirements.lock").read_bytes() + (target / "pyproject.toml").read_bytes())
+    stamp = ROOT / ".venv" / ".cloudmake-installed"
+    if not stamp.exists() or stamp.read_text().strip() != want.hexdigest():
+        pytest.fail("the .venv is not set up from the committed requirements.lock and pyproject.toml: run scripts/setup")
     (target / ".venv").symlink_to(ROOT / ".venv")
     return target
 
