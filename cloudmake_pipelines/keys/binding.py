@@ -20,15 +20,12 @@ import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ..errors import CloudMakeError, ConfigError
 from ..logs import redactor
-
-if TYPE_CHECKING:
-    import httpx
 
 KEY_BYTES = 32  # AES-256
 
@@ -151,8 +148,6 @@ class CloudflareError(CloudMakeError):
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, CloudflareError):
         return exc.status is not None and (exc.status == 429 or exc.status >= 500)
-    import httpx
-
     return isinstance(exc, httpx.TransportError)
 
 
@@ -165,8 +160,6 @@ class CloudflareWorkerSecrets:
 
     def __init__(self, account_id: str, script: str, api_token: str, *, base_url: str,
                  client: httpx.Client | None = None, attempts: int = 4, backoff_seconds: float = 0.5):
-        import httpx  # imported here: most key commands never publish to Cloudflare
-
         self.script = script
         self._prefix = f"/accounts/{account_id}/workers/scripts/{script}/secrets"
         self._client = client or httpx.Client(base_url=base_url, timeout=15.0,
