@@ -163,7 +163,7 @@ def test_ui_has_the_places_the_readme_names(dev, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     _, url, _ = dev
     readme = README.read_text()
-    assert "*Automation* (top bar)" in readme and "*Metadata* tab, *Plots* toggle" in readme
+    assert "*Automation* (top bar)" in readme and "*Catalog* shows" in readme and "*Metadata* tab, *Plots* toggle" in readme
     assert "pick `demo-mcp`" in readme
     shots = Path(os.environ.get("CLOUDMAKE_SCREENSHOTS", tmp_path))
     with playwright.sync_playwright() as p:
@@ -173,24 +173,29 @@ def test_ui_has_the_places_the_readme_names(dev, tmp_path):
         # Automation is a top-level item of the navigation (not under Overview).
         page.goto(url)
         page.wait_for_load_state("networkidle")
+        page.keyboard.press("Escape")  # a first visit may open a welcome dialog over the page
         page.screenshot(path=str(shots / "home.png"))
-        page.get_by_text("Automation", exact=True).first.click()
+        for item in ("Overview", "Runs", "Catalog", "Automation"):  # the navigation's items the README names
+            page.get_by_text(item, exact=True).first.wait_for()
+        page.get_by_text("Automation", exact=True).first.click(force=True)
         page.get_by_text("mcp_outage_detector").first.wait_for()
         page.screenshot(path=str(shots / "automation.png"))
         # The asset's Checks and Metadata tabs; plots are behind the Metadata tab's Plots toggle.
         page.goto(f"{url}/assets/mcp_server_metrics")
         page.get_by_role("tab", name=re.compile("^Checks")).first.wait_for()
-        page.get_by_role("tab", name=re.compile("^Metadata")).first.click()
+        page.keyboard.press("Escape")
+        page.get_by_role("tab", name=re.compile("^Metadata")).first.click(force=True)
         page.get_by_text("Plots", exact=True).first.wait_for()
         page.screenshot(path=str(shots / "asset_metadata.png"))
         # The materialize dialog of the partitioned asset opens on no partition: demo-mcp is there to pick.
-        page.get_by_role("button", name=re.compile("^Materialize")).first.click()
+        page.get_by_role("button", name=re.compile("^Materialize")).first.click(force=True)
         page.get_by_text("0 partitions").first.wait_for()
         page.screenshot(path=str(shots / "materialize_dialog.png"))
         page.keyboard.press("Escape")
         # Jobs -> db_migrate -> Launchpad
         page.goto(f"{url}/jobs")
-        page.get_by_text("db_migrate").first.click()
+        page.keyboard.press("Escape")
+        page.get_by_text("db_migrate").first.click(force=True)
         page.get_by_role("tab", name="Launchpad").first.wait_for()
         page.screenshot(path=str(shots / "db_migrate.png"))
         browser.close()
