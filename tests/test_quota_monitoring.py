@@ -1,0 +1,192 @@
+"""Quota monitoring (issue 20): events recorded exactly once, the Redis stream source, windows, the signal,
+alerts, and the config file."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from cloudmake_pipelines.alerts import Alerter
+from cloudmake_pipelines.configfile import ConfigFileError
+from cloudmake_pipelines.db.tables import quota_buckets, quota_events, quota_exhaustion_stats
+from cloudmake_pipelines.quota import Limit, QuotaService
+from cloudmake_pipelines.quota.events import Exhaustion, StreamConsumer, prune, record
+from cloudmake_pipelines.quota.report import QuotaConfig, Threshold, load_config, run, send_alerts
+from tests.support.webhook import WebhookReceiver
+from tests.test_github_sync_quota import _race
+
+AS_OF = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+
+def _events(engine, **where):
+    with engine.connect() as conn:
+        return conn.execute(select(quota_events).filter_by(**where).order_by(quota_events.c.id)).all()
+
+
+def test_concurrent_takers_denied_are_recorded_exactly_once(engine):
+    """6 threads x 40 takes of 1 from 100 tokens: 140 denials, 140 events, the bucket's counter agrees."""
+    total, errors = _race(engine.url.render_as_string(hide_password=False))
+    assert errors == [] and total == 100
+    events = _events(engine, bucket="race")
+    with engine.connect() as conn:
+        denied_total = conn.execute(select(quota_buckets.c.denied_total)).scalar()
+    assert len(events) == 140 == denied_total == sum(e.denied for e in events)
+    assert {(e.kind, e.source, e.requested, e.limit_per_hour) for e in events} == {("platform", "service", 1, 100 *
+                                                                                    3600 / 10**9)}
+    assert len({e.event_key for e in events}) == 140
+
+
+def test_a_partial_grant_records_the_denied_units_with_its_kind(engine):
+    quota = QuotaService(engine, lambda: AS_OF)
+    assert quota.take("u-1", Limit(10, 60), 4, kind="user").denied == 0
+    assert _events(engine) == []
+    assert quota.take("u-1", Limit(10, 60), 9, kind="user").denied == 3
+    (event,) = _events(engine)
+    assert (event.kind, event.bucket, event.requested, event.denied, event.limit_per_hour) == ("user", "u-1", 9, 3,
+                                                                                                 600.0)
+    assert event.occurred_at == AS_OF and event.hour == AS_OF
+
+
+@pytest.fixture
+def stream():
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5)
+    name = f"test:quota:{uuid.uuid4().hex}"
+    yield client, name
+    client.delete(name)
+    client.close()
+
+
+def _add(client, name, n, start=0):
+    return [client.xadd(name, {"kind": "user", "bucket": f"u-{i % 3}", "at": (AS_OF - timedelta(minutes=i)).isoformat(),
+                               "requested": "2", "limit_per_hour": "1000"}) for i in range(start, start + n)]
+
+
+def test_redis_consumer_crash_between_read_and_store_is_redelivered_and_stored_once(engine, stream):
+    client, name = stream
+    ids = _add(client, name, 5)
+    crashed = StreamConsumer(engine, client, name, consumer="worker-a", claim_idle=timedelta(0))
+    crashed.ensure_group()
+    # worker-a reads the entries, then dies before storing (nothing stored, nothing acknowledged)
+    read = client.xreadgroup(crashed.group, "worker-a", {name: ">"}, count=100)
+    assert [i for i, _ in read[0][1]] == ids and _events(engine) == []
+    # worker-b claims what worker-a left pending, stores it, acknowledges it
+    report = StreamConsumer(engine, client, name, consumer="worker-b", claim_idle=timedelta(0)).run()
+    assert (report.claimed, report.read, report.stored, report.duplicates) == (5, 5, 5, 0)
+    assert len(_events(engine, source="redis")) == 5
+    assert client.xpending(name, crashed.group)["pending"] == 0
+
+
+def test_redis_consumer_crash_between_store_and_ack_counts_nothing_twice(engine, stream):
+    client, name = stream
+    _add(client, name, 4)
+    consumer = StreamConsumer(engine, client, name, consumer="worker-a", claim_idle=timedelta(0))
+    consumer.ensure_group()
+    entries = client.xreadgroup(consumer.group, "worker-a", {name: ">"}, count=100)[0][1]
+    assert consumer.store(entries) == (4, 0, 0)  # stored, then the process died before XACK
+    _add(client, name, 2, start=10)
+    report = StreamConsumer(engine, client, name, consumer="worker-a", claim_idle=timedelta(hours=1)).run()
+    assert (report.read, report.stored, report.duplicates) == (6, 2, 4)
+    assert len(_events(engine)) == 6
+    assert client.xpending(name, consumer.group)["pending"] == 0
+    assert StreamConsumer(engine, client, name).run().read == 0  # drained
+
+
+def test_a_malformed_stream_entry_is_rejected_and_acknowledged(engine, stream):
+    client, name = stream
+    client.xadd(name, {"kind": "tenant", "bucket": "x", "at": "yesterday", "limit_per_hour": "nan"})
+    _add(client, name, 1)
+    report = StreamConsumer(engine, client, name).run()
+    assert (report.read, report.stored, report.rejected) == (2, 1, 1)
+    assert client.xpending(name, "cloudmake-quota")["pending"] == 0
+
+
+def _exhaust(engine, bucket, hours_ago, kind="user", times=1, denied=5, limit=100.0):
+    """Events in the hourly windows ``hours_ago`` (0: the last whole hour before AS_OF)."""
+    events = [(f"t:{uuid.uuid4().hex}", Exhaustion(kind, bucket, AS_OF - timedelta(hours=h + 1, minutes=-30),
+                                                   denied, denied, limit)) for h in hours_ago for _ in range(times)]
+    with engine.begin() as conn:
+        record(conn, events, "test")
+
+
+def test_window_boundaries(engine):
+    """Windows are [as_of - n h, as_of): an event exactly at the start counts, one at as_of does not."""
+    with engine.begin() as conn:
+        record(conn, [("a", Exhaustion("user", "edge", AS_OF - timedelta(hours=1), 1, 1, 10.0)),
+                      ("b", Exhaustion("user", "edge", AS_OF - timedelta(microseconds=1), 1, 1, 10.0)),
+                      ("c", Exhaustion("user", "edge", AS_OF, 1, 1, 10.0)),
+                      ("d", Exhaustion("user", "edge", AS_OF - timedelta(hours=24), 1, 1, 10.0)),
+                      ("e", Exhaustion("user", "edge", AS_OF - timedelta(hours=24, microseconds=1), 1, 1, 10.0)),
+                      ("f", Exhaustion("user", "edge", AS_OF - timedelta(days=7), 1, 1, 10.0)),
+                      ("g", Exhaustion("user", "edge", AS_OF - timedelta(days=7, microseconds=1), 1, 1, 10.0))],
+               "test")
+    (s,) = run(engine, AS_OF + timedelta(minutes=59), QuotaConfig())  # floored to AS_OF
+    assert (s.exhaustions_1h, s.exhaustions_24h, s.exhaustions_7d) == (2, 3, 5)
+    assert s.windows_exhausted == 2 and s.windows == 24 and s.trend == 3 - 1
+    (later,) = run(engine, AS_OF + timedelta(hours=1), QuotaConfig())  # the windows move by one hour
+    assert (later.exhaustions_1h, later.exhaustions_24h, later.exhaustions_7d) == (1, 3, 5)  # +c, -d, -f
+
+
+def test_frequently_exhausted_is_n_of_m_with_per_kind_overrides(engine):
+    _exhaust(engine, "u-often", range(6))                        # 6 of the last 24 h
+    _exhaust(engine, "u-rare", range(0, 10, 2)[:5])              # 5 of 24
+    _exhaust(engine, "github:writes", [0, 1], kind="platform", times=3, denied=500, limit=5000.0)
+    config = QuotaConfig(kinds={"platform": Threshold(windows=3, min_exhausted=2)}, headroom=1.5)
+    stats = {s.bucket: s for s in run(engine, AS_OF, config)}
+    assert stats["u-often"].frequent and not stats["u-rare"].frequent
+    gh = stats["github:writes"]
+    assert gh.frequent and (gh.windows, gh.windows_exhausted, gh.exhaustions_24h) == (3, 2, 6)
+    assert (gh.peak_demand, gh.limit_per_hour, gh.suggested_limit) == (6500.0, 5000.0, 9750)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(quota_exhaustion_stats)).scalar() == 3
+
+
+def test_alerts_once_a_day_then_resolved(engine):
+    _exhaust(engine, "u-1", range(6))
+    with WebhookReceiver() as hook:
+        alerter = Alerter(hook.url_for())
+        stats = run(engine, AS_OF, QuotaConfig())
+        assert send_alerts(engine, alerter, stats, QuotaConfig(), AS_OF).alerted == ["user u-1"]
+        assert send_alerts(engine, alerter, stats, QuotaConfig(), AS_OF + timedelta(hours=1)).alerted == []
+        (alert,) = hook.alerts
+        assert alert["details"]["suggested_limit"] == 132 and "raise the limit" in alert["details"]["action"]
+        later = AS_OF + timedelta(hours=30)  # the 6 exhausted hours left the 24-hour windows
+        outcome = send_alerts(engine, alerter, run(engine, later, QuotaConfig()), QuotaConfig(), later)
+        assert outcome.resolved == ["user u-1"] and hook.alerts[-1]["severity"] == "resolved"
+        assert len(hook.alerts) == 2
+
+
+def test_a_storm_is_one_grouped_alert_with_the_top_buckets(engine):
+    for i in range(40):
+        _exhaust(engine, f"u-{i:02d}", range(6 + (i % 5)))
+    config = QuotaConfig(storm_threshold=10, top=5)
+    with WebhookReceiver() as hook:
+        outcome = send_alerts(engine, Alerter(hook.url_for()), run(engine, AS_OF, config), config, AS_OF)
+        assert outcome.grouped and len(outcome.alerted) == 40
+        (alert,) = hook.alerts
+    assert alert["details"]["count"] == 40 and len(alert["details"]["top"]) == 5
+    assert {t["windows_exhausted"] for t in alert["details"]["top"]} == {10}
+
+
+def test_retention_prunes_old_rows_only(engine):
+    _exhaust(engine, "u-1", [0, 24 * 40])
+    run(engine, AS_OF, QuotaConfig())
+    assert prune(engine, timedelta(days=30), AS_OF)["events"] == 1
+    assert [e.hour for e in _events(engine)] == [AS_OF - timedelta(hours=1)]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("default: {windows: 24, min_exhausted: 30}\n", "min_exhausted (30) must be at most windows (24)"),
+    ("kinds: {tenant: {windows: 3}}\n", "kinds.tenant"),
+    ("headroom: .nan\n", "headroom"),
+    ("default: {windows: 500}\n", "default.windows"),
+])
+def test_bad_config_is_a_clear_error(tmp_path, text, expected):
+    path = tmp_path / "quota.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigFileError, match="quota.yaml") as info:
+        load_config(path)
+    assert expected in str(info.value) and info.value.exit_code == 2
