@@ -8,7 +8,7 @@ materialize`` is one process, not one subprocess per asset and check.
 
 import dagster as dg
 
-from .assets import adminbench, drift, github_sync, keys, loadtest, previews
+from .assets import adminbench, drift, github_sync, keys, loadtest, previews, quota
 from .jobs import keys as key_jobs
 from .jobs import migrations
 from .resources import shared_resources
@@ -25,6 +25,7 @@ TASK_MODULES = [
     github_sync,                 # 8 GitHub secrets sync
     migrations,                  # 9 migrations
     adminbench,                  # 10 admin query benchmark
+    quota,                       # Future Enhancements: rate-limit quota monitoring (issue 20)
 ]
 
 defs = dg.Definitions.merge(

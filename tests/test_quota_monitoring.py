@@ -130,6 +130,16 @@ def test_window_boundaries(engine):
     assert (later.exhaustions_1h, later.exhaustions_24h, later.exhaustions_7d) == (1, 3, 5)  # +c, -d, -f
 
 
+def test_late_events_in_already_rolled_up_hours_are_counted(engine):
+    """The Redis stream drained hours late: events for hours already rolled up still count, once."""
+    _exhaust(engine, "u-late", [0])
+    assert run(engine, AS_OF, QuotaConfig())[0].exhaustions_24h == 1
+    _exhaust(engine, "u-late", [0, 5, 20])
+    (s,) = run(engine, AS_OF, QuotaConfig())
+    assert (s.exhaustions_1h, s.exhaustions_24h, s.windows_exhausted) == (2, 4, 3)
+    assert run(engine, AS_OF, QuotaConfig())[0].exhaustions_24h == 4  # re-running changes nothing
+
+
 def test_frequently_exhausted_is_n_of_m_with_per_kind_overrides(engine):
     _exhaust(engine, "u-often", range(6))                        # 6 of the last 24 h
     _exhaust(engine, "u-rare", range(0, 10, 2)[:5])              # 5 of 24
@@ -190,3 +200,102 @@ def test_bad_config_is_a_clear_error(tmp_path, text, expected):
     with pytest.raises(ConfigFileError, match="quota.yaml") as info:
         load_config(path)
     assert expected in str(info.value) and info.value.exit_code == 2
+
+
+# --- Dagster and the CLI ----------------------------------------------------------------------------------
+
+def _cli(args, db_url, **env_vars):
+    from click.testing import CliRunner
+
+    from cloudmake_pipelines.cli import cli
+    from cloudmake_pipelines.settings import get_settings
+
+    get_settings.cache_clear()  # each invocation is a fresh process in real life
+    return CliRunner().invoke(cli, ["quota", *args], env={"DATABASE_URL": db_url, **env_vars}, catch_exceptions=False)
+
+
+def _recent(engine, bucket, kind="user", hours=range(6), denied=5, limit=100.0):
+    """Exhaustions in the last whole hours before now (the CLI and the asset use the wall clock)."""
+    from cloudmake_pipelines.quota.events import floor_hour
+
+    top = floor_hour(datetime.now(UTC))
+    with engine.begin() as conn:
+        record(conn, [(f"t:{uuid.uuid4().hex}", Exhaustion(kind, bucket, top - timedelta(hours=h + 1, minutes=-30),
+                                                           denied, denied, limit)) for h in hours], "test")
+
+
+def test_cli_report_events_and_exit_codes(engine, db_url, tmp_path):
+    import json
+
+    _recent(engine, "u-calm", hours=[0])
+    ok = _cli(["report", "--json"], db_url)
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["top"][0]["bucket"] == "u-calm"
+    _recent(engine, "github:writes", kind="platform", denied=700, limit=5000.0)
+    bad = _cli(["report", "--kind", "platform", "--json"], db_url)
+    body = json.loads(bad.stdout)
+    assert bad.exit_code == 1 and body["frequent"] == 1
+    expected = {"bucket": "github:writes", "windows_exhausted": 6, "suggested_limit": 7125}  # (5000 + 700) * 1.25
+    assert {k: body["top"][0][k] for k in expected} == expected
+    text = _cli(["report", "--top", "1"], db_url)
+    assert text.exit_code == 1 and "github:writes" in text.stdout and "1 of 2 bucket(s) frequently" in text.stdout
+    listed = json.loads(_cli(["events", "--bucket", "github:writes", "--json"], db_url).stdout)
+    assert len(listed) == 6 and listed[0]["denied"] == 700
+    (tmp_path / "q.yaml").write_text("kinds: {platform: {windows: 24, min_exhausted: 7}}\n")
+    assert _cli(["report", "--config", str(tmp_path / "q.yaml")], db_url).exit_code == 0
+
+
+def test_cli_bad_config_and_numbers_exit_2(db_url, tmp_path):
+    from cloudmake_pipelines.cli import main
+
+    path = tmp_path / "q.yaml"
+    path.write_text("default:\n  windows: 24\n  min_exhausted: lots\n")
+    upgrade_url = db_url
+    for args in (["report", "--config", str(path)], ["report", "--top", "0"], ["prune", "--older-than", "1d"]):
+        with pytest.raises(SystemExit) as info:
+            import os
+            os.environ["DATABASE_URL"] = upgrade_url
+            from cloudmake_pipelines.settings import get_settings
+            get_settings.cache_clear()
+            main(["quota", *args])
+        assert info.value.code == 2, args
+
+
+def test_asset_consumes_the_stream_computes_alerts_and_its_check_fails_on_a_platform_bucket(engine, db_url, stream,
+                                                                                           monkeypatch):
+    import dagster as dg
+
+    from cloudmake_pipelines.assets import quota as quota_module
+    from cloudmake_pipelines.quota.events import floor_hour
+    from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, shared_resources
+    from cloudmake_pipelines.resources.quota import QuotaResource
+    from cloudmake_pipelines.settings import get_settings
+    from tests.support.fake_pushgateway import FakePushgateway
+
+    client, name = stream
+    top = floor_hour(datetime.now(UTC))
+    for h in range(6):
+        client.xadd(name, {"kind": "platform", "bucket": "github:writes", "requested": "50", "denied": "20",
+                           "limit_per_hour": "5000", "at": str((top - timedelta(hours=h + 1, minutes=-5)).timestamp())})
+    monkeypatch.setenv("CLOUDMAKE_QUOTA_REDIS_URL", "redis://127.0.0.1:6379/0")
+    get_settings.cache_clear()
+    defs = dg.Definitions.merge(quota_module.defs, dg.Definitions(resources=shared_resources()))
+    with WebhookReceiver() as hook, FakePushgateway() as gateway:
+        monkeypatch.setenv("PROMETHEUS_PUSHGATEWAY_URL", gateway.url)
+        get_settings.cache_clear()
+        resources = {"database": DatabaseResource(url=db_url), "alerts": AlertsResource(webhook_url=hook.url_for()),
+                     "quota": QuotaResource(stream=name)}
+        with dg.instance_for_test() as instance:
+            result = defs.resolve_job_def("quota_exhaustion_job").execute_in_process(
+                instance=instance, resources=resources, raise_on_error=False)
+            checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+            event = instance.get_latest_materialization_event(dg.AssetKey("quota_exhaustion"))
+            metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+        (alert,) = hook.alerts
+        pushed = gateway.pushes[-1].text
+    assert checks == {"no_platform_bucket_frequently_exhausted": False}
+    assert metadata["stream_entries_stored"] == 6 and metadata["frequently_exhausted_platform"] == 1
+    assert metadata["top_buckets"].records[0].data["bucket"] == "github:writes"
+    assert alert["key"].startswith("quota:platform:github:writes:") and alert["details"]["peak_demand"] == 5020.0
+    assert 'quota_buckets_frequently_exhausted{kind="platform"} 1.0' in pushed
+    assert client.xpending(name, "cloudmake-quota")["pending"] == 0
+    get_settings.cache_clear()

@@ -426,7 +426,8 @@ __all__ += ["mcp_breaker_states", "mcp_breaker_transitions", "mcp_outage_episode
 
 #: Append-only: one row per denied (or deferred) request of a quota bucket. ``event_key`` is unique per
 #: source record (a Redis stream entry id, a service-generated id), so a re-delivered record stores once.
-#: ``hour`` is ``occurred_at`` floored to the hour, so the hourly roll-up reads an index range, not the table.
+#: ``hour`` is ``occurred_at`` floored to the hour; ``recorded_at`` (when stored) finds the hours that late
+#: events touched: the hourly roll-up reads those hours by index, never the whole table.
 quota_events = Table(
     "quota_events",
     metadata,
@@ -440,13 +441,15 @@ quota_events = Table(
     Column("requested", BigInteger, nullable=False),
     Column("denied", BigInteger, nullable=False),
     Column("limit_per_hour", Float, nullable=False),
-    Column("recorded_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("recorded_at", UTCDateTime, nullable=False),
     Index(None, "hour"),
+    Index(None, "recorded_at"),
     Index(None, "bucket", "occurred_at"),
 )
 
 #: Per (hour, bucket): exhaustions, denied units and the limit, rolled up from ``quota_events``. The hourly
-#: asset re-rolls only the last hours (late events included), then reads 7 days of this, never old events.
+#: asset re-rolls only the hours that events recorded since its last roll-up fall in, then reads 7 days of
+#: this, never old events.
 quota_hourly = Table(
     "quota_hourly",
     metadata,
@@ -457,6 +460,14 @@ quota_hourly = Table(
     Column("denied", BigInteger, nullable=False),
     Column("limit_per_hour", Float, nullable=False),
     PrimaryKeyConstraint("hour", "kind", "bucket"),
+)
+
+#: When the roll-up last ran (one row): events recorded since then (minus a margin) are rolled up next.
+quota_rollup_state = Table(
+    "quota_rollup_state",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("rolled_up_at", UTCDateTime, nullable=False),
 )
 
 #: The hourly asset's result per bucket (those exhausted in the last 7 days), kept as history to plot.
@@ -490,4 +501,4 @@ quota_alert_state = Table(
     PrimaryKeyConstraint("kind", "bucket"),
 )
 
-__all__ += ["quota_events", "quota_hourly", "quota_exhaustion_stats", "quota_alert_state"]
+__all__ += ["quota_events", "quota_hourly", "quota_rollup_state", "quota_exhaustion_stats", "quota_alert_state"]

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, delete, select
 
 from ..db.helpers import dialect_insert
 from ..db.tables import quota_events, quota_exhaustion_stats, quota_hourly
+from ..db.types import utcnow
 from ..logs import get_logger
 from ..validation import validation_message
 
@@ -43,8 +44,9 @@ class Exhaustion:
     denied: int
     limit_per_hour: float
 
-    def row(self, event_key: str, source: str) -> dict[str, Any]:
-        return {"event_key": event_key, "source": source, "kind": self.kind, "bucket": self.bucket,
+    def row(self, event_key: str, source: str, recorded_at: datetime) -> dict[str, Any]:
+        return {"event_key": event_key, "source": source, "recorded_at": recorded_at, "kind": self.kind,
+                "bucket": self.bucket,
                 "occurred_at": self.occurred_at, "hour": floor_hour(self.occurred_at),
                 "requested": self.requested, "denied": self.denied, "limit_per_hour": self.limit_per_hour}
 
@@ -53,7 +55,8 @@ def record(conn: Connection, events: list[tuple[str, Exhaustion]], source: str) 
     """Store ``(event_key, event)`` pairs; a key already stored is skipped. Returns how many were new."""
     if not events:
         return 0
-    rows = [event.row(key, source) for key, event in events]
+    now = utcnow()
+    rows = [event.row(key, source, now) for key, event in events]
     result = conn.execute(dialect_insert(conn, quota_events).values(rows)
                           .on_conflict_do_nothing(index_elements=["event_key"]).returning(quota_events.c.id))
     return len(result.all())  # RETURNING: psycopg reports no rowcount for a multi-row INSERT

@@ -6,8 +6,8 @@ hourly windows (config file; defaults 6 of 24, per-kind overrides). Peak demand 
 the hourly limit plus the units denied in it (an exhausted bucket served its limit and turned the rest
 away); the suggested limit is the 7-day peak times ``headroom``.
 
-Cost: :func:`refresh_rollup` re-aggregates only the events of the last ``late_hours`` hours before the
-newest rolled-up hour (an index range on ``quota_events.hour``); :func:`compute` reads 7 days of
+Cost: :func:`refresh_rollup` re-aggregates only the hours that newly recorded events fall in (index on
+``quota_events.recorded_at`` to find them, on ``hour`` to read them); :func:`compute` reads 7 days of
 ``quota_hourly`` (one row per bucket and exhausted hour), never the raw events.
 """
 
@@ -25,12 +25,20 @@ from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, selec
 from ..alerts import Alert, Alerter
 from ..configfile import load_model
 from ..db.helpers import dialect_insert
-from ..db.tables import quota_alert_state, quota_events, quota_exhaustion_stats, quota_hourly
-from ..db.types import UTCDateTime
+from ..db.tables import (
+    quota_alert_state,
+    quota_events,
+    quota_exhaustion_stats,
+    quota_hourly,
+    quota_rollup_state,
+)
+from ..db.types import UTCDateTime, utcnow
 from .events import KINDS, Kind, floor_hour
 
 TASK = "quota_exhaustion"
 WEEK_HOURS = 168
+#: Events recorded this long before the last roll-up are looked at again (open transactions, clock skew).
+ROLLUP_MARGIN = timedelta(minutes=15)
 
 
 class Threshold(BaseModel):
@@ -57,7 +65,6 @@ class QuotaConfig(BaseModel):
     storm_threshold: int = Field(10, ge=1, le=100_000)
     top: int = Field(20, ge=1, le=1000)
     retention_days: int = Field(30, ge=8, le=3650)
-    late_hours: int = Field(2, ge=0, le=48)
 
     def threshold(self, kind: str) -> Threshold:
         return self.kinds.get(kind, self.default)  # type: ignore[call-overload]
@@ -91,20 +98,28 @@ class BucketStats:
         return {**asdict(self), "share": round(self.share, 4)}
 
 
-def refresh_rollup(conn: Connection, late_hours: int, first_from: datetime) -> None:
-    """Re-aggregate the events of the hours from ``late_hours`` before the newest rolled-up hour (from
-    ``first_from`` on the first run) into ``quota_hourly``; idempotent."""
-    newest = conn.execute(select(func.max(quota_hourly.c.hour))).scalar()
-    start = newest - timedelta(hours=late_hours) if newest is not None else first_from
-    e = quota_events.c
+def refresh_rollup(conn: Connection, first_from: datetime) -> None:
+    """Re-aggregate into ``quota_hourly`` every hour that an event recorded since the last roll-up (less
+    :data:`ROLLUP_MARGIN`, for transactions still open then and clocks apart) falls in, late ones included;
+    on the first run, every hour from ``first_from``. Idempotent: an hour is always re-aggregated whole."""
+    e, state = quota_events.c, quota_rollup_state.c
+    started = utcnow()
+    last = conn.execute(select(state.rolled_up_at).where(state.name == "hourly")).scalar()
+    if last is None:
+        hours = e.hour >= first_from
+    else:
+        touched = select(e.hour).where(e.recorded_at >= last - ROLLUP_MARGIN).distinct().scalar_subquery()
+        hours = e.hour.in_(touched)
     rolled = (select(e.hour, e.kind, e.bucket, func.count().label("exhaustions"),
                      func.sum(e.denied).label("denied"), func.max(e.limit_per_hour).label("limit_per_hour"))
-              .where(e.hour >= start).group_by(e.hour, e.kind, e.bucket))
+              .where(hours).group_by(e.hour, e.kind, e.bucket))
     insert = dialect_insert(conn, quota_hourly).from_select(
         ["hour", "kind", "bucket", "exhaustions", "denied", "limit_per_hour"], rolled)
     conn.execute(insert.on_conflict_do_update(
         index_elements=["hour", "kind", "bucket"],
         set_={c: insert.excluded[c] for c in ("exhaustions", "denied", "limit_per_hour")}))
+    mark = dialect_insert(conn, quota_rollup_state).values(name="hourly", rolled_up_at=started)
+    conn.execute(mark.on_conflict_do_update(index_elements=["name"], set_={"rolled_up_at": started}))
 
 
 def compute(conn: Connection, as_of: datetime, config: QuotaConfig, kind: str | None = None) -> list[BucketStats]:
@@ -148,28 +163,18 @@ def run(engine: Engine, as_of: datetime, config: QuotaConfig, *, store: bool = T
     """Roll up the recent events, compute the statistics, and (``store``) keep them as ``as_of``'s rows."""
     as_of = floor_hour(as_of)
     with engine.begin() as conn:
-        refresh_rollup(conn, config.late_hours, as_of - timedelta(hours=WEEK_HOURS))
+        refresh_rollup(conn, as_of - timedelta(hours=WEEK_HOURS))
         stats = compute(conn, as_of, config, kind)
         if store and stats:
             rows = [{k: v for k, v in asdict(s).items() if k != "suggested_limit"} | {"as_of": as_of}
                     for s in stats]
             insert = dialect_insert(conn, quota_exhaustion_stats)
+            upsert = insert.on_conflict_do_update(  # a re-run in the same hour (late events) replaces its rows
+                index_elements=["as_of", "kind", "bucket"],
+                set_={c: insert.excluded[c] for c in rows[0] if c not in ("as_of", "kind", "bucket")})
             for i in range(0, len(rows), 5000):
-                conn.execute(insert.on_conflict_do_nothing(index_elements=["as_of", "kind", "bucket"]),
-                             rows[i:i + 5000])
+                conn.execute(upsert, rows[i:i + 5000])
     return stats
-
-
-def stored_frequent(engine: Engine, kind: str) -> tuple[datetime | None, list[str]]:
-    """The latest stored run's frequently exhausted buckets of ``kind`` (for the asset check)."""
-    s = quota_exhaustion_stats.c
-    with engine.connect() as conn:
-        as_of = conn.execute(select(func.max(s.as_of))).scalar()
-        if as_of is None:
-            return None, []
-        buckets = conn.execute(select(s.bucket).where(s.as_of == as_of, s.kind == kind, s.frequent)
-                               .order_by(s.bucket)).scalars().all()
-    return as_of, list(buckets)
 
 
 @dataclass

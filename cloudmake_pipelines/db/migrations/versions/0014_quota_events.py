@@ -1,5 +1,5 @@
 """Rate-limit quota monitoring (issue 20): append-only exhaustion events, their hourly roll-up, the hourly
-asset's per-bucket statistics and the per-bucket alert state.
+asset's per-bucket statistics, the roll-up's watermark and the per-bucket alert state.
 
 Its own branch from 0001_foundation: it depends on no other task's tables.
 
@@ -32,11 +32,12 @@ def upgrade() -> None:
         sa.Column("requested", sa.BigInteger, nullable=False),
         sa.Column("denied", sa.BigInteger, nullable=False),
         sa.Column("limit_per_hour", sa.Float, nullable=False),
-        sa.Column("recorded_at", UTCDateTime, nullable=False, server_default=sa.func.now()),
+        sa.Column("recorded_at", UTCDateTime, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_quota_events"),
         sa.UniqueConstraint("event_key", name="uq_quota_events_event_key"),
     )
     op.create_index("ix_quota_events_hour", "quota_events", ["hour"])
+    op.create_index("ix_quota_events_recorded_at", "quota_events", ["recorded_at"])
     op.create_index("ix_quota_events_bucket_occurred_at", "quota_events", ["bucket", "occurred_at"])
     op.create_table(
         "quota_hourly",
@@ -47,6 +48,12 @@ def upgrade() -> None:
         sa.Column("denied", sa.BigInteger, nullable=False),
         sa.Column("limit_per_hour", sa.Float, nullable=False),
         sa.PrimaryKeyConstraint("hour", "kind", "bucket", name="pk_quota_hourly"),
+    )
+    op.create_table(
+        "quota_rollup_state",
+        sa.Column("name", sa.String(32), nullable=False),
+        sa.Column("rolled_up_at", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_quota_rollup_state"),
     )
     op.create_table(
         "quota_exhaustion_stats",
@@ -80,7 +87,9 @@ def downgrade() -> None:
     op.drop_table("quota_alert_state")
     op.drop_index("ix_quota_exhaustion_stats_kind_bucket_as_of", "quota_exhaustion_stats")
     op.drop_table("quota_exhaustion_stats")
+    op.drop_table("quota_rollup_state")
     op.drop_table("quota_hourly")
     op.drop_index("ix_quota_events_bucket_occurred_at", "quota_events")
+    op.drop_index("ix_quota_events_recorded_at", "quota_events")
     op.drop_index("ix_quota_events_hour", "quota_events")
     op.drop_table("quota_events")
