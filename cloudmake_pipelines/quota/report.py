@@ -107,8 +107,10 @@ def refresh_rollup(conn: Connection, first_from: datetime) -> None:
     last = conn.execute(select(state.rolled_up_at).where(state.name == "hourly")).scalar()
     if last is None:
         hours = e.hour >= first_from
-    else:
-        touched = select(e.hour).where(e.recorded_at >= last - ROLLUP_MARGIN).distinct().scalar_subquery()
+    else:  # the touched hours first, as values: the planner then reads them by the hour index, never the table
+        touched = conn.execute(select(e.hour).where(e.recorded_at >= last - ROLLUP_MARGIN).distinct()).scalars().all()
+        if not touched:
+            return _mark(conn, started)
         hours = e.hour.in_(touched)
     rolled = (select(e.hour, e.kind, e.bucket, func.count().label("exhaustions"),
                      func.sum(e.denied).label("denied"), func.max(e.limit_per_hour).label("limit_per_hour"))
@@ -118,6 +120,10 @@ def refresh_rollup(conn: Connection, first_from: datetime) -> None:
     conn.execute(insert.on_conflict_do_update(
         index_elements=["hour", "kind", "bucket"],
         set_={c: insert.excluded[c] for c in ("exhaustions", "denied", "limit_per_hour")}))
+    _mark(conn, started)
+
+
+def _mark(conn: Connection, started: datetime) -> None:
     mark = dialect_insert(conn, quota_rollup_state).values(name="hourly", rolled_up_at=started)
     conn.execute(mark.on_conflict_do_update(index_elements=["name"], set_={"rolled_up_at": started}))
 
@@ -165,9 +171,11 @@ def run(engine: Engine, as_of: datetime, config: QuotaConfig, *, store: bool = T
     with engine.begin() as conn:
         refresh_rollup(conn, as_of - timedelta(hours=WEEK_HOURS))
         stats = compute(conn, as_of, config, kind)
-        if store and stats:
-            rows = [{k: v for k, v in asdict(s).items() if k != "suggested_limit"} | {"as_of": as_of}
-                    for s in stats]
+        # Kept: buckets exhausted in the last 24 h or frequently exhausted (a quiet bucket's row would only
+        # repeat its 7-day tail every hour: 50,000 such rows an hour add up).
+        rows = [{k: v for k, v in asdict(s).items() if k != "suggested_limit"} | {"as_of": as_of}
+                for s in stats if s.exhaustions_24h or s.frequent] if store else []
+        if rows:
             insert = dialect_insert(conn, quota_exhaustion_stats)
             upsert = insert.on_conflict_do_update(  # a re-run in the same hour (late events) replaces its rows
                 index_elements=["as_of", "kind", "bucket"],
