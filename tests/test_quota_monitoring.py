@@ -49,6 +49,8 @@ def test_a_partial_grant_records_the_denied_units_with_its_kind(engine):
     assert (event.kind, event.bucket, event.requested, event.denied, event.limit_per_hour) == ("user", "u-1", 9, 3,
                                                                                                  600.0)
     assert event.occurred_at == AS_OF and event.hour == AS_OF
+    with pytest.raises(ValueError, match="kind must be one of user, project, platform, got 'tenant'"):
+        quota.take("u-1", Limit(10, 60), 1, kind="tenant")
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ def load_config(path: Path | str | None) -> QuotaConfig:
     return QuotaConfig() if path is None else load_model(path, QuotaConfig)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BucketStats:
     kind: str
     bucket: str
@@ -149,14 +149,13 @@ def compute(conn: Connection, as_of: datetime, config: QuotaConfig, kind: str | 
              .group_by(h.kind, h.bucket))
     if kind:
         query = query.where(h.kind == kind)
-    stats = []
-    for kind_, bucket, e1, e24, e7, prev24, windows_exhausted, peak, limit in conn.execute(query):
-        threshold = config.threshold(kind_)
-        stats.append(BucketStats(
-            kind_, bucket, int(e1), int(e24), int(e7), int(windows_exhausted), threshold.windows, float(peak),
-            float(limit), int(e24) - int(prev24), windows_exhausted >= threshold.min_exhausted,
-            math.ceil(max(peak, limit) * config.headroom)))
-    return stats
+    thresholds = {k: config.threshold(k) for k in KINDS}
+    headroom = config.headroom
+    return [BucketStats(kind_, bucket, int(e1), int(e24), int(e7), windows_exhausted, t.windows, float(peak),
+                        float(limit), int(e24) - int(prev24), windows_exhausted >= t.min_exhausted,
+                        math.ceil(max(peak, limit) * headroom))
+            for kind_, bucket, e1, e24, e7, prev24, windows_exhausted, peak, limit in conn.execute(query).all()
+            for t in (thresholds.get(kind_, config.default),)]
 
 
 def ranked(stats: list[BucketStats]) -> list[BucketStats]:

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, select, update
 from ..db.helpers import dialect_insert
 from ..db.tables import quota_buckets
 from ..db.types import utcnow
-from .events import Exhaustion, per_hour, record_denial
+from .events import KINDS, Exhaustion, per_hour, record_denial
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,8 @@ class QuotaService:
         as an exhaustion of a ``kind`` (user, project, platform) bucket."""
         if wanted < 0:
             raise ValueError("wanted must be >= 0")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         with self.engine.begin() as conn:
             row, tokens, now = self._locked_row(conn, name, limit)
             granted = min(wanted, math.floor(tokens + 1e-9))
