@@ -246,20 +246,23 @@ def test_cli_report_events_and_exit_codes(engine, db_url, tmp_path):
     assert _cli(["report", "--config", str(tmp_path / "q.yaml")], db_url).exit_code == 0
 
 
-def test_cli_bad_config_and_numbers_exit_2(db_url, tmp_path):
+def test_cli_bad_config_and_numbers_exit_2(engine, db_url, tmp_path, monkeypatch, capsys):
     from cloudmake_pipelines.cli import main
+    from cloudmake_pipelines.settings import get_settings
 
     path = tmp_path / "q.yaml"
     path.write_text("default:\n  windows: 24\n  min_exhausted: lots\n")
-    upgrade_url = db_url
-    for args in (["report", "--config", str(path)], ["report", "--top", "0"], ["prune", "--older-than", "1d"]):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    cases = [(["report", "--config", str(path)], f"{path}:3: default.min_exhausted"),
+             (["report", "--top", "0"], "'--top'"),
+             (["prune", "--older-than", "1d"], "'1d' is not between 8d and 3650d")]
+    for args, message in cases:
+        get_settings.cache_clear()
         with pytest.raises(SystemExit) as info:
-            import os
-            os.environ["DATABASE_URL"] = upgrade_url
-            from cloudmake_pipelines.settings import get_settings
-            get_settings.cache_clear()
             main(["quota", *args])
-        assert info.value.code == 2, args
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and message in err and "Traceback" not in err, (args, err)
+    get_settings.cache_clear()
 
 
 def test_asset_consumes_the_stream_computes_alerts_and_its_check_fails_on_a_platform_bucket(engine, db_url, stream,
