@@ -132,6 +132,16 @@ def test_window_boundaries(engine):
     assert (later.exhaustions_1h, later.exhaustions_24h, later.exhaustions_7d) == (1, 3, 5)  # +c, -d, -f
 
 
+def test_the_hourly_run_skips_buckets_quiet_for_longer_than_any_window(engine):
+    _exhaust(engine, "u-now", [0])
+    _exhaust(engine, "u-3d", [72])
+    assert {s.bucket for s in run(engine, AS_OF, QuotaConfig(), store=False)} == {"u-now", "u-3d"}
+    assert [s.bucket for s in run(engine, AS_OF, QuotaConfig(), active_only=True)] == ["u-now"]
+    wide = QuotaConfig(kinds={"user": Threshold(windows=96, min_exhausted=2)})
+    (both,) = [s for s in run(engine, AS_OF, wide, active_only=True) if s.bucket == "u-3d"]
+    assert both.windows_exhausted == 1 and both.windows == 96
+
+
 def test_late_events_in_already_rolled_up_hours_are_counted(engine):
     """The Redis stream drained hours late: events for hours already rolled up still count, once."""
     _exhaust(engine, "u-late", [0])

@@ -57,7 +57,7 @@ def quota_exhaustion(context: dg.AssetExecutionContext, database: DatabaseResour
     by_kind = {k: sum(s.kind == k for s in frequent) for k in ("user", "project", "platform")}
     return dg.MaterializeResult(metadata={
         "as_of": dg.MetadataValue.timestamp(report.as_of),
-        "buckets_exhausted_7d": dg.MetadataValue.int(len(report.stats)),
+        "buckets_active": dg.MetadataValue.int(len(report.stats)),
         "quota_exhaustions_last_hour_total": dg.MetadataValue.int(sum(s.exhaustions_1h for s in report.stats)),
         "frequently_exhausted": dg.MetadataValue.int(len(frequent)),
         **{f"frequently_exhausted_{k}": dg.MetadataValue.int(v) for k, v in by_kind.items()},
@@ -76,10 +76,10 @@ def quota_exhaustion(context: dg.AssetExecutionContext, database: DatabaseResour
                             "exhausted in the latest statistics. Blocking: the platform itself needs more quota.")
 @fails_clearly
 def no_platform_bucket_frequently_exhausted(database: DatabaseResource, quota: QuotaResource) -> dg.AssetCheckResult:
-    stats = run(database.get_engine(), utcnow(), quota.config(), store=False, kind="platform")
+    stats = run(database.get_engine(), utcnow(), quota.config(), store=False, kind="platform", active_only=True)
     buckets = [s for s in ranked(stats) if s.frequent]
     return dg.AssetCheckResult(passed=not buckets, severity=dg.AssetCheckSeverity.ERROR, metadata={
-        "platform_buckets_exhausted_7d": dg.MetadataValue.int(len(stats)),
+        "platform_buckets_active": dg.MetadataValue.int(len(stats)),
         "frequently_exhausted": dg.MetadataValue.int(len(buckets)),
         "buckets": dg.MetadataValue.text("; ".join(
             f"{s.bucket} ({s.windows_exhausted}/{s.windows} h, limit {s.limit_per_hour:g}/h, suggested "

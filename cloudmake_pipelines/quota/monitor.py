@@ -71,7 +71,7 @@ def hourly(engine: Engine, settings: Settings, config: QuotaConfig, alerter: Ale
     """One hourly run: events in, statistics stored as ``now``'s hour, alerts out, gauges pushed."""
     require_schema(engine)
     consumed = consume_stream(engine, settings)
-    stats = run(engine, now, config)
+    stats = run(engine, now, config, active_only=True)
     outcome = send_alerts(engine, alerter, stats, config, now, settings.environment)
     url = pushgateway_url or settings.previews.pushgateway_url
     pushed = metrics.push(stats, url, settings.environment) if url else None

@@ -128,8 +128,15 @@ def _mark(conn: Connection, started: datetime) -> None:
     conn.execute(mark.on_conflict_do_update(index_elements=["name"], set_={"rolled_up_at": started}))
 
 
-def compute(conn: Connection, as_of: datetime, config: QuotaConfig, kind: str | None = None) -> list[BucketStats]:
-    """Statistics of every bucket exhausted in the 7 days before ``as_of`` (floored to the hour)."""
+def active_hours(config: QuotaConfig) -> int:
+    """A bucket not exhausted for this many hours is neither frequent nor stored: the hourly run skips it."""
+    return max(24, config.default.windows, *(t.windows for t in config.kinds.values()))
+
+
+def compute(conn: Connection, as_of: datetime, config: QuotaConfig, kind: str | None = None,
+            active_only: bool = False) -> list[BucketStats]:
+    """Statistics of every bucket exhausted in the 7 days before ``as_of`` (floored to the hour); with
+    ``active_only``, of those exhausted in the last :func:`active_hours` only (what the hourly run needs)."""
     as_of = floor_hour(as_of)
     h = quota_hourly.c
 
@@ -149,6 +156,8 @@ def compute(conn: Connection, as_of: datetime, config: QuotaConfig, kind: str | 
              .group_by(h.kind, h.bucket))
     if kind:
         query = query.where(h.kind == kind)
+    if active_only:
+        query = query.having(func.max(h.hour) >= since(active_hours(config)))
     thresholds = {k: config.threshold(k) for k in KINDS}
     headroom = config.headroom
     return [BucketStats(kind_, bucket, int(e1), int(e24), int(e7), windows_exhausted, t.windows, float(peak),
@@ -163,13 +172,13 @@ def ranked(stats: list[BucketStats]) -> list[BucketStats]:
     return sorted(stats, key=lambda s: (not s.frequent, -s.windows_exhausted, -s.exhaustions_24h, s.kind, s.bucket))
 
 
-def run(engine: Engine, as_of: datetime, config: QuotaConfig, *, store: bool = True,
-        kind: str | None = None) -> list[BucketStats]:
+def run(engine: Engine, as_of: datetime, config: QuotaConfig, *, store: bool = True, kind: str | None = None,
+        active_only: bool = False) -> list[BucketStats]:
     """Roll up the recent events, compute the statistics, and (``store``) keep them as ``as_of``'s rows."""
     as_of = floor_hour(as_of)
     with engine.begin() as conn:
         refresh_rollup(conn, as_of - timedelta(hours=WEEK_HOURS))
-        stats = compute(conn, as_of, config, kind)
+        stats = compute(conn, as_of, config, kind, active_only)
         # Kept: buckets exhausted in the last 24 h or frequently exhausted (a quiet bucket's row would only
         # repeat its 7-day tail every hour: 50,000 such rows an hour add up).
         rows = [{k: v for k, v in asdict(s).items() if k != "suggested_limit"} | {"as_of": as_of}
