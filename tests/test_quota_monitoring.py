@@ -309,6 +309,7 @@ def test_asset_consumes_the_stream_computes_alerts_and_its_check_fails_on_a_plat
         pushed = gateway.pushes[-1].text
     assert checks == {"no_platform_bucket_frequently_exhausted": False}
     assert metadata["stream_entries_stored"] == 6 and metadata["frequently_exhausted_platform"] == 1
+    assert metadata["events_pruned"] == 0
     assert metadata["top_buckets"].records[0].data["bucket"] == "github:writes"
     assert alert["key"].startswith("quota:platform:github:writes:") and alert["details"]["peak_demand"] == 5020.0
     assert 'quota_buckets_frequently_exhausted{kind="platform"} 1.0' in pushed

@@ -65,6 +65,7 @@ def quota_exhaustion(context: dg.AssetExecutionContext, database: DatabaseResour
         "stream_entries_rejected": dg.MetadataValue.int(report.consumed.rejected),
         "alerts_sent": dg.MetadataValue.int(len(report.alerts.alerted)),
         "alerts_resolved": dg.MetadataValue.int(len(report.alerts.resolved)),
+        "events_pruned": dg.MetadataValue.int(report.pruned["events"]),
         "top_buckets": _top_table(report.stats),
         "metrics_pushed": dg.MetadataValue.text({None: "no Pushgateway configured", True: "yes",
                                                  False: "FAILED (see logs)"}[report.metrics_pushed]),

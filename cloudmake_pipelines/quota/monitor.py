@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -21,7 +20,7 @@ from ..db.tables import (
 from ..errors import CloudMakeError
 from ..settings import Settings
 from . import metrics
-from .events import ConsumeReport, StreamConsumer, floor_hour
+from .events import ConsumeReport, StreamConsumer, floor_hour, prune
 from .report import AlertOutcome, BucketStats, QuotaConfig, ranked, run, send_alerts
 
 
@@ -53,26 +52,21 @@ class HourlyReport:
     consumed: ConsumeReport
     alerts: AlertOutcome
     metrics_pushed: bool | None = None
-    config: QuotaConfig = field(default_factory=QuotaConfig)
+    pruned: dict[str, int] = field(default_factory=dict)
 
     @property
     def frequent(self) -> list[BucketStats]:
         return [s for s in ranked(self.stats) if s.frequent]
 
-    def summary(self) -> dict[str, Any]:
-        return {"as_of": self.as_of.isoformat(), "buckets": len(self.stats), "frequent": len(self.frequent),
-                "consumed": vars(self.consumed), "alerted": len(self.alerts.alerted),
-                "resolved": len(self.alerts.resolved), "grouped_alert": self.alerts.grouped,
-                "metrics_pushed": self.metrics_pushed}
 
-
-def hourly(engine: Engine, settings: Settings, config: QuotaConfig, alerter: Alerter, now: datetime,
-           pushgateway_url: str | None = None) -> HourlyReport:
-    """One hourly run: events in, statistics stored as ``now``'s hour, alerts out, gauges pushed."""
+def hourly(engine: Engine, settings: Settings, config: QuotaConfig, alerter: Alerter, now: datetime) -> HourlyReport:
+    """One hourly run: events in, statistics stored as ``now``'s hour, alerts out, gauges pushed, rows past
+    ``retention_days`` deleted (an index range each)."""
     require_schema(engine)
     consumed = consume_stream(engine, settings)
     stats = run(engine, now, config, active_only=True)
     outcome = send_alerts(engine, alerter, stats, config, now, settings.environment)
-    url = pushgateway_url or settings.previews.pushgateway_url
+    url = settings.previews.pushgateway_url
     pushed = metrics.push(stats, url, settings.environment) if url else None
-    return HourlyReport(floor_hour(now), stats, consumed, outcome, pushed, config)
+    pruned = prune(engine, timedelta(days=config.retention_days), now)
+    return HourlyReport(floor_hour(now), stats, consumed, outcome, pushed, pruned)
