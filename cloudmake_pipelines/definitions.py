@@ -10,7 +10,7 @@ import warnings
 
 import dagster as dg
 
-from .assets import adminbench, drift, github_sync, keys, loadtest, previews
+from .assets import adminbench, drift, github_sync, keys, loadtest, previews, quota
 from .jobs import keys as key_jobs
 from .jobs import migrations
 from .resources import shared_resources
@@ -27,6 +27,7 @@ TASK_MODULES = [
     github_sync,                 # 8 GitHub secrets sync
     migrations,                  # 9 migrations
     adminbench,                  # 10 admin query benchmark
+    quota,                       # Future Enhancements: rate-limit quota monitoring (issue 20)
 ]
 
 # Dagster 1.13.27's own SensorDefinition.with_attributes (run when resources are bound to a sensor that

@@ -244,6 +244,19 @@ class Keys(Group):
         description="master key version n (base64url, 32 bytes), read before the key file; never printed")
 
 
+class Quota(Group):
+    config_file: Path | None = Field(
+        None, validation_alias="CLOUDMAKE_QUOTA_CONFIG",
+        description="quota monitoring YAML/JSON: N of M windows, per-kind overrides (default: built-in 6 of 24)")
+    redis_url: Secret | None = Field(
+        None, validation_alias="CLOUDMAKE_QUOTA_REDIS_URL",
+        description="Redis holding the API rate limiters' exhaustion stream (e.g. `redis://127.0.0.1:6379/0`); "
+                    "unset: no stream is read; never printed")
+    stream: str = Field("cloudmake:quota:exhaustions", min_length=1, max_length=200,
+                        validation_alias="CLOUDMAKE_QUOTA_STREAM",
+                        description="Redis stream of exhaustion events (default `cloudmake:quota:exhaustions`)")
+
+
 class Billing(Group):
     polar_api_key: Secret | None = Field(None, validation_alias="POLAR_API_KEY",
                                          description="Polar API key (billing provider credential); never printed")
@@ -252,6 +265,7 @@ class Billing(Group):
 GROUPS: dict[str, type[Group]] = {
     "core": Core, "alerts": Alerts, "github": GitHubSync, "github_actions": GitHubActions, "previews": Previews,
     "outages": Outages, "loadtest": LoadTest, "drift": Drift, "keys": Keys, "billing": Billing,
+    "quota": Quota,
 }
 
 
@@ -318,6 +332,7 @@ class Settings(BaseSettings):
     drift: Drift = Drift()
     keys: Keys = Keys()
     billing: Billing = Billing()
+    quota: Quota = Quota()
     _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
 
     @classmethod
