@@ -8,12 +8,13 @@ materialize`` is one process, not one subprocess per asset and check.
 
 import dagster as dg
 
-from .assets import adminbench, drift, github_sync, keys, loadtest, previews
+from .assets import adminbench, drift, github_sync, keys, loadtest, previews, tokens
 from .jobs import keys as key_jobs
 from .jobs import migrations
 from .resources import shared_resources
 from .sensors import loadtest as loadtest_sensors
 from .sensors import outages
+from .sensors import tokens as tokens_sensors
 
 TASK_MODULES = [
     loadtest, loadtest_sensors,  # 1 MCP load testing
@@ -25,6 +26,7 @@ TASK_MODULES = [
     github_sync,                 # 8 GitHub secrets sync
     migrations,                  # 9 migrations
     adminbench,                  # 10 admin query benchmark
+    tokens, tokens_sensors,      # future enhancements: design-token propagation (SC-002)
 ]
 
 defs = dg.Definitions.merge(
