@@ -10,7 +10,8 @@ reported beside the figure (the true time lies in [previous poll − committed, 
 An app whose last poll failed is *unknown*, never "not yet": a down app has not told us anything.
 
 Which rows exist: every version committed after an app was registered, and the latest version at
-registration, so a new app is checked against what is current without inheriting years of history. A
+registration, so a new app is checked against what is current without inheriting years of history (for
+that version the clock starts at the registration: we were not watching before). A
 version followed by a newer commit before an app served it is *superseded* for that app: reported as
 such, its alert resolved, and only the newest version can be overdue.
 """
@@ -139,20 +140,22 @@ class Monitor:
         """Rows for new versions (apps registered before the commit) and the latest version for new apps;
         older unseen rows of those apps become superseded."""
         with self.engine.begin() as conn:
-            have = set(conn.scalars(select(token_propagation.c.app_name).distinct()))
             latest = conn.execute(select(token_versions).order_by(token_versions.c.committed_at.desc(),
                                                                   token_versions.c.id.desc()).limit(1)).first()
+            have = set() if latest is None else set(conn.scalars(
+                select(token_propagation.c.app_name).where(token_propagation.c.version_id == latest.id)))
             for app in apps:
                 wanted = [v for v in new if app.created_at is None or v.committed_at >= app.created_at]
-                if app.name not in have and latest is not None and all(v.id != latest.id for v in wanted):
-                    wanted.insert(0, TokenVersion(latest.sha, latest.version, latest.committed_at, latest.id))
+                if latest is not None and app.name not in have and all(v.id != latest.id for v in wanted):
+                    wanted.append(TokenVersion(latest.sha, latest.version, latest.committed_at, latest.id))
                 for version in wanted:
                     conn.execute(update(token_propagation).where(
                         token_propagation.c.app_name == app.name, token_propagation.c.first_seen_at.is_(None),
                         token_propagation.c.superseded_by.is_(None),
                         token_propagation.c.committed_at < version.committed_at).values(superseded_by=version.version))
+                    start = max(version.committed_at, app.created_at or version.committed_at)
                     conn.execute(insert(token_propagation).values(version_id=version.id, app_name=app.name,
-                                                                  committed_at=version.committed_at))
+                                                                  committed_at=start))
 
     def _record(self, observation: Observation, last: Seen | None) -> None:
         """Update the app's unseen rows: first seen (with the previous good poll) or what it still serves."""

@@ -205,16 +205,16 @@ class VersionStore:
         """Record every new version of every source; returns the new ones, oldest first.
 
         A commit whose file is malformed is not a version (no app can serve it): ``on_error`` hears about it
-        and the scan goes on; without ``on_error`` it raises. Each commit is read once: known SHAs are skipped.
+        and the scan goes on; without ``on_error`` it raises. Only commits after the newest recorded one are read.
         """
         new: list[TokenVersion] = []
         for source in self.sources():
             repository = self.repository(source)
             with self.engine.connect() as conn:
                 known = set(conn.scalars(select(token_versions.c.sha).where(token_versions.c.source_id == source.id)))
-            for commit in repository.commits():
-                if commit.sha in known:
-                    continue
+            commits = repository.commits()
+            done = max((i for i, c in enumerate(commits) if c.sha in known), default=-1)
+            for commit in commits[done + 1:]:  # after the newest recorded: a bad old commit is not re-read
                 try:
                     version = parse_version(repository.read(commit.sha), source, commit.sha)
                 except ConfigError as exc:
