@@ -27,6 +27,5 @@ class TokenPropagationResource(SettingsBacked):
         return utcnow()
 
     def monitor(self, database: DatabaseResource, alerter: Alerter) -> Monitor:
-        group = self.group()
         return open_monitor(database.get_engine(), get_settings(), alerter, clock=self.now,
-                            **{name: getattr(group, name) for name in self._fields()})
+                            **{name: getattr(self, name) for name in self._fields()})

@@ -152,7 +152,8 @@ class Monitor:
                     conn.execute(update(token_propagation).where(
                         token_propagation.c.app_name == app.name, token_propagation.c.first_seen_at.is_(None),
                         token_propagation.c.superseded_by.is_(None),
-                        token_propagation.c.committed_at < version.committed_at).values(superseded_by=version.version))
+                        token_propagation.c.version_id.in_(select(token_versions.c.id).where(
+                            token_versions.c.committed_at < version.committed_at))).values(superseded_by=version.version))
                     start = max(version.committed_at, app.created_at or version.committed_at)
                     conn.execute(insert(token_propagation).values(version_id=version.id, app_name=app.name,
                                                                   committed_at=start))
