@@ -15,7 +15,7 @@ from ..resources.tokens import TokenPropagationResource
 from . import fails_clearly, labels, scheduled_asset_job
 
 ASSET = "design_token_propagation"
-TASK = "tokens"
+TASK = "token_propagation"
 SEED_TASK = 11  # the seed's "Future Enhancements": design system token propagation monitoring
 _TABLE = dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in (
     ("app", "string"), ("version", "string"), ("committed", "string"), ("seen", "string"),
