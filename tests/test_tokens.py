@@ -238,3 +238,19 @@ def test_credentials_come_from_env_references(monkeypatch):
     poller.close()
     assert fake.requests[0].headers["authorization"] == "Bearer s3cr3t-token-value"
     assert missing.version is None and "env:NOPE is not set" in missing.error
+
+
+def test_a_github_repository_gives_the_same_versions_as_its_clone(engine, repo):
+    from cloudmake_pipelines.github.client import GitHubClient
+    from tests.support.fake_github_contents import FakeGitHubRepo
+
+    repo.commit(tokens_json("1.0.0"), when=1_764_000_000)
+    repo.commit(tokens_json("1.1.0"), when=1_764_000_500)
+    with FakeGitHubRepo("gh-token", "acme/design", repo.path) as fake:
+        store = VersionStore(engine, github=lambda: GitHubClient("gh-token", base_url=fake.url))
+        store.add_source(TokenSource("github:acme/design"))
+        found = [(v.version, v.committed_at.timestamp()) for v in store.scan()]
+        with pytest.raises(TokenSourceError, match="no commit changes 'missing.json'"):
+            store.add_source(TokenSource("github:acme/design", "missing.json"))
+    assert found == [("1.0.0", 1_764_000_000), ("1.1.0", 1_764_000_500)]  # committer time, not author time
+    assert all(r.bearer == "gh-token" for r in fake.requests)
