@@ -151,7 +151,7 @@ def test_propagation_is_first_seen_minus_commit_with_the_polling_uncertainty(eng
         fake.serve("2.0.0")
         third = monitor.tick(second.cursor)
     measured = row(monitor, "web")
-    seen_at, polled_before = third.observations[0].at, second.observations[0].at
+    seen_at, polled_before = third.observations[0].at, second.observations[0].sent
     assert measured.status == "ok" and measured.first_seen_at == seen_at
     assert measured.previous_poll_at == polled_before
     assert measured.propagation_s == pytest.approx((seen_at - datetime.fromtimestamp(committed, UTC)).total_seconds())

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from ..alerts import Alert, Alerter
 from ..db.tables import token_propagation, token_versions
@@ -121,11 +121,12 @@ class Monitor:
         before = self.poller.requests
         result.observations = self.poller.poll_all(apps, cursor)
         result.requests = self.poller.requests - before
-        for observation in result.observations:
-            self._record(observation, cursor.apps.get(observation.app))
-            if observation.version is not None:
-                result.cursor.apps[observation.app] = Seen(observation.etag, observation.version,
-                                                           observation.at.timestamp())
+        with self.engine.begin() as conn:  # one transaction per tick, not one per app
+            for observation in result.observations:
+                self._record(conn, observation, cursor.apps.get(observation.app))
+                if observation.version is not None:
+                    result.cursor.apps[observation.app] = Seen(observation.etag, observation.version,
+                                                               (observation.sent or observation.at).timestamp())
         registered = {app.name for app in apps}
         result.cursor.apps = {n: s for n, s in result.cursor.apps.items() if n in registered}
         result.alerts = self._alert(self.clock())
@@ -158,21 +159,23 @@ class Monitor:
                     conn.execute(insert(token_propagation).values(version_id=version.id, app_name=app.name,
                                                                   committed_at=start))
 
-    def _record(self, observation: Observation, last: Seen | None) -> None:
+    @staticmethod
+    def _record(conn: Connection, observation: Observation, last: Seen | None) -> None:
         """Update the app's unseen rows: first seen (with the previous good poll) or what it still serves."""
         unseen = and_(token_propagation.c.app_name == observation.app, token_propagation.c.first_seen_at.is_(None))
-        with self.engine.begin() as conn:
-            if observation.version is not None:
-                ids = select(token_versions.c.id).where(token_versions.c.version == observation.version)
-                previous = datetime.fromtimestamp(last.at, UTC) if last is not None else None
-                conn.execute(update(token_propagation).where(unseen, token_propagation.c.version_id.in_(ids)).values(
-                    first_seen_at=observation.at, previous_poll_at=previous, last_polled_at=observation.at,
-                    reachable=True, last_served=observation.version, last_error=None))
-            values = {"last_polled_at": observation.at, "reachable": observation.version is not None,
-                      "last_error": observation.error}
-            if observation.version is not None:
-                values["last_served"] = observation.version
-            conn.execute(update(token_propagation).where(unseen).values(**values))
+        if observation.version is not None:
+            ids = select(token_versions.c.id).where(token_versions.c.version == observation.version)
+            # The previous good poll bounds the switch only if it showed another version: an app can serve a
+            # version before this monitor records its commit (a lagging clone), and then no bound is known.
+            previous = datetime.fromtimestamp(last.at, UTC) if last and last.version != observation.version else None
+            conn.execute(update(token_propagation).where(unseen, token_propagation.c.version_id.in_(ids)).values(
+                first_seen_at=observation.at, previous_poll_at=previous, last_polled_at=observation.at,
+                reachable=True, last_served=observation.version, last_error=None))
+        values = {"last_polled_at": observation.at, "reachable": observation.version is not None,
+                  "last_error": observation.error}
+        if observation.version is not None:
+            values["last_served"] = observation.version
+        conn.execute(update(token_propagation).where(unseen).values(**values))
 
     def _alert(self, now: datetime) -> list[Alert]:
         """One alert per overdue (version, app), one resolved when it arrives or is superseded: the row's

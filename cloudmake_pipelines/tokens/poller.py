@@ -27,7 +27,8 @@ log = get_logger("tokens")
 
 @dataclass(frozen=True)
 class Seen:
-    """An app's last good answer: its ETag (may be None), the version read from it, and when (epoch s)."""
+    """An app's last good answer: its ETag (may be None), the version read from it, and when its request
+    left (epoch s): the app still served that version after this instant, the lower bound of a switch."""
 
     etag: str | None
     version: str
@@ -63,11 +64,12 @@ class Observation:
     """One poll of one app: ``version`` when it answered with one, else ``error`` (the app is unknown)."""
 
     app: str
-    at: datetime
+    at: datetime  # when the answer was in: the app switched before this (the upper bound)
     version: str | None
     error: str | None = None
     etag: str | None = None
     not_modified: bool = False
+    sent: datetime | None = None  # when the request left: the app still served this answer after it
 
 
 class Poller:
@@ -98,21 +100,22 @@ class Poller:
         if last is not None and last.etag:
             headers["If-None-Match"] = last.etag
         self.requests += 1
+        sent = self._now()
         try:
             response = self.http.get(app.url, headers=headers)
         except HttpError as exc:
-            return Observation(app.name, self._now(), None, str(exc))
+            return Observation(app.name, self._now(), None, str(exc), sent=sent)
         at = self._now()
         if response.status_code == 304 and last is not None:
-            return Observation(app.name, at, last.version, etag=last.etag, not_modified=True)
+            return Observation(app.name, at, last.version, etag=last.etag, not_modified=True, sent=sent)
         if not response.is_success:
             return Observation(app.name, at, None, f"app {app.name}: HTTP {response.status_code}; expected 200 "
-                                                   f"with {app.expects}")
+                                                   f"with {app.expects}", sent=sent)
         try:
             version = app.read_version(response)
         except CloudMakeError as exc:
-            return Observation(app.name, at, None, str(exc))
-        return Observation(app.name, at, version, etag=response.headers.get("etag"))
+            return Observation(app.name, at, None, str(exc), sent=sent)
+        return Observation(app.name, at, version, etag=response.headers.get("etag"), sent=sent)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

@@ -172,13 +172,16 @@ class VersionStore:
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow,
                  github: Callable[[], Any] | None = None):
         self.engine, self.clock, self._github = engine, clock, github
+        self._github_client: Any = None  # one client (and connection pool) for every scan of this store
 
     def repository(self, source: TokenSource) -> GitRepository | GitHubRepository:
         if not source.is_github:
             return GitRepository(source)
         if self._github is None:
             raise TokenSourceError(f"source {source.location!r} needs a GitHub client (GITHUB_TOKEN)")
-        return GitHubRepository(source, self._github())
+        if self._github_client is None:
+            self._github_client = self._github()
+        return GitHubRepository(source, self._github_client)
 
     def add_source(self, source: TokenSource) -> TokenSource:
         """Register ``source`` after reading its newest version (a bad file fails here, not in the sensor)."""
