@@ -26,19 +26,25 @@ def _fmt(when) -> str:
     return when.isoformat().replace("+00:00", "Z") if when else ""
 
 
+def _latest(database: DatabaseResource, alerts: AlertsResource, tokens: TokenPropagationResource):
+    """The monitor, the latest version's rows and those failing SC-002: what the asset and the check read."""
+    monitor = tokens.monitor(database, alerts.get_alerter())
+    rows = monitor.table()
+    return monitor, rows, monitor.failing(rows)
+
+
 @dg.asset(name=ASSET, group_name="tokens", kinds={"python", "sql"}, tags=labels(TASK, SEED_TASK, "SC-002"),
           description="Design-token propagation: per version and app, the time from the commit to the app first "
                       "serving it (measured by design_token_propagation_monitor), with p50/p95/max per app.")
 @fails_clearly
 def design_token_propagation(database: DatabaseResource, alerts: AlertsResource,
                              tokens: TokenPropagationResource) -> dg.MaterializeResult:
-    monitor = tokens.monitor(database, alerts.get_alerter())
-    rows = monitor.table()
+    monitor, rows, failing = _latest(database, alerts, tokens)
     stats = monitor.history_stats(monitor.clock() - timedelta(days=30))
     metadata: dict = {
         "version": dg.MetadataValue.text(rows[0].version if rows else "none recorded"),
         "apps": dg.MetadataValue.int(len(rows)),
-        "failing": dg.MetadataValue.int(len(monitor.failing(rows))),
+        "failing": dg.MetadataValue.int(len(failing)),
         "latest_version": dg.MetadataValue.table(records=[dg.TableRecord({
             "app": r.app, "version": r.version, "committed": _fmt(r.committed_at), "seen": _fmt(r.first_seen_at),
             "propagation_s": r.propagation_s, "uncertainty_s": r.uncertainty_s, "status": r.status}) for r in rows],
@@ -55,9 +61,7 @@ def design_token_propagation(database: DatabaseResource, alerts: AlertsResource,
 @fails_clearly
 def sc_002_token_propagation(database: DatabaseResource, alerts: AlertsResource,
                              tokens: TokenPropagationResource) -> dg.AssetCheckResult:
-    monitor = tokens.monitor(database, alerts.get_alerter())
-    rows = monitor.table()
-    failing = monitor.failing(rows)
+    _, rows, failing = _latest(database, alerts, tokens)
     return dg.AssetCheckResult(passed=not failing, severity=dg.AssetCheckSeverity.ERROR, metadata={
         "checked": dg.MetadataValue.int(len(rows)), "failing": dg.MetadataValue.int(len(failing)),
         "failing_apps": dg.MetadataValue.text(", ".join(f"{r.app} ({r.status})" for r in failing) or "none")})

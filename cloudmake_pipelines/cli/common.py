@@ -87,6 +87,12 @@ def emit_json(value: Any) -> None:
     click.echo(logs.redactor(json.dumps(value, indent=2, default=str)))
 
 
+def table_console() -> Console:
+    """Where result tables print: readable when stdout is a pipe or CI log (rich would wrap them at 80 columns)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def progress(*, enabled: bool = True) -> Progress:
     """A progress bar on stderr; silent when stderr is not a terminal or output is JSON."""
     console = Console(stderr=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -14,7 +13,7 @@ from ..db.tables import token_apps, token_propagation, token_sources, token_vers
 from ..errors import CheckFailed, ConfigError
 from ..tokens import App, AppRegistry, Cursor, TokenSource, VersionStore
 from ..tokens.monitor import Monitor, open_monitor
-from .common import emit_json, json_option, setup
+from .common import emit_json, json_option, setup, table_console
 
 
 def _engine(settings, *, create: bool = True) -> Engine:
@@ -25,11 +24,6 @@ def _engine(settings, *, create: bool = True) -> Engine:
 
 def _monitor(settings, *, create: bool = True) -> Monitor:
     return open_monitor(_engine(settings, create=create), settings, Alerter(settings.alert_webhook_url))
-
-
-def _console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
 
 
 def _when(value) -> str:
@@ -101,7 +95,7 @@ def list_apps(as_json):
     for a in found:
         table.add_row(a.name, a.url, f"{a.read_kind} {a.read_selector}",
                       f"{a.auth_header} from {a.auth_secret_ref}" if a.auth_secret_ref else "-")
-    _console().print(table)
+    table_console().print(table)
 
 
 @apps.command("remove")
@@ -190,7 +184,7 @@ def propagation(version, as_json):
             spread = f" (−{r.uncertainty_s:.0f}s)" if r.uncertainty_s is not None else ""
             took = f"{r.propagation_s:.0f}s{spread}" if r.propagation_s is not None else "-"
             table.add_row(r.app, r.version, _when(r.committed_at), _when(r.first_seen_at), took, r.status)
-        _console().print(table)
+        table_console().print(table)
     if failing:
         raise CheckFailed(f"SC-002 failed for {len(failing)} app(s): "
                           + ", ".join(f"{r.app} ({r.status})" for r in failing))
