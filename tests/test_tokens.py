@@ -254,3 +254,24 @@ def test_a_github_repository_gives_the_same_versions_as_its_clone(engine, repo):
             store.add_source(TokenSource("github:acme/design", "missing.json"))
     assert found == [("1.0.0", 1_764_000_000), ("1.1.0", 1_764_000_500)]  # committer time, not author time
     assert all(r.bearer == "gh-token" for r in fake.requests)
+
+
+def test_a_source_that_cannot_be_read_is_a_problem_not_a_stop_and_a_removed_app_is_not_alerted(
+        engine, repo, monitor, webhook, tmp_path):
+    import shutil
+
+    with TokenApp("1.0.0") as fake, TokenApp("1.0.0") as gone:
+        register(engine, App("web", fake.page, "json", "meta.tokens"))
+        register(engine, App("old", gone.page, "json", "meta.tokens"))
+        repo.commit(tokens_json("2.0.0"), when=time.time() - 400)
+        monitor.versions.add_source(TokenSource(str(repo.path)))
+        cursor = monitor.tick(Cursor()).cursor
+        assert sorted(a["details"]["app"] for a in webhook.alerts) == ["old", "web"]
+        AppRegistry(engine).remove("old")
+        shutil.rmtree(repo.path / ".git")
+        fake.serve("2.0.0")
+        result = monitor.tick(cursor)
+    assert len(result.problems) == 1 and "git log failed" in result.problems[0]
+    assert [o.app for o in result.observations] == ["web"]  # the apps were still polled
+    assert [(a["severity"], a["details"]["app"]) for a in webhook.alerts[2:]] == [("resolved", "web")]
+    assert [r.app for r in monitor.table()] == ["web"]

@@ -32,8 +32,12 @@ def design_token_propagation_monitor(context: dg.SensorEvaluationContext, databa
         return dg.SkipReason(f"skipped: {exc}")
     try:
         result = monitor.tick(cursor)
+    except CloudMakeError as exc:
+        return dg.SkipReason(f"skipped: {exc}. The cursor stays; the next tick catches up.")
     finally:
         monitor.poller.close()
+    for problem in result.problems:
+        context.log.warning(problem)
     context.log.info(result.summary)
     return dg.SensorResult(skip_reason=result.summary, cursor=result.cursor.dumps())
 

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from ..alerts import Alert, Alerter
-from ..db.tables import token_propagation, token_versions
+from ..db.tables import token_apps, token_propagation, token_versions
 from ..db.types import utcnow
 from ..logs import get_logger
 from .apps import App, AppRegistry
@@ -35,6 +35,8 @@ from .poller import Cursor, Observation, Poller, Seen
 from .versions import TokenSourceError, TokenVersion, VersionStore
 
 TASK = "tokens"
+#: A removed app keeps its history but is no longer alerted on or checked.
+_registered = token_propagation.c.app_name.in_(select(token_apps.c.name))
 log = get_logger(TASK)
 FAILING = ("late", "overdue", "unknown")
 
@@ -183,7 +185,7 @@ class Monitor:
         sent = []
         query = select(token_propagation, token_versions.c.version, token_versions.c.sha).join(
             token_versions, token_versions.c.id == token_propagation.c.version_id).where(
-            token_propagation.c.resolved_at.is_(None),
+            token_propagation.c.resolved_at.is_(None), _registered,
             and_(token_propagation.c.first_seen_at.is_(None), token_propagation.c.superseded_by.is_(None))
             | token_propagation.c.alerted_at.isnot(None))
         with self.engine.connect() as conn:
@@ -236,7 +238,7 @@ class Monitor:
                     token_versions.c.committed_at.desc(), token_versions.c.id.desc()).limit(1))
             query = select(token_propagation, token_versions.c.version, token_versions.c.sha).join(
                 token_versions, token_versions.c.id == token_propagation.c.version_id).where(
-                token_versions.c.version == version).order_by(token_propagation.c.app_name)
+                token_versions.c.version == version, _registered).order_by(token_propagation.c.app_name)
             rows = conn.execute(query).all()
         return [Row(r.app_name, r.version, r.sha, r.committed_at, r.first_seen_at, r.previous_poll_at, r.last_served,
                     r.last_error, r.superseded_by, status_of(r, now, self.slo)) for r in rows]

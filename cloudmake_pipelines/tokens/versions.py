@@ -30,7 +30,7 @@ from sqlalchemy import Engine, func, insert, select
 from ..db.tables import token_sources, token_versions
 from ..db.types import utcnow
 from ..drift.tokens import parse_dtcg
-from ..errors import ConfigError
+from ..errors import CloudMakeError, ConfigError
 
 #: At most this many commits are read per scan: a first scan of a long history records the latest ones.
 MAX_COMMITS = 500
@@ -207,26 +207,39 @@ class VersionStore:
     def scan(self, on_error: Callable[[TokenSourceError], None] | None = None) -> list[TokenVersion]:
         """Record every new version of every source; returns the new ones, oldest first.
 
-        A commit whose file is malformed is not a version (no app can serve it): ``on_error`` hears about it
-        and the scan goes on; without ``on_error`` it raises. Only commits after the newest recorded one are read.
+        A commit whose file is malformed is not a version (no app can serve it), and a source that cannot be
+        read (a clone gone, GitHub down) has nothing new this time: ``on_error`` hears about either and the
+        scan goes on; without ``on_error`` it raises. Only commits after the newest recorded one are read.
         """
         new: list[TokenVersion] = []
         for source in self.sources():
-            repository = self.repository(source)
-            with self.engine.connect() as conn:
-                known = set(conn.scalars(select(token_versions.c.sha).where(token_versions.c.source_id == source.id)))
-            commits = repository.commits()
-            done = max((i for i, c in enumerate(commits) if c.sha in known), default=-1)
-            for commit in commits[done + 1:]:  # after the newest recorded: a bad old commit is not re-read
-                try:
-                    version = parse_version(repository.read(commit.sha), source, commit.sha)
-                except ConfigError as exc:
-                    if on_error is None:
-                        raise
-                    on_error(TokenSourceError(f"source {source.location!r}: {exc}"))
-                    continue
-                new.append(self._record(source, commit, version))
+            try:
+                new += self._scan_source(source, on_error)
+            except CloudMakeError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc if isinstance(exc, TokenSourceError) else
+                         TokenSourceError(f"source {source.location!r}: {exc}"))
         return sorted(new, key=lambda v: v.committed_at)
+
+    def _scan_source(self, source: TokenSource, on_error: Callable[[TokenSourceError], None] | None
+                     ) -> list[TokenVersion]:
+        repository = self.repository(source)
+        with self.engine.connect() as conn:
+            known = set(conn.scalars(select(token_versions.c.sha).where(token_versions.c.source_id == source.id)))
+        commits = repository.commits()
+        done = max((i for i, c in enumerate(commits) if c.sha in known), default=-1)
+        new = []
+        for commit in commits[done + 1:]:  # after the newest recorded: a bad old commit is not re-read
+            try:
+                version = parse_version(repository.read(commit.sha), source, commit.sha)
+            except ConfigError as exc:
+                if on_error is None:
+                    raise
+                on_error(TokenSourceError(f"source {source.location!r}: {exc}"))
+                continue
+            new.append(self._record(source, commit, version))
+        return new
 
     def _record(self, source: TokenSource, commit: Commit, version: str) -> TokenVersion:
         with self.engine.begin() as conn:
