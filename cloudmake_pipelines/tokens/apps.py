@@ -44,6 +44,9 @@ class NoVersion(ConfigError):
 
 @dataclass(frozen=True)
 class App:
+    """One registered app: where to poll, how to read the version (``read_kind``/``read_selector``), and
+    where its credential lives (``auth_secret_ref``, never the value)."""
+
     name: str
     url: str
     read_kind: str = "json"

@@ -79,6 +79,8 @@ class Commit:
 
 @dataclass(frozen=True)
 class TokenVersion:
+    """A recorded version: the commit, the version string its tokens file carries, its committer time."""
+
     sha: str
     version: str
     committed_at: datetime
