@@ -244,6 +244,19 @@ class Keys(Group):
         description="master key version n (base64url, 32 bytes), read before the key file; never printed")
 
 
+class Quota(Group):
+    config_file: Path | None = Field(
+        None, validation_alias="CLOUDMAKE_QUOTA_CONFIG",
+        description="quota monitoring YAML/JSON: N of M windows, per-kind overrides (default: built-in 6 of 24)")
+    redis_url: Secret | None = Field(
+        None, validation_alias="CLOUDMAKE_QUOTA_REDIS_URL",
+        description="Redis holding the API rate limiters' exhaustion stream (e.g. `redis://127.0.0.1:6379/0`); "
+                    "unset: no stream is read; never printed")
+    stream: str = Field("cloudmake:quota:exhaustions", min_length=1, max_length=200,
+                        validation_alias="CLOUDMAKE_QUOTA_STREAM",
+                        description="Redis stream of exhaustion events (default `cloudmake:quota:exhaustions`)")
+
+
 class Tokens(Group):
     slo_seconds: float = Field(300.0, gt=0, le=86_400, validation_alias="CLOUDMAKE_TOKENS_SLO_SECONDS",
                                description="SC-002: every app serves a token version within this many seconds "
@@ -261,8 +274,8 @@ class Billing(Group):
 
 GROUPS: dict[str, type[Group]] = {
     "core": Core, "alerts": Alerts, "github": GitHubSync, "github_actions": GitHubActions, "previews": Previews,
-    "outages": Outages, "loadtest": LoadTest, "drift": Drift, "keys": Keys, "tokens": Tokens,
-    "billing": Billing,
+    "outages": Outages, "loadtest": LoadTest, "drift": Drift, "keys": Keys, "billing": Billing,
+    "quota": Quota, "tokens": Tokens,
 }
 
 
@@ -330,6 +343,7 @@ class Settings(BaseSettings):
     keys: Keys = Keys()
     tokens: Tokens = Tokens()
     billing: Billing = Billing()
+    quota: Quota = Quota()
     _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
 
     @classmethod

@@ -53,7 +53,7 @@ def make_sync(engine, base, *, clock=None, token=TOKEN, quota=Limit(5000, 3600),
     return SecretsSync(engine, SecretsApi(client), HMAC_KEY, write_quota=quota, clock=clock or utcnow)
 
 
-VALUES = {"API_KEY": "sk-live-1", "DB_PASSWORD": "pä$$\nwörd", "BIG": "x" * 40_000, "lower_case": "ok"}
+VALUES = {"API_KEY": "sk-live-1", "DB_PASSWORD": "pä$$\nwörd", "BIG": "x" * 40_000, "lower_case": "ok"}  # secretscan:allow (test fixture)
 
 
 def test_values_arrive_intact_everywhere_and_a_second_run_writes_nothing(engine, github):
@@ -82,7 +82,7 @@ def test_a_changed_value_writes_exactly_one_secret_and_github_answers_204(sqlite
     sync.run([REPO, DEPENDABOT_ORG], DictSource(VALUES))
     fake.rotate_key(REPO.secrets_path)  # GitHub rotated the key: the next run must fetch it again
     fake.requests.clear()
-    report = sync.run([REPO, DEPENDABOT_ORG], DictSource({**VALUES, "API_KEY": "sk-live-2"}))
+    report = sync.run([REPO, DEPENDABOT_ORG], DictSource({**VALUES, "API_KEY": "sk-live-2"}))  # secretscan:allow (test fixture)
     assert [(o.target, o.name, o.action) for o in report.of("created", "updated")] == [
         (REPO.key, "API_KEY", "updated"), (DEPENDABOT_ORG.key, "API_KEY", "updated")]
     assert [w.path for w in fake.writes()] == [REPO.secret_path("API_KEY"), DEPENDABOT_ORG.secret_path("API_KEY")]
@@ -283,7 +283,7 @@ def test_dry_run_plans_without_writing_anything(sqlite_engine, github):
 
 def test_state_keeps_a_keyed_hash_never_the_value(sqlite_engine, github):
     fake, base = github
-    make_sync(sqlite_engine, base).run([REPO], DictSource({"API_KEY": "sk-live-1"}))
+    make_sync(sqlite_engine, base).run([REPO], DictSource({"API_KEY": "sk-live-1"}))  # secretscan:allow (test fixture)
     with sqlite_engine.connect() as conn:
         row = conn.execute(select(github_sync_state)).one()
     assert row.digest == digest(HMAC_KEY, REPO, "sk-live-1") != digest(b"o" * 32, REPO, "sk-live-1")
@@ -350,11 +350,11 @@ def test_an_edit_minutes_after_a_killed_runs_interrupted_write_is_a_conflict(eng
     fake, base = github
     sync = make_sync(engine, base)
     sync.run([REPO], DictSource(VALUES))
-    changed = {**VALUES, "API_KEY": "sk-live-2"}
+    changed = {**VALUES, "API_KEY": "sk-live-2"}  # secretscan:allow (test fixture)
     # a run died while GitHub applied API_KEY's write: the attempt was recorded, the reply never was
     SyncStateStore(engine).begin_attempt(REPO.key, "API_KEY", digest(HMAC_KEY, REPO, "sk-live-2"), False,
                                          fake.now())
-    sync.api.put(REPO, "API_KEY", "sk-live-2")
+    sync.api.put(REPO, "API_KEY", "sk-live-2")  # secretscan:allow (test fixture)
     fake.advance(180)
     fake.set_by_hand(REPO.secrets_path, "API_KEY", "typed-three-minutes-later")
     fake.requests.clear()

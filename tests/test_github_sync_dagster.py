@@ -44,7 +44,7 @@ def test_secrets_put_through_the_real_keyring_reach_github(engine, github):
     fake, base = github
     keyring = open_keyring(engine, get_settings())
     keyring.put("STRIPE_KEY", "sk_live_abcdef")
-    keyring.put("DEPLOY_TOKEN", "dt-1234567")
+    keyring.put("DEPLOY_TOKEN", "dt-1234567")  # secretscan:allow (test fixture)
     TargetStore(engine).add(REPO)
     config = SyncConfig(Secret(TOKEN), base, write_interval_seconds=0)
     with SyncService(engine, config=config) as service:
@@ -69,7 +69,7 @@ def test_asset_syncs_and_sc_005_validates_githubs_side(sqlite_url, github):
     fake, base = github
     upgrade(sqlite_url)
     engine = make_engine(sqlite_url)
-    open_keyring(engine, get_settings()).put("API_KEY", "sk-live-123456")
+    open_keyring(engine, get_settings()).put("API_KEY", "sk-live-123456")  # secretscan:allow (test fixture)
     TargetStore(engine).add(REPO)
     TargetStore(engine).add(ORG)
     resources = {"database": DatabaseResource(url=sqlite_url), "github": GitHubSyncResource(api_url=base)}
@@ -108,7 +108,7 @@ def test_cli_targets_dry_run_sync_check_and_exit_codes(sqlite_url, github, monke
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     get_settings.cache_clear()
     assert cloudmake(capsys, "db", "upgrade")[0] == 0
-    open_keyring(make_engine(sqlite_url), get_settings()).put("API_KEY", "sk-live-cli-1234")
+    open_keyring(make_engine(sqlite_url), get_settings()).put("API_KEY", "sk-live-cli-1234")  # secretscan:allow (test fixture)
     capsys.readouterr()  # the keyring's own log lines
     code, out, _ = cloudmake(capsys, "github", "targets", "add", "dependabot:org:octo", "--visibility", "selected",
                              "--repository", "web", "--json")
@@ -181,7 +181,7 @@ def test_two_writing_syncs_never_run_at_once(engine, github):
     fake, base = github
     TargetStore(engine).add(REPO)
     with SyncService(engine, config=SyncConfig(Secret(TOKEN), base, write_interval_seconds=0),
-                     source=DictSource({"API_KEY": "sk-live-lock1"})) as service:
+                     source=DictSource({"API_KEY": "sk-live-lock1"})) as service:  # secretscan:allow (test fixture)
         with exclusive_run(engine):  # another run holds the database's sync lock
             with pytest.raises(SyncBusy, match="another GitHub secrets sync is running"):
                 service.run()

@@ -21,12 +21,12 @@ def _settings(url, tmp_path, **environ):
 
 def test_put_get_names_items_delete(engine, tmp_path):
     keyring = open_keyring(engine, _settings(str(engine.url), tmp_path))
-    keyring.put("b_token", "value-of-b-123")
-    keyring.put("a_token", "value-of-a-456")
-    keyring.put("b_token", "value-of-b-789")  # replace
+    keyring.put("b_token", "value-of-b-123")  # secretscan:allow (test fixture)
+    keyring.put("a_token", "value-of-a-456")  # secretscan:allow (test fixture)
+    keyring.put("b_token", "value-of-b-789")  # replace secretscan:allow
     assert keyring.get("b_token") == "value-of-b-789"
     assert keyring.names() == ["a_token", "b_token"]
-    assert list(keyring.items()) == [("a_token", "value-of-a-456"), ("b_token", "value-of-b-789")]
+    assert list(keyring.items()) == [("a_token", "value-of-a-456"), ("b_token", "value-of-b-789")]  # secretscan:allow (test fixture)
     assert redactor("leak value-of-a-456") == "leak [REDACTED]"
     with engine.connect() as conn:
         stored = conn.execute(select(secrets.c.ciphertext, secrets.c.key_version, secrets.c.format)).all()

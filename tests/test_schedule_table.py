@@ -16,7 +16,8 @@ SCHEDULES = {
     "preview_archival_every_6h": ("0 */6 * * *", "preview_archival_job"),      # 4: preview archival
     "jwt_key_rotation_daily": ("0 0 * * *", "jwt_key_rotation_job"),           # 5: daily due-date evaluation
     "master_key_reminder_weekly": ("0 9 * * 1", "master_key_reminder_job"),    # 6: annual reminder check
-    "token_propagation_hourly": ("5 * * * *", "token_propagation_job"),        # future: token propagation plots
+    "quota_exhaustion_hourly": ("5 * * * *", "quota_exhaustion_job"),          # issue 20: quota monitoring
+    "token_propagation_hourly": ("10 * * * *", "token_propagation_job"),        # future: token propagation plots
 }
 SENSORS = {
     "mcp_outage_detector": 300,          # 2: outage detection, */5 * * * *

@@ -86,7 +86,7 @@ def test_windows_find_a_secret_across_every_edge_exactly_once(window, overlap):
 
 
 def test_fingerprints_are_keyed_and_reports_show_no_length():
-    secret = "Tr0ub4dor&3x"  # a short password (not a credential anywhere)
+    secret = "Tr0ub4dor&3x"  # a short password (not a credential anywhere) secretscan:allow
     finding = Finding("generic-secret-assignment", "d", "app.py", 1, 1, 1, 13, secret, generic=True)
     first, second = finding.keyed(b"\1" * 32), finding.keyed(b"\2" * 32)
     assert first.fingerprint != second.fingerprint

@@ -69,7 +69,7 @@ def sc_002_token_propagation(database: DatabaseResource, alerts: AlertsResource,
 
 token_propagation_job, token_propagation_hourly = scheduled_asset_job(
     "token_propagation_job", [design_token_propagation], schedule_name="token_propagation_hourly",
-    cron="5 * * * *", tags=labels(TASK, SEED_TASK, "SC-002"),
+    cron="10 * * * *", tags=labels(TASK, SEED_TASK, "SC-002"),
     description="Report design-token propagation (SC-002) hourly, for the per-app plots.")
 
 defs = dg.Definitions(assets=[design_token_propagation], asset_checks=[sc_002_token_propagation],

@@ -13,7 +13,8 @@ from ..db.tables import token_apps, token_propagation, token_sources, token_vers
 from ..errors import CheckFailed, ConfigError
 from ..tokens import App, AppRegistry, Cursor, TokenSource, VersionStore
 from ..tokens.monitor import Monitor, open_monitor
-from .common import emit_json, json_option, setup, table_console
+from .common import emit_json, json_option, setup
+from .output import print_table
 
 
 def _engine(settings, *, create: bool = True) -> Engine:
@@ -95,7 +96,7 @@ def list_apps(as_json):
     for a in found:
         table.add_row(a.name, a.url, f"{a.read_kind} {a.read_selector}",
                       f"{a.auth_header} from {a.auth_secret_ref}" if a.auth_secret_ref else "-")
-    table_console().print(table)
+    print_table(table)
 
 
 @apps.command("remove")
@@ -184,7 +185,7 @@ def propagation(version, as_json):
             spread = f" (−{r.uncertainty_s:.0f}s)" if r.uncertainty_s is not None else ""
             took = f"{r.propagation_s:.0f}s{spread}" if r.propagation_s is not None else "-"
             table.add_row(r.app, r.version, _when(r.committed_at), _when(r.first_seen_at), took, r.status)
-        table_console().print(table)
+        print_table(table)
     if failing:
         raise CheckFailed(f"SC-002 failed for {len(failing)} app(s): "
                           + ", ".join(f"{r.app} ({r.status})" for r in failing))

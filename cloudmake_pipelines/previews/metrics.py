@@ -58,16 +58,26 @@ def _sender(http: HttpClient) -> Callable[..., Callable[[], None]]:
     return handler
 
 
-def push(gauges: PreviewGauges, gateway_url: str, environment: str, timeout_seconds: float = 10.0) -> bool:
-    """Push to the Pushgateway; a failure is logged and reported (False), never raised: the archival stands."""
+def push_registry(registry: CollectorRegistry, job: str, gateway_url: str, environment: str,
+                  timeout_seconds: float = 10.0) -> bool:
+    """Push ``registry`` as ``job``'s group; a failure is logged and reported (False), never raised: the
+    task's work stands. Any task's gauges go through here (the quota task's too)."""
     try:
         with HttpClient(service="Pushgateway", setting="PROMETHEUS_PUSHGATEWAY_URL", timeout=timeout_seconds,
                         retry=RetryPolicy(attempts=3, deadline=30.0), log=log) as http:
-            push_to_gateway(gateway_url, job=PUSH_JOB, registry=gauges.registry(), handler=_sender(http),
+            push_to_gateway(gateway_url, job=job, registry=registry, handler=_sender(http),
                             grouping_key={"environment": environment}, timeout=timeout_seconds)
     except Exception as exc:  # HTTP errors, bad URLs: the metrics are late, the work is done
-        log.error("could not push preview metrics to the Pushgateway",
-                  extra={"pushgateway": redactor(gateway_url), "error": redactor(f"{type(exc).__name__}: {exc}")})
+        log.error("could not push metrics to the Pushgateway",
+                  extra={"job": job, "pushgateway": redactor(gateway_url),
+                         "error": redactor(f"{type(exc).__name__}: {exc}")})
+        return False
+    return True
+
+
+def push(gauges: PreviewGauges, gateway_url: str, environment: str, timeout_seconds: float = 10.0) -> bool:
+    """Push the preview gauges (see :func:`push_registry`)."""
+    if not push_registry(gauges.registry(), PUSH_JOB, gateway_url, environment, timeout_seconds):
         return False
     log.info("pushed preview metrics", extra={"preview_env_active_total": gauges.active,
                                               "preview_env_cleanup_backlog": gauges.cleanup_backlog})

@@ -7,6 +7,9 @@ its to defer (and count), never to drop. Unused grants go back with :meth:`Quota
 Atomicity: every change runs in one transaction that first *writes* the bucket's row (a no-op update).
 On PostgreSQL that takes the row lock, on SQLite the database write lock, so concurrent takers serialise
 on the row and no token is ever granted twice. Time comes from an injectable clock.
+
+A take that is denied (part of) what it wanted records one exhaustion event (:mod:`.events`) in the same
+transaction: the denial and its event commit together, exactly once.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy import Connection, Engine, select, update
 from ..db.helpers import dialect_insert
 from ..db.tables import quota_buckets
 from ..db.types import utcnow
+from .events import KINDS, Exhaustion, per_hour, record_denial
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,13 @@ class QuotaService:
         tokens = min(float(limit.capacity), row.tokens + elapsed * limit.refill_per_second)
         return row, tokens, max(now, row.refilled_at)
 
-    def take(self, name: str, limit: Limit, wanted: int = 1) -> Grant:
-        """Take up to ``wanted`` whole tokens from bucket ``name``; the rest is counted as denied."""
+    def take(self, name: str, limit: Limit, wanted: int = 1, kind: str = "platform") -> Grant:
+        """Take up to ``wanted`` whole tokens from bucket ``name``; the rest is counted as denied and recorded
+        as an exhaustion of a ``kind`` (user, project, platform) bucket."""
         if wanted < 0:
             raise ValueError("wanted must be >= 0")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         with self.engine.begin() as conn:
             row, tokens, now = self._locked_row(conn, name, limit)
             granted = min(wanted, math.floor(tokens + 1e-9))
@@ -82,6 +89,9 @@ class QuotaService:
                 tokens=tokens - granted, refilled_at=now,
                 granted_total=row.granted_total + granted,
                 denied_total=row.denied_total + (wanted - granted)))
+            if granted < wanted:
+                record_denial(conn, Exhaustion(kind, name, now, wanted, wanted - granted,
+                                               per_hour(limit.capacity, limit.period_seconds)))
         return Grant(name, wanted, granted, tokens - granted)
 
     def refund(self, name: str, limit: Limit, unused: int) -> None:

@@ -146,7 +146,7 @@ def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
     add("google-api-key", "AIza" + c(URLSAFE, 35), 'const firebaseKey = "{s}";\n', "app.js")
     add("gitlab-token", "glpat-" + c(URLSAFE, 20), "GITLAB_TOKEN: {s}\n", ".gitlab-ci.yml")
     add("npm-access-token", f.checksummed("npm"), "//registry.npmjs.org/:_authToken={s}\n", ".npmrc")
-    add("pypi-upload-token", "pypi-AgEIcHlwaS5vcmc" + c(URLSAFE, 120), "password = {s}\n", ".pypirc")
+    add("pypi-upload-token", "pypi-AgEIcHlwaS5vcmc" + c(URLSAFE, 120), "password = {s}\n", ".pypirc")  # secretscan:allow (test fixture)
     add("sendgrid-api-key", f"SG.{c(URLSAFE, 22)}.{c(URLSAFE, 43)}", 'SENDGRID = "{s}"\n')
     add("datadog-api-key", c(HEX, 32), "DD_API_KEY={s}\n", ".env")
     add("datadog-api-key", c(HEX, 40), 'datadog_app_key: "{s}"\n', "values.yaml")
