@@ -10,12 +10,13 @@ import warnings
 
 import dagster as dg
 
-from .assets import adminbench, drift, github_sync, keys, loadtest, previews, quota
+from .assets import adminbench, drift, github_sync, keys, loadtest, previews, quota, tokens
 from .jobs import keys as key_jobs
 from .jobs import migrations
 from .resources import shared_resources
 from .sensors import loadtest as loadtest_sensors
 from .sensors import outages
+from .sensors import tokens as tokens_sensors
 
 TASK_MODULES = [
     loadtest, loadtest_sensors,  # 1 MCP load testing
@@ -28,6 +29,7 @@ TASK_MODULES = [
     migrations,                  # 9 migrations
     adminbench,                  # 10 admin query benchmark
     quota,                       # Future Enhancements: rate-limit quota monitoring (issue 20)
+    tokens, tokens_sensors,      # future enhancements: design-token propagation (SC-002)
 ]
 
 # Dagster 1.13.27's own SensorDefinition.with_attributes (run when resources are bound to a sensor that

@@ -257,6 +257,16 @@ class Quota(Group):
                         description="Redis stream of exhaustion events (default `cloudmake:quota:exhaustions`)")
 
 
+class Tokens(Group):
+    slo_seconds: float = Field(300.0, gt=0, le=86_400, validation_alias="CLOUDMAKE_TOKENS_SLO_SECONDS",
+                               description="SC-002: every app serves a token version within this many seconds "
+                                           "of its commit (300)")
+    poll_timeout_seconds: float = Field(5.0, gt=0, le=60, validation_alias="CLOUDMAKE_TOKENS_POLL_TIMEOUT",
+                                        description="seconds one app may take to answer a version poll (5)")
+    poll_concurrency: int = Field(16, ge=1, le=256, validation_alias="CLOUDMAKE_TOKENS_POLL_CONCURRENCY",
+                                  description="apps polled at once by the token propagation sensor (16)")
+
+
 class Billing(Group):
     polar_api_key: Secret | None = Field(None, validation_alias="POLAR_API_KEY",
                                          description="Polar API key (billing provider credential); never printed")
@@ -265,7 +275,7 @@ class Billing(Group):
 GROUPS: dict[str, type[Group]] = {
     "core": Core, "alerts": Alerts, "github": GitHubSync, "github_actions": GitHubActions, "previews": Previews,
     "outages": Outages, "loadtest": LoadTest, "drift": Drift, "keys": Keys, "billing": Billing,
-    "quota": Quota,
+    "quota": Quota, "tokens": Tokens,
 }
 
 
@@ -331,6 +341,7 @@ class Settings(BaseSettings):
     loadtest: LoadTest = LoadTest()
     drift: Drift = Drift()
     keys: Keys = Keys()
+    tokens: Tokens = Tokens()
     billing: Billing = Billing()
     quota: Quota = Quota()
     _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)

@@ -38,6 +38,7 @@ EXIT_CODES = {
     "cloudmake github check": {2},  # no GITHUB_TOKEN
     "cloudmake drift check --target ../app --format markdown": {2},  # ../app: an example target, absent here
     "cloudmake secrets scan --log": {0, 1},  # 1: the history holds token-shaped scanner samples
+    "cloudmake tokens versions add-source ../design-system": {2},  # an example clone, absent here
 }
 #: Regex on the command as written -> why it is not run here.
 SKIPPED = {

@@ -17,10 +17,12 @@ SCHEDULES = {
     "jwt_key_rotation_daily": ("0 0 * * *", "jwt_key_rotation_job"),           # 5: daily due-date evaluation
     "master_key_reminder_weekly": ("0 9 * * 1", "master_key_reminder_job"),    # 6: annual reminder check
     "quota_exhaustion_hourly": ("5 * * * *", "quota_exhaustion_job"),          # issue 20: quota monitoring
+    "token_propagation_hourly": ("10 * * * *", "token_propagation_job"),        # future: token propagation plots
 }
 SENSORS = {
     "mcp_outage_detector": 300,          # 2: outage detection, */5 * * * *
     "mcp_server_partitions_sync": 60,    # 1: partitions follow the MCP server registry
+    "design_token_propagation_monitor": 60,  # future: SC-002 token propagation, polls within 5 min
 }
 MANUAL_JOBS = {"migrations_job", "master_key_rotation_job", "admin_benchmark_job"}  # 9, 6, 10: on demand
 

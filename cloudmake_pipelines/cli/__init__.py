@@ -29,6 +29,7 @@ COMMANDS = {
     "keys": ("keys:group", "JWT signing-key and master-key rotation, keyring secrets (tasks 5, 6)."),
     "secrets": ("secrets:group", "Secret scanning for pre-commit and CI (task 7)."),
     "github": ("github:group", "GitHub secrets sync (task 8)."),
+    "tokens": ("tokens:group", "Design-token propagation from commit to apps (SC-002 ≤ 5 min)."),
     "quota": ("quota:group", "Rate-limit quota monitoring: frequently exhausted buckets, events, retention."),
     "status": ("status:command", "Every scheduled task: cadence, on/off, last and next run, checks."),
     "demo": ("demo:group", "A demo MCP server and sample previews for a first run (dev only)."),

@@ -42,7 +42,11 @@ def _line_of(text: str, key: str) -> int | None:
 
 def read_dtcg(path: Path, display: str) -> dict[str, Token]:
     """The tokens of one DTCG file; a token is an object with ``$value``, ``$type`` inherits from groups."""
-    text = read_text(path, display)
+    return parse_dtcg(read_text(path, display), display)
+
+
+def parse_dtcg(text: str, display: str) -> dict[str, Token]:
+    """:func:`read_dtcg` on text already read (a file at a git commit, a GitHub blob)."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
