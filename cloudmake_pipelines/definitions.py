@@ -8,10 +8,11 @@ materialize`` is one process, not one subprocess per asset and check.
 
 import dagster as dg
 
-from .assets import adminbench, drift, github_sync, keys, loadtest, previews
+from .assets import adminbench, alerts, drift, github_sync, keys, loadtest, previews
 from .jobs import keys as key_jobs
 from .jobs import migrations
 from .resources import shared_resources
+from .sensors import alerts as alert_sensors
 from .sensors import loadtest as loadtest_sensors
 from .sensors import outages
 
@@ -25,6 +26,7 @@ TASK_MODULES = [
     github_sync,                 # 8 GitHub secrets sync
     migrations,                  # 9 migrations
     adminbench,                  # 10 admin query benchmark
+    alerts, alert_sensors,       # every task's alerts: the outbox, its delivery and check
 ]
 
 defs = dg.Definitions.merge(

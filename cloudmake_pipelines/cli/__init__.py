@@ -28,6 +28,7 @@ COMMANDS = {
     "keys": ("keys:group", "JWT signing-key and master-key rotation, keyring secrets (tasks 5, 6)."),
     "secrets": ("secrets:group", "Secret scanning for pre-commit and CI (task 7)."),
     "github": ("github:group", "GitHub secrets sync (task 8)."),
+    "alerts": ("alerts:group", "The alert outbox: pending alerts, retry delivery now."),
     "status": ("status:command", "Every scheduled task: cadence, on/off, last and next run, checks."),
     "demo": ("demo:group", "A demo MCP server and sample previews for a first run (dev only)."),
 }
