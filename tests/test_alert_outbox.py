@@ -142,3 +142,12 @@ def test_an_overdue_alert_fails_the_check_in_the_sensor_and_the_cli(engine, db_u
         assert CliRunner().invoke(cli, ["alerts", "list", "--pending"]).exit_code == 0
     finally:
         get_settings.cache_clear()
+
+
+def test_rows_left_pending_when_the_webhook_is_unset_count_as_delivered_by_their_line(engine, db_url):
+    from tests.support.servers import free_port
+
+    Alerter(f"http://127.0.0.1:{free_port()}/hook", engine=engine, attempts=1).send(ALERT, occurrence="x")
+    assert "log-only" in tick(db_url, None).skip_message
+    (row,) = rows(engine)
+    assert row.delivered_at is not None and row.attempts == 1

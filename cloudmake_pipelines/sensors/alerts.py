@@ -36,7 +36,7 @@ def alert_outbox_delivery(context: dg.SensorEvaluationContext, database: Databas
     except CloudMakeError as exc:
         return dg.SensorResult(skip_reason=f"skipped: {exc}")
     summary = (f"delivered {delivered}, failed {failed}; {status.pending} pending, {status.overdue} overdue"
-               if alerter.webhook_url else "log-only (no ALERT_WEBHOOK_URL): nothing to deliver")
+               if alerter.webhook_url else f"log-only (no ALERT_WEBHOOK_URL): {delivered} pending row(s) marked delivered")
     context.log.info(summary)
     state = json.dumps({"passed": verdict["passed"], "pending": status.pending, "overdue": status.overdue})
     events = []
