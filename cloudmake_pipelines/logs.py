@@ -33,7 +33,9 @@ TOKEN_PATTERNS = [
     r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
     r"(?<=[Bb]earer )[A-Za-z0-9._~+/-]{8,}=*",
-    r"(?<=://)[^/\s:@\"']+:[^/\s@\"']+(?=@)",  # user:password@ in URLs
+    # user:password@ in URLs, but not the spelling that documents the format (`postgresql://user:pass@host/db`
+    # in an error message is help, not a credential).
+    r"(?<=://)(?!(?:user|username):(?:pass|password)@)[^/\s:@\"']+:[^/\s@\"']+(?=@)",
 ]
 
 
@@ -140,24 +142,49 @@ class PinoFormatter(logging.Formatter):
         return redactor(json.dumps(line, default=str, ensure_ascii=False, separators=(",", ":")))
 
 
-_configured_stream: Any = None
+_LEVEL_NAMES = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
+_PRETTY_SKIP = {"level", "time", "pid", "hostname", "msg", "logger", "task", "err"}
 
 
-def configure(stream: Any = None, level: int = logging.INFO) -> None:
-    """Send ``cloudmake`` loggers to ``stream`` (default stdout) as Pino lines. Idempotent."""
-    global _configured_stream
-    stream = stream or sys.stdout
+class PrettyFormatter(PinoFormatter):
+    """The same line for a person at a terminal, as pino-pretty shows it:
+    ``[06:20:01.123] INFO (migrations): applied migration file=0001.py duration_ms=3``.
+
+    It renders the redacted Pino line, so it carries exactly the same fields and never more.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = json.loads(super().format(record))
+        clock = time.strftime("%H:%M:%S", time.localtime(line["time"] / 1000)) + f".{line['time'] % 1000:03d}"
+        context = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+                           for k, v in line.items() if k not in _PRETTY_SKIP)
+        text = (f"[{clock}] {_LEVEL_NAMES.get(line['level'], line['level'])} ({line.get('task') or line['logger']}): "
+                f"{line['msg']}" + (f"  {context}" if context else ""))
+        if "err" in line:
+            text += "\n" + line["err"]["stack"].rstrip()
+        return text
+
+
+_configured: tuple[Any, type] | None = None
+
+
+def configure(stream: Any = None, level: int = logging.INFO, formatter: logging.Formatter | None = None) -> None:
+    """Send ``cloudmake`` loggers to ``stream`` (default stderr: stdout is for results) as Pino lines, or in
+    ``formatter``'s form (:class:`PrettyFormatter` for a terminal). Idempotent."""
+    global _configured
+    stream = stream or sys.stderr
+    formatter = formatter or PinoFormatter()
     root = logging.getLogger("cloudmake")
-    if _configured_stream is stream and root.handlers:
+    if _configured == (stream, type(formatter)) and root.handlers:
         return
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(PinoFormatter())
+    handler.setFormatter(formatter)
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
-    _configured_stream = stream
+    _configured = (stream, type(formatter))
 
 
 def get_logger(task: str) -> logging.LoggerAdapter:

@@ -53,8 +53,14 @@ def _last_run(instance: dg.DagsterInstance, repo, job_name: str) -> dict[str, An
     if not candidates:
         return None
     record = max(candidates, key=lambda r: r.create_timestamp)
-    return {"run_id": record.dagster_run.run_id, "status": record.dagster_run.status.value,
-            "started_at": _iso(record.start_time), "ended_at": _iso(record.end_time)}
+    status = record.dagster_run.status
+    # A run whose launch was cut off (e.g. by stopping the daemon mid-launch) ends FAILURE/CANCELED without
+    # ever starting: say so, and date it by its creation rather than showing no time at all.
+    never_started = record.start_time is None and status in (dg.DagsterRunStatus.FAILURE,
+                                                               dg.DagsterRunStatus.CANCELED)
+    return {"run_id": record.dagster_run.run_id, "status": status.value, "created_at": record.create_timestamp.astimezone(UTC).isoformat(timespec="seconds"),
+            "started_at": _iso(record.start_time), "ended_at": _iso(record.end_time),
+            "note": "interrupted before it started" if never_started else None}
 
 
 def _checks(instance: dg.DagsterInstance, repo, job_name: str) -> list[dict[str, Any]]:

@@ -61,6 +61,7 @@ def test_dagster_cli_validates_and_executes_the_job_with_pino_logs(embedded_dags
     validate = subprocess.run([DAGSTER, "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert validate.returncode == 0, validate.stderr[-2000:]
+    assert "owners" not in validate.stderr, "Dagster's owners BetaWarning is back (see definitions.py)"
     run = subprocess.run([DAGSTER, "job", "execute", "-m", "cloudmake_pipelines.definitions", "-j", "migrations_job"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -123,6 +123,13 @@ def test_a_github_api_url_that_is_no_url_fails_at_once_naming_it(monkeypatch):
     monkeypatch.setenv("GITHUB_API_URL", "junk")
     sleeps = []
     started = time.monotonic()
-    with pytest.raises(ConfigError, match=r"^GITHUB_API_URL: 'junk' is not a URL") as err:
+    # From the environment: the settings model refuses it before any request.
+    with pytest.raises(ConfigError, match=r"^GITHUB_API_URL='junk': expected an http:// or https:// URL") as err:
         GitHubClient(TOKEN, sleep=sleeps.append).get("/repos/o/r")
+    assert time.monotonic() - started < 0.5 and sleeps == [] and err.value.exit_code == 2
+    # Given directly (a resource or a test): the HTTP layer refuses it at once, naming the setting.
+    monkeypatch.delenv("GITHUB_API_URL")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"^GITHUB_API_URL: 'junk' is not a URL") as err:
+        GitHubClient(TOKEN, "junk", sleep=sleeps.append).get("/repos/o/r")
     assert time.monotonic() - started < 0.5 and sleeps == [] and err.value.exit_code == 2

@@ -50,3 +50,21 @@ def test_secrets_from_stdin_rotations_status_and_check(run):
     assert "master key: v2 active" in status.output and "s3cret-from-stdin" not in status.output
     assert run("delete-secret", "deploy_token").exit_code == 0
     assert json.loads(run("list-secrets", "--json").stdout) == []
+
+
+def test_delete_secret_of_a_missing_name_says_so_and_exits_1(run):
+    missing = run("delete-secret", "never_stored")
+    assert missing.exit_code == 1 and "no secret named never_stored" in missing.stderr
+    assert "deleted" not in missing.stdout
+
+
+def test_a_fresh_install_says_how_to_create_the_first_signing_keys(run):
+    status = run("status")
+    assert status.exit_code == 0 and "JWT signing keys: none yet" in status.stdout
+    assert "cloudmake keys rotate-jwt --confirm" in status.stdout and "due now" not in status.stdout
+    empty = run("jwks")
+    assert json.loads(empty.stdout) == {"keys": []} and "cloudmake keys rotate-jwt --confirm" in empty.stderr
+    assert run("rotate-jwt", "--confirm").exit_code == 0
+    assert {key["use"] for key in json.loads(run("jwks").stdout)["keys"]} == {"sig"}
+    assert len(json.loads(run("jwks").stdout)["keys"]) == 2, "active and next are published"
+    assert "none yet" not in run("status").stdout and run("jwks").stderr == ""

@@ -72,6 +72,28 @@ def test_url_passwords_and_bearer_tokens_are_redacted():
     assert "abcdef123456" not in r("Authorization: Bearer abcdef123456")
 
 
+def test_documented_url_format_is_not_redacted_but_real_passwords_are():
+    """Help text such as "expected postgresql://user:pass@host/db" documents a format; it is not a secret."""
+    r = Redactor()
+    assert r("expected postgresql://user:pass@host/db or sqlite:///path") == (
+        "expected postgresql://user:pass@host/db or sqlite:///path")
+    assert "s3cret-pw" not in r("postgresql://user:s3cret-pw@db.example/x")
+    assert "pass" not in r("postgresql://admin:pass@db.example/x").split("@")[0]
+
+
+def test_database_url_error_shows_the_expected_format(tmp_path):
+    """`DATABASE_URL=not-a-url cloudmake db status`: the message names the format, unmangled (exit 2)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": "not-a-url", "CLOUDMAKE_STATE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "cloudmake_pipelines.cli", "db", "status"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "postgresql://user:pass@host/db" in done.stderr and "[REDACTED]" not in done.stderr
+
+
 def test_dagster_records_lift_run_metadata():
     record = logging.LogRecord("dagster", logging.INFO, "", 0, "raw", (), None)
     record.dagster_meta = {"orig_message": "step started", "run_id": "abc", "job_name": "migrations_job",

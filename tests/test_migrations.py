@@ -125,10 +125,11 @@ def test_cli_status_and_exit_codes(sqlite_url):
 
 
 def test_upgrade_logs_each_file_as_pino(sqlite_url):
+    """Each file is logged as a Pino line on stderr (stdout carries only the result)."""
     env = {**os.environ, "DATABASE_URL": sqlite_url}
     proc = subprocess.run([sys.executable, "-m", "cloudmake_pipelines.cli", "db", "upgrade"], env=env,
                           capture_output=True, text=True, timeout=60, check=True)
-    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
     applied = [r for r in records if r["msg"].startswith("applied migration")]
     assert applied and all(r["level"] == 30 and "duration_ms" in r and r["file"] for r in applied)
 

@@ -100,3 +100,16 @@ def test_never_run_check_is_reported():
     with dg.instance_for_test() as instance:
         tasks = by_name(opsstatus.collect(DEFS, instance, now=NOW))
     assert tasks["nightly_job_schedule"].checks[0]["status"] == "NEVER_RUN"
+
+
+def test_a_run_interrupted_before_it_started_is_shown_as_such():
+    """Stopping the daemon while it launches a run leaves it FAILURE with no start time: status dates it by its
+    creation and says it was interrupted, instead of a bare FAILURE with no time."""
+    defs = dg.Definitions(jobs=[manual_rotation])
+    with dg.instance_for_test() as instance:
+        run = instance.create_run_for_job(job_def=manual_rotation)
+        instance.report_run_failed(run)
+        (task,) = opsstatus.collect(defs, instance, now=NOW)
+    last = task.last_run
+    assert last["status"] == "FAILURE" and last["started_at"] is None
+    assert last["created_at"] and last["note"] == "interrupted before it started"

@@ -335,6 +335,18 @@ def test_a_recent_run_makes_an_unforced_run_skip(engine):
     assert archiver.run(skip_if_ran_within=timedelta(hours=6)).skipped is None
 
 
+def test_a_skipped_run_reports_the_previews_it_saw(engine):
+    """A skipped run says how many previews are active (and expired), not zeros."""
+    clock = ManualClock(T0)
+    archiver = Archiver(engine, _no_neon(), clock=clock)
+    archiver.run()
+    _add(engine, _env("a", ttl=T0 + timedelta(minutes=30)), _env("b", ttl=T0 + timedelta(days=2)))
+    clock.advance(timedelta(hours=1))
+    skipped = archiver.run(skip_if_ran_within=timedelta(hours=6))
+    assert skipped.skipped
+    assert skipped.as_dict()["active"] == 2 and skipped.expired_remaining == 1 and skipped.cleanup_backlog == 0
+
+
 def test_failed_cleanups_alert_after_three_attempts(engine):
     clock = ManualClock(T0)
     _add(engine, _env("a", ttl=T0 - timedelta(minutes=1), branch="br-a"))

@@ -1,7 +1,7 @@
 """`cloudmake`: every task's manual trigger, running the same domain code as Dagster.
 
 Exit codes: 0 ok, 1 findings or a failed check, 2 usage or configuration error. Results go to stdout;
-Pino log lines go to stdout too, or to stderr when ``--json`` asks for machine-readable output.
+log lines go to stderr (Pino JSON, or a readable form at a terminal: ``--log-format``).
 
 Sub-command groups are imported lazily (``COMMANDS``), so `cloudmake secrets scan` in a pre-commit hook
 does not pay for importing Dagster or the MCP SDK.
@@ -18,6 +18,7 @@ import click
 
 from ..errors import CloudMakeError
 from ..logs import redactor
+from . import output
 
 #: command name -> ("module:attribute" under cloudmake_pipelines.cli, one-line help for `cloudmake --help`)
 COMMANDS = {
@@ -58,11 +59,14 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cloudmake-pipelines")
-def cli() -> None:
+@click.option("--log-format", type=click.Choice(output.LOG_FORMATS), default="auto", show_default=True,
+              help="Log lines on stderr: Pino JSON, or readable (auto: readable at a terminal, JSON otherwise).")
+def cli(log_format: str) -> None:
     """CloudMake Pipelines: manual triggers for CloudMake's scheduled operations.
 
     Exit codes: 0 ok, 1 findings or failed check, 2 usage or configuration error.
     """
+    output.set_log_format(log_format)
 
 
 def main(argv: list[str] | None = None) -> None:

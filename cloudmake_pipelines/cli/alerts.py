@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from ..alerts import Alerter, outbox_rows, outbox_status, retry_now
@@ -14,6 +13,7 @@ from ..db.helpers import require_tables
 from ..db.tables import alert_outbox
 from ..db.types import utcnow
 from .common import BoundedInt, emit_json, json_option, setup
+from .output import print_table
 
 
 def _engine(settings):
@@ -52,7 +52,7 @@ def list_(as_json: bool, pending: bool, limit: int) -> None:
             state = f"delivered {r['delivered_at']}" if r["delivered_at"] else f"pending, next {r['next_attempt_at'] or 'now'}"
             table.add_row(r["idempotency_key"], r["task"], r["created_at"], str(r["attempts"]), state,
                           r["last_error"] or "")
-        Console(width=200).print(table)
+        print_table(table)
     if status.overdue:
         raise click.exceptions.Exit(1)
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import logs
+from . import output
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 from ..settings import Settings, get_settings
 
 #: The largest value a 32-bit INTEGER column (counts stored in the database) can hold.
@@ -78,8 +79,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 def setup(as_json: bool = False) -> Settings:
-    """Validate settings and route Pino logs (stderr when stdout carries JSON)."""
-    logs.configure(sys.stderr if as_json else sys.stdout)
+    """Validate settings and route logs to stderr (stdout carries only the result; see output.py)."""
+    output.configure_logs()
     return get_settings()
 
 
@@ -89,6 +90,9 @@ def emit_json(value: Any) -> None:
 
 def progress(*, enabled: bool = True) -> Progress:
     """A progress bar on stderr; silent when stderr is not a terminal or output is JSON."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     console = Console(stderr=True)
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, disable=not enabled or not console.is_terminal,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from sqlalchemy import Engine
 
 from ..db.engine import make_engine
 from ..db.helpers import require_tables
 from ..errors import ConfigError
-from ..github.client import GitHubClient
-from ..github.service import SyncConfig, SyncService
-from ..github.sync import SyncReport
 from ..github.targets import SCOPES, VISIBILITIES, Target, TargetStore, parse_spec
 from .common import BoundedInt, emit_json, json_option, progress, setup
+
+if TYPE_CHECKING:
+    from ..github.sync import SyncReport
 
 SPEC_HELP = "SCOPE:repo:OWNER/REPO, actions:env:OWNER/REPO:ENVIRONMENT or SCOPE:org:ORG " \
             f"(SCOPE: {', '.join(SCOPES)})"
@@ -34,6 +36,9 @@ def _repository_ids(org: str, names: tuple[str, ...]) -> tuple[int, ...]:
     """Resolve ``--repository NAME`` within ``org`` to GitHub's numeric ids (one GET each)."""
     if not names:
         return ()
+    from ..github.client import GitHubClient
+    from ..github.service import SyncConfig
+
     settings = setup()
     config = SyncConfig.from_settings(settings)
     if config.token is None:
@@ -139,6 +144,8 @@ def sync(dry_run: bool, force: bool, target_keys: tuple[str, ...], as_json: bool
     Exit 1 on conflicts or failures, and when GitHub's rate limit or the write quota deferred writes
     (``"result": "deferred"`` in --json: the sync stalled; the next run continues where it stopped).
     """
+    from ..github.service import SyncService  # httpx, PyNaCl: only for the commands that talk to GitHub
+
     engine = _engine(as_json)
     with SyncService(engine) as service, progress(enabled=not as_json) as bar:
         tasks: dict[str, int] = {}
@@ -164,6 +171,8 @@ def sync(dry_run: bool, force: bool, target_keys: tuple[str, ...], as_json: bool
 @json_option
 def check(target_keys: tuple[str, ...], as_json: bool) -> None:
     """SC-005: validate GitHub's side (exit 1 when anything is missing, stale, conflicting or deferred)."""
+    from ..github.service import SyncService
+
     with SyncService(_engine(as_json)) as service:
         report = service.verify(list(target_keys))
     if as_json:

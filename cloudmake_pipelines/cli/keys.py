@@ -14,6 +14,10 @@ from ..keys.master import STEPS
 from ..keys.service import KeyManagement
 from .common import emit_json, json_option, progress, setup
 
+#: A fresh install has no signing keys: reading commands never create key material, so say what does.
+NO_SIGNING_KEYS = ("The JWKS is empty until the first keys exist: `cloudmake keys rotate-jwt --confirm` creates the "
+                   "active and the next key (or launch the Dagster job jwt_key_rotation).")
+
 
 def _keys(as_json: bool, *, read_only: bool = False) -> KeyManagement:
     settings = setup(as_json)
@@ -100,7 +104,10 @@ def rotate_jwt(confirm: bool, as_json: bool) -> None:
 @group.command("jwks")
 def jwks() -> None:
     """Print the JWKS document (active, next and in-grace public keys)."""
-    emit_json(_keys(True, read_only=True).signing_keys().jwks())
+    document = _keys(True, read_only=True).signing_keys().jwks()
+    emit_json(document)
+    if not document["keys"]:
+        click.echo(f"note: {NO_SIGNING_KEYS}", err=True)
 
 
 @group.command("status")
@@ -127,6 +134,9 @@ def status(as_json: bool) -> None:
         click.echo(f"  v{version['version']:<3} {version['status']:<9} secrets={version['secrets']}")
     if master["rotation_in_progress"]:
         click.echo(f"  rotation in progress at step '{master['rotation_in_progress']['step']}'")
+    if not report["jwt"]["keys"]:
+        click.echo(f"JWT signing keys: none yet. {NO_SIGNING_KEYS}")
+        return
     click.echo(f"JWT signing keys (next rotation due {due.due_at or 'now'}):")
     for key in report["jwt"]["keys"]:
         click.echo(f"  {key['kid']}  {key['algorithm']:<5} {key['status']:<7} activated={key['activated_at']}")
@@ -152,8 +162,10 @@ def put_secret(name: str) -> None:
 @group.command("delete-secret")
 @click.argument("name")
 def delete_secret(name: str) -> None:
-    """Delete secret NAME (nothing happens when it does not exist)."""
-    _keys(False).keyring.delete(name)
+    """Delete secret NAME. Exit 1 when there is no secret NAME (nothing is changed then)."""
+    if not _keys(False).keyring.delete(name):
+        click.echo(f"error: no secret named {name} (cloudmake keys list-secrets shows them)", err=True)
+        raise click.exceptions.Exit(1)
     click.echo(f"deleted {name}")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import click
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -18,16 +17,11 @@ from ..outages import BreakerStore, State
 from ..outages.history import OutageHistory
 from ..outages.model import format_duration
 from .common import INT32_MAX, BoundedInt, Duration, emit_json, json_option, setup
+from .output import print_table
 
 #: What these commands read and write (migration 0004_mcp_outages).
 OUTAGE_TABLES = (tables.mcp_breaker_states, tables.mcp_breaker_transitions, tables.mcp_outage_episodes,
                  tables.mcp_degradation_status)
-
-
-def _print(table: Table) -> None:
-    """Tables at full width, also when piped (rich would wrap them at 80 columns)."""
-    console = Console()
-    (console if console.is_terminal else Console(width=200)).print(table)
 
 
 def _when(value) -> str:
@@ -105,7 +99,7 @@ def list_states(as_json: bool) -> None:
     for b in snapshot.breakers:
         table.add_row(b.server, b.state.value, str(b.failure_count),
                       _when(b.left_closed_at), _when(b.updated_at))
-    _print(table)
+    print_table(table)
 
 
 @click.command("outages")
@@ -140,7 +134,7 @@ def outages(since: timedelta, check: bool, as_json: bool) -> None:
                           format_duration(e.degraded_for(now)) + ("" if e.ended_at else " (ongoing)"),
                           str(e.peak_failure_count), str(e.reopen_count), "yes" if e.alerted_at else "no",
                           (guidance.get(e.server) or {}).get("summary", ""))
-        _print(table)
+        print_table(table)
     if check and degraded:
         raise click.exceptions.Exit(1)
 

@@ -7,19 +7,16 @@ import math
 import uuid
 
 import click
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
-from ..alerts import Alerter
 from ..db.engine import make_engine
 from ..db.helpers import require_tables
 from ..db.tables import mcp_servers
 from ..errors import ConfigError
-from ..loadtest.service import measure_and_record
-from ..loadtest.thresholds import load_thresholds, validate_overrides
 from ..mcp import TRANSPORTS, McpServer, Registry
 from .common import FiniteFloat, emit_json, json_option, progress, setup
+from .output import print_table
 
 
 def _engine(settings, *, create: bool = True) -> Engine:
@@ -29,8 +26,15 @@ def _engine(settings, *, create: bool = True) -> Engine:
     return engine
 
 
+def _validate_overrides(overrides, where: str = "thresholds") -> None:
+    """The thresholds model is loaded only by the commands that write overrides."""
+    from ..loadtest.thresholds import validate_overrides
+
+    validate_overrides(overrides, where)
+
+
 def _registry(settings, *, create: bool = True) -> Registry:
-    return Registry(_engine(settings, create=create), validate_thresholds=validate_overrides)
+    return Registry(_engine(settings, create=create), validate_thresholds=_validate_overrides)
 
 
 def _server_json(server: McpServer) -> dict:
@@ -51,7 +55,7 @@ def _parse_thresholds(pairs: tuple[str, ...]) -> dict:
             overrides[key] = raw
         if isinstance(overrides[key], float) and not math.isfinite(overrides[key]):
             raise click.BadParameter(f"{pair!r}: {key} must be a finite number", param_hint="--threshold")
-    validate_overrides(overrides, "--threshold")
+    _validate_overrides(overrides, "--threshold")
     return overrides
 
 
@@ -98,7 +102,7 @@ def list_servers(as_json):
         table.add_row(s.name, s.url, s.transport, "yes" if s.enabled else "no",
                       f"{s.auth_header} from {s.auth_secret_ref}" if s.auth_header else "-",
                       json.dumps(dict(s.thresholds)) if s.thresholds else "-")
-    _console().print(table)
+    print_table(table)
 
 
 @click.command("remove")
@@ -124,12 +128,6 @@ def _set_enabled(enabled: bool):
     return command
 
 
-def _console() -> Console:
-    """Tables stay readable when stdout is a pipe or CI log (rich would wrap them at 80 columns)."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
-
-
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -144,6 +142,10 @@ def _fmt(value) -> str:
 def loadtest(names, thresholds_path, duration, rate, as_json):
     """Load-test MCP servers now, record the rows and print a table. Exit 1 when SC-021 fails or an
     alert condition holds."""
+    from ..alerts import Alerter
+    from ..loadtest.service import measure_and_record
+    from ..loadtest.thresholds import load_thresholds
+
     settings = setup(as_json)
     thresholds_file = load_thresholds(thresholds_path)
     engine = _engine(settings)
@@ -180,7 +182,7 @@ def loadtest(names, thresholds_path, duration, rate, as_json):
                 table.add_row(r.server, op["operation"], str(op["requests"]), _fmt(op["p50_ms"]), _fmt(op["p95_ms"]),
                               _fmt(op["p99_ms"]), f"{op['error_rate']:.1%}",
                               json.dumps(op["errors_by_kind"]) if op["errors_by_kind"] else "-", verdict)
-        _console().print(table)
+        print_table(table)
         for r in results:
             lines = [f"{r.server}: {r.connect_error}"] if r.connect_error else [
                 f"{r.server}: protocol {r.protocol_version}, {r.duration_ms / 1000:.1f} s, late starts "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..db.engine import make_engine
-from ..previews import SCHEDULE_INTERVAL, active_previews, archived_previews, build_archiver, require_schema
+from ..previews.archive import active_previews, archived_previews
+from ..previews.runner import SCHEDULE_INTERVAL, build_archiver, require_schema
 from .common import BoundedInt, emit_json, json_option, setup
 
 _SHOWN = 50
@@ -57,6 +58,7 @@ def archive(force: bool, dry_run: bool, neon_api_url: str | None, pushgateway_ur
         emit_json(report.as_dict())
     elif report.skipped:
         click.echo(f"skipped: {report.skipped}")
+        click.echo(f"preview_env_active_total: {report.active}; cleanup backlog: {report.cleanup_backlog}")
     else:
         counts = report.cleanup.counts()
         click.echo(f"archived {len(report.archived)} preview environment(s)"

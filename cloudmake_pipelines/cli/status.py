@@ -7,11 +7,11 @@ import os
 from collections.abc import Iterator
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import CloudMakeError, ConfigError
 from .common import emit_json, json_option, setup
+from .output import print_table
 
 
 def _check_word(check: dict) -> str:
@@ -92,10 +92,11 @@ def command(as_json: bool, failing: bool) -> None:
         for column in ("task", "cadence", "on", "last run", "next run", "checks"):
             table.add_column(column, overflow="fold")
         for t in tasks:
-            last = f"{t.last_run['status']} {t.last_run['started_at'] or ''}" if t.last_run else "never"
+            last = (f"{t.last_run['status']} {t.last_run['started_at'] or t.last_run['created_at']}"
+                    + (f" ({t.last_run['note']})" if t.last_run["note"] else "")) if t.last_run else "never"
             table.add_row(t.name, t.cadence, "on" if t.enabled else "off", last, t.next_run or "-",
                           _check_summary(t.checks))
-        Console(width=200).print(table)
+        print_table(table)
         if "unavailable" in outbox:
             click.echo(f"alert outbox: unavailable: {outbox['unavailable']}")
         else:

@@ -127,12 +127,13 @@ class Keyring:
         redactor.add(*(value for _, value in pairs))  # one registration for the lot
         yield from pairs
 
-    def delete(self, name: str) -> None:
-        """Remove ``name``; removing an absent secret does nothing."""
+    def delete(self, name: str) -> bool:
+        """Remove ``name``; False when there was no such secret (removing it again changes nothing)."""
         with self.engine.begin() as conn:
             gone = conn.execute(delete(secrets).where(secrets.c.name == name)).rowcount
         if gone:
             log.info("secret deleted", extra={"secret": name})
+        return bool(gone)
 
     # ---- master keys -----------------------------------------------------------------------------
     def bootstrap(self) -> None:

@@ -1,11 +1,16 @@
 """MCP server load testing (seed task 1): an open-loop engine speaking real MCP, HDR statistics,
 the thresholds file, and persistence into ``mcp_server_metrics``. Plain Python: no Dagster here."""
 
-from .engine import Plan, run_open_loop
-from .protocol import McpClient, McpError, is_read_only
-from .runner import ServerResult, load_test_server
-from .store import recent_metrics, save_result
-from .thresholds import Thresholds, ThresholdsFile, load_thresholds, validate_overrides
+from ..lazy import lazy_exports
+
+# name -> submodule; imported on first use (see lazy.py).
+_EXPORTS = {
+    "Plan": ".engine", "run_open_loop": ".engine", "McpClient": ".protocol", "McpError": ".protocol",
+    "is_read_only": ".protocol", "ServerResult": ".runner", "load_test_server": ".runner", "recent_metrics": ".store",
+    "save_result": ".store", "Thresholds": ".thresholds", "ThresholdsFile": ".thresholds",
+    "load_thresholds": ".thresholds", "validate_overrides": ".thresholds",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["McpClient", "McpError", "Plan", "ServerResult", "Thresholds", "ThresholdsFile", "is_read_only",
            "load_test_server", "load_thresholds", "recent_metrics", "run_open_loop", "save_result",

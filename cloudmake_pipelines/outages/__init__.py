@@ -10,12 +10,16 @@
 * :mod:`.history` — episodes and degradation status in the database; :mod:`.fallbacks` — guidance.
 """
 
-from .breaker import CircuitBreaker, CircuitOpenError
-from .config import OutageConfig
-from .detector import Cursor, Notification, OutageDetector, TickResult
-from .model import BreakerStatus, State, Transition
-from .sources import BreakerSource, DatabaseSource, HttpSource, SourceUnavailable
-from .store import BreakerStore
+from ..lazy import lazy_exports
+
+# name -> submodule; imported on first use (see lazy.py).
+_EXPORTS = {
+    "CircuitBreaker": ".breaker", "CircuitOpenError": ".breaker", "OutageConfig": ".config",
+    "Cursor": ".detector", "Notification": ".detector", "OutageDetector": ".detector", "TickResult": ".detector",
+    "BreakerStatus": ".model", "State": ".model", "Transition": ".model", "BreakerSource": ".sources",
+    "DatabaseSource": ".sources", "HttpSource": ".sources", "SourceUnavailable": ".sources", "BreakerStore": ".store",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "BreakerSource", "BreakerStatus", "BreakerStore", "CircuitBreaker", "CircuitOpenError", "Cursor",

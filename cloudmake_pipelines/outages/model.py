@@ -39,9 +39,16 @@ class BreakerStatus:
     updated_at: AwareDatetime
 
 
-#: Wire (JSON) forms, validated field by field: the HTTP source and endpoint use these.
-TRANSITIONS = TypeAdapter(list[Transition])
-STATUSES = TypeAdapter(list[BreakerStatus])
+#: Wire (JSON) forms, validated field by field: the HTTP source and endpoint use these. Built on first use
+#: (``model.TRANSITIONS``): building them costs more than the rest of a `cloudmake mcp breaker list`.
+_WIRE_FORMS = {"TRANSITIONS": lambda: TypeAdapter(list[Transition]), "STATUSES": lambda: TypeAdapter(list[BreakerStatus])}
+
+
+def __getattr__(name: str) -> TypeAdapter:
+    if name not in _WIRE_FORMS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    adapter = globals()[name] = _WIRE_FORMS[name]()
+    return adapter
 
 
 @dataclass(slots=True)

@@ -5,26 +5,19 @@ database's clock, their resources (Neon branches) are freed through providers wi
 retry state, and ``preview_env_active_total`` is counted from the database and pushed to a Pushgateway.
 """
 
-from .archive import DEFAULT_TTL, PreviewRow, active_previews, archived_previews
-from .cleanup import (
-    ArchivedEnvironment,
-    CleanupFailed,
-    CleanupProvider,
-    CleanupSummary,
-    Outcome,
-    ProviderUnavailable,
-)
-from .clock import Clock, DatabaseClock, ManualClock
-from .neon import NEON_API_URL, NeonBranchProvider, NeonClient, neon_provider
-from .runner import (
-    SCHEDULE_INTERVAL,
-    ArchivalReport,
-    Archiver,
-    DryRunReport,
-    build_archiver,
-    last_run,
-    require_schema,
-)
+from ..lazy import lazy_exports
+
+# name -> submodule; imported on first use (see lazy.py).
+_EXPORTS = {
+    "DEFAULT_TTL": ".archive", "PreviewRow": ".archive", "active_previews": ".archive",
+    "archived_previews": ".archive", "ArchivedEnvironment": ".cleanup", "CleanupFailed": ".cleanup",
+    "CleanupProvider": ".cleanup", "CleanupSummary": ".cleanup", "Outcome": ".cleanup",
+    "ProviderUnavailable": ".cleanup", "Clock": ".clock", "DatabaseClock": ".clock", "ManualClock": ".clock",
+    "NEON_API_URL": ".neon", "NeonBranchProvider": ".neon", "NeonClient": ".neon", "neon_provider": ".neon",
+    "SCHEDULE_INTERVAL": ".runner", "ArchivalReport": ".runner", "Archiver": ".runner", "DryRunReport": ".runner",
+    "build_archiver": ".runner", "last_run": ".runner", "require_schema": ".runner",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "DEFAULT_TTL", "NEON_API_URL", "SCHEDULE_INTERVAL", "ArchivalReport", "ArchivedEnvironment", "Archiver",

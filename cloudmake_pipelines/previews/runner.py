@@ -15,10 +15,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from ..alerts import Alert, Alerter
 from ..db.helpers import require_tables
 from ..db.tables import preview_archival_runs as runs
 from ..logs import get_logger
@@ -27,8 +27,9 @@ from . import archive
 from .archive import DEFAULT_TTL, PreviewRow
 from .cleanup import Cleaner, CleanupProvider, CleanupSummary, holds_any
 from .clock import Clock, DatabaseClock
-from .metrics import PreviewGauges, push
-from .neon import neon_provider
+
+if TYPE_CHECKING:
+    from ..alerts import Alerter
 
 log = get_logger("previews")
 SCHEDULE_INTERVAL = timedelta(hours=6)
@@ -110,11 +111,15 @@ class Archiver:
         with self.engine.begin() as conn:
             finished_at = self._record(conn, report, source, run_id)
         if self.pushgateway_url:
+            from .metrics import PreviewGauges, push  # prometheus_client: only for a run that pushes
+
             report.metrics_pushed = push(PreviewGauges(report.active, report.cleanup_backlog, len(archived),
                                                        finished_at.timestamp()),
                                          self.pushgateway_url, self.environment)
         self._log_summary(report)
         if stuck and self.alerter is not None:
+            from ..alerts import Alert
+
             self.alerter.send(Alert(
                 task="preview_archival", key="preview-cleanup-stuck", environment=self.environment,
                 summary=f"{stuck} archived preview(s) still hold resources after {ALERT_AFTER_ATTEMPTS}+ cleanup "
@@ -136,9 +141,13 @@ class Archiver:
             recent = conn.execute(select(runs.c.finished_at).where(runs.c.finished_at > since)
                                   .order_by(runs.c.finished_at.desc()).limit(1)).scalar()
             now = archive.database_now(conn, self.clock)
-        if recent is None:
-            return None
-        report = ArchivalReport(now, skipped=(
+            if recent is None:
+                return None
+            # A skipped run still reports the state it saw, not zeros (``active: 0`` with previews active misleads).
+            counts = archive.count(conn, active=archive.is_preview(), backlog=archive.backlog(),
+                                   expired=archive.expired_as_of(conn, self.clock, self.ttl, now))
+        report = ArchivalReport(now, active=counts["active"], cleanup_backlog=counts["backlog"],
+                                expired_remaining=counts["expired"], skipped=(
             f"the last archival finished at {recent.isoformat()}, within the {interval.total_seconds() / 3600:g} h "
             "schedule: nothing to do until the next scheduled run (use --force to archive now)"))
         log.info(f"preview archival skipped: {report.skipped}")
@@ -185,9 +194,10 @@ def require_schema(engine: Engine) -> None:
 def build_archiver(engine: Engine, settings: Settings, *, neon_api_url: str | None = None,
                    pushgateway_url: str | None = None, alerter: Alerter | None = None,
                    cleanup_limit: int = 200) -> Archiver:
-    """The archiver as configured: the ``previews`` settings (NEON_API_KEY, NEON_API_URL,
-    PROMETHEUS_PUSHGATEWAY_URL), with the arguments that are not None winning (validated the same way).
-    The one place the CLI and Dagster build it."""
+    """The archiver as configured: ``previews`` settings (NEON_API_KEY, NEON_API_URL,
+    PROMETHEUS_PUSHGATEWAY_URL), with the arguments that are not None winning (validated the same way). The one place the CLI and Dagster build it."""
+    from .neon import neon_provider  # httpx: only for a run, not for `cloudmake previews list`
+
     require_schema(engine)
     config = settings.previews.merged(neon_api_url=neon_api_url, pushgateway_url=pushgateway_url)
     key = config.neon_api_key
