@@ -114,7 +114,7 @@ class Alerter:
                 done = conn.execute(update(alert_outbox).where(alert_outbox.c.delivered_at.is_(None))
                                     .values(delivered_at=self._clock(), next_attempt_at=None)).rowcount
             return done, 0
-        started, now = self._clock(), self._clock()
+        started = now = self._clock()
         with self.engine.connect() as conn:
             rows = conn.execute(select(alert_outbox.c.idempotency_key, alert_outbox.c.payload).where(
                 alert_outbox.c.delivered_at.is_(None),

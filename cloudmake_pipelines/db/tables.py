@@ -429,9 +429,9 @@ alert_outbox = Table(
     "alert_outbox",
     metadata,
     Column("id", BigIntId, primary_key=True, autoincrement=True),
-    Column("idempotency_key", String(500), nullable=False, unique=True),
+    Column("idempotency_key", Text, nullable=False, unique=True),  # keys hold paths (drift targets): no cap
     Column("task", String(100), nullable=False),
-    Column("alert_key", String(400), nullable=False),
+    Column("alert_key", Text, nullable=False),
     Column("severity", String(16), nullable=False),
     Column("payload", JSONDoc, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),

@@ -20,9 +20,9 @@ def upgrade() -> None:
     op.create_table(
         "alert_outbox",
         sa.Column("id", BigIntId, primary_key=True, autoincrement=True),
-        sa.Column("idempotency_key", sa.String(500), nullable=False),
+        sa.Column("idempotency_key", sa.Text, nullable=False),
         sa.Column("task", sa.String(100), nullable=False),
-        sa.Column("alert_key", sa.String(400), nullable=False),
+        sa.Column("alert_key", sa.Text, nullable=False),
         sa.Column("severity", sa.String(16), nullable=False),
         sa.Column("payload", JSONDoc, nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
