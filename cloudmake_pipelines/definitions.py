@@ -10,10 +10,11 @@ import warnings
 
 import dagster as dg
 
-from .assets import adminbench, drift, github_sync, keys, loadtest, previews, quota, tokens
+from .assets import adminbench, alerts, drift, github_sync, keys, loadtest, previews, quota, tokens
 from .jobs import keys as key_jobs
 from .jobs import migrations
 from .resources import shared_resources
+from .sensors import alerts as alert_sensors
 from .sensors import loadtest as loadtest_sensors
 from .sensors import outages
 from .sensors import tokens as tokens_sensors
@@ -28,8 +29,9 @@ TASK_MODULES = [
     github_sync,                 # 8 GitHub secrets sync
     migrations,                  # 9 migrations
     adminbench,                  # 10 admin query benchmark
-    quota,                       # Future Enhancements: rate-limit quota monitoring (issue 20)
+    quota,                       # future enhancements: rate-limit quota monitoring
     tokens, tokens_sensors,      # future enhancements: design-token propagation (SC-002)
+    alerts, alert_sensors,       # every task's alerts: the outbox, its delivery and check
 ]
 
 # Dagster 1.13.27's own SensorDefinition.with_attributes (run when resources are bound to a sensor that

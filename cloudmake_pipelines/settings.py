@@ -157,6 +157,10 @@ class Alerts(Group):
     webhook_url: HttpUrl | None = Field(
         None, validation_alias="ALERT_WEBHOOK_URL",
         description="alerts are POSTed here as JSON (retried with backoff); unset: alerts are log lines only")
+    overdue_minutes: int = Field(
+        15, ge=1, le=10_080, validation_alias="ALERT_OVERDUE_MINUTES",
+        description="an alert still undelivered after this many minutes fails the `alert_outbox` check "
+                    "(default 15)")
 
 
 class GitHubSync(Group):

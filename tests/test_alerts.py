@@ -21,6 +21,18 @@ ALERT = Alert(task="mcp_load_test", key="mcp_load_test:alpha:p95", summary="p95 
               details={"server": "alpha", "p95_ms": 812.0}, environment="staging")
 
 
+OUTBOX_ALERT = Alert(task="spec_drift", key="spec_drift:specs/001", summary="3 new drift items")
+
+
+def rows(engine):
+    from sqlalchemy import select
+
+    from cloudmake_pipelines.db.tables import alert_outbox
+
+    with engine.connect() as conn:
+        return conn.execute(select(alert_outbox)).all()
+
+
 def test_webhook_receives_payload_and_line_is_level_50(captured):
     with WebhookReceiver() as hook:
         assert Alerter(hook.url_for()).send(ALERT) is True
@@ -72,3 +84,24 @@ def test_an_invalid_webhook_url_is_logged_at_once_naming_the_setting(captured):
     assert time.monotonic() - started < 0.5
     warning = [json.loads(x) for x in captured.getvalue().splitlines()][-1]
     assert warning["reason"].startswith("ALERT_WEBHOOK_URL: 'hooks.example.com/x' is not a URL")
+
+
+# The outbox (tests/test_alert_outbox.py has the rest): what the level-50 line does when a key repeats.
+
+
+def test_the_same_alert_sent_twice_is_one_row_one_post_one_line(engine, captured):
+    with WebhookReceiver() as hook:
+        alerter = Alerter(hook.url_for(), engine=engine)
+        assert alerter.send(OUTBOX_ALERT, occurrence="run-1") is True
+        assert Alerter(hook.url_for(), engine=engine).send(OUTBOX_ALERT, occurrence="run-1") is True
+    assert len(rows(engine)) == 1 and len(hook.alerts) == 1
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert [line["idempotency_key"] for line in lines if line.get("alert")] == [f"{OUTBOX_ALERT.key}:run-1"]
+
+
+def test_log_only_rows_are_stored_delivered_and_still_deduplicated(engine, captured):
+    assert Alerter(None, engine=engine).send(OUTBOX_ALERT, occurrence="o") is True
+    assert Alerter(None, engine=engine).send(OUTBOX_ALERT, occurrence="o") is True
+    (row,) = rows(engine)
+    assert row.delivered_at is not None and row.attempts == 0
+    assert sum(1 for line in captured.getvalue().splitlines() if json.loads(line).get("alert")) == 1

@@ -148,17 +148,43 @@ def test_cli_targets_dry_run_sync_check_and_exit_codes(sqlite_url, github, monke
     assert code == 2 and "GITHUB_TOKEN is not set" in err
 
 
-def test_a_sync_killed_with_sigkill_mid_run_is_finished_by_the_next_run(sqlite_url, github, monkeypatch):
-    fake, base = github
+def _keyring_with_a_target(sqlite_url, monkeypatch, values: dict[str, str]):
+    """A migrated DATABASE_URL whose keyring holds ``values`` and one target, REPO; (engine, keyring)."""
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     get_settings.cache_clear()
     upgrade(sqlite_url)
     engine = make_engine(sqlite_url)
     keyring = open_keyring(engine, get_settings())
-    values = {f"S{i:02d}": f"value-{i}-abcdef" for i in range(40)}
     for name, value in values.items():
         keyring.put(name, value)
     TargetStore(engine).add(REPO)
+    return engine, keyring
+
+
+def test_a_sync_stalled_by_the_rate_limit_says_deferred_exits_1_and_fails_sc_005(sqlite_url, github, monkeypatch,
+                                                                               capsys):
+    """Issue 15 item 9: a primary rate limit that deferred writes used to exit 0 and hide in cron."""
+    fake, _ = github
+    _keyring_with_a_target(sqlite_url, monkeypatch, {f"S{i}": f"value-{i}-abcdef" for i in range(5)})
+    fake.content_limit = (2, 3600)  # two writes, then "retry in an hour": longer than any run waits
+    capsys.readouterr()
+    code, out, _ = cloudmake(capsys, "github", "sync", "--json")
+    body = json.loads(out)
+    assert code == 1 and body["result"] == "deferred"
+    assert (body["counts"]["created"], body["counts"]["deferred"], body["counts"]["failed"]) == (2, 3, 0)
+    code, out, _ = cloudmake(capsys, "github", "sync")
+    assert code == 1 and "stalled: 3 write(s) deferred (GitHub rate limit" in out
+    code, out, _ = cloudmake(capsys, "github", "check")
+    assert code == 1 and "SC-005 FAILED: 3 finding(s)" in out
+    fake.content_limit = None
+    code, out, _ = cloudmake(capsys, "github", "sync", "--json")
+    assert code == 0 and json.loads(out)["result"] == "ok"
+
+
+def test_a_sync_killed_with_sigkill_mid_run_is_finished_by_the_next_run(sqlite_url, github, monkeypatch):
+    fake, base = github
+    values = {f"S{i:02d}": f"value-{i}-abcdef" for i in range(40)}
+    engine, keyring = _keyring_with_a_target(sqlite_url, monkeypatch, values)
     env = {**os.environ, "GITHUB_SYNC_WRITE_INTERVAL": "0.05"}
     proc = subprocess.Popen([sys.executable, "-m", "cloudmake_pipelines.cli", "github", "sync", "--json"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
+from sqlalchemy import select
 
 from cloudmake_pipelines.assets import loadtest
 from cloudmake_pipelines.assets.loadtest import (
@@ -13,6 +14,7 @@ from cloudmake_pipelines.assets.loadtest import (
     mcp_load_test_nightly,
     mcp_server_metrics,
 )
+from cloudmake_pipelines.db.tables import alert_outbox
 from cloudmake_pipelines.loadtest.store import recent_metrics
 from cloudmake_pipelines.mcp import McpServer, Registry
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource, shared_resources
@@ -116,3 +118,6 @@ def test_slow_server_fails_sc021_and_erroring_server_alerts_once(registry, db_ur
     assert alert["key"] == f"mcp_load_test:slow:{result.run_id}" and alert["task"] == "mcp_load_test"
     assert any(reason.startswith("prompts/list: error rate 100.0%") for reason in alert["details"]["reasons"])
     assert len(recent_metrics(registry.engine, "slow")) == 3  # rows are recorded even when the check fails
+    with registry.engine.connect() as conn:  # through the outbox, keyed per run: a retried step alerts once
+        (row,) = conn.execute(select(alert_outbox)).all()
+    assert row.idempotency_key == alert["idempotency_key"] == f"{alert['key']}:breach" and row.delivered_at

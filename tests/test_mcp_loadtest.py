@@ -162,6 +162,7 @@ def test_read_only_allowlist_stops_other_methods_before_the_server():
     ops = by_op(result)
     for refused in ("tools/call", "resources/read", "prompts/get"):
         assert ops[refused]["errors_by_kind"] == {"not_allowed": ops[refused]["requests"]}
+        assert ops[refused]["p95_ms"] is None  # never sent: no latency recorded
     assert ops["ping"]["errors"] == 0 and ops["tools/list"]["errors"] == 0
     assert set(server.methods) == {"initialize", "notifications/initialized", "tools/list", "ping"}
     assert [m for m in ("initialize", "ping", "server/discover", "tools/list", "resources/templates/list")
@@ -182,9 +183,14 @@ def test_legacy_sse_servers_and_dead_endpoints_are_reported_clearly():
 
 
 def test_latency_above_target_fails_sc021_but_not_the_alert():
-    with serve_mcp("stateless", Behaviour(latency=constant(0.12))) as server:
-        result = run(server.url, sc021_p95_ms=100, alert_p95_ms=1000, operations=["tools/list"])
-    assert result.sc021_failures()[0].startswith("tools/list: p95 1")
+    # Margins wider than scheduling noise on a loaded machine (0.12 s against 100/1000 ms failed at load 12):
+    # a 300 ms server is 3x the SC-021 target, and the alert needs a p95 over 4 s (the timeout is 5 s).
+    with serve_mcp("stateless", Behaviour(latency=constant(0.3))) as server:
+        result = run(server.url, sc021_p95_ms=100, alert_p95_ms=4000, request_timeout_seconds=5,
+                     operations=["tools/list"])
+    (failure,) = result.sc021_failures()
+    assert failure.startswith("tools/list: p95 ") and failure.endswith("> 100 ms")
+    assert by_op(result)["tools/list"]["p95_ms"] >= 300  # the injected latency, measured from the due time
     assert result.alert_reasons() == []
 
 

@@ -125,3 +125,13 @@ def test_missing_thresholds_file_says_how_to_point_at_one(tmp_path, monkeypatch)
     monkeypatch.setenv("CLOUDMAKE_MCP_THRESHOLDS", str(tmp_path / "nope.json"))
     with pytest.raises(ConfigError, match="nope.json: thresholds file not found"):
         load_thresholds()
+
+
+def test_thresholds_accept_ping_which_the_runner_handles_and_still_refuse_a_bare_word(tmp_path):
+    path = tmp_path / "loadTestThresholds.json"
+    path.write_text('{"defaults": {"sc021_p95_ms": 500, "alert_p95_ms": 750, "alert_error_rate": 0.05, '
+                    '"operations": ["ping", "tools/list"]}}')
+    assert load_thresholds(path).for_server("a").operations == ("ping", "tools/list")
+    validate_overrides({"operations": ["ping"]})
+    with pytest.raises(ConfigError, match="operations"):
+        validate_overrides({"operations": ["pong"]})

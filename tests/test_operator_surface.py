@@ -139,3 +139,33 @@ def test_cloudmake_invocations_in_workflows_and_hooks_exist():
         for word in words:
             if word.startswith("-"):
                 assert word.split("=")[0] in known, f"{call!r}: {word} is not an option of {command.name}"
+
+
+def test_status_shows_undelivered_alerts_and_failing_exits_1_when_one_is_overdue(embedded_dagster_home, tmp_path,
+                                                                                  monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from click.testing import CliRunner
+    from sqlalchemy import update
+
+    from cloudmake_pipelines.alerts import Alert, Alerter
+    from cloudmake_pipelines.cli import cli
+    from cloudmake_pipelines.db import make_engine
+    from cloudmake_pipelines.db.migrate import upgrade
+    from cloudmake_pipelines.db.tables import alert_outbox
+    from tests.support.servers import free_port
+
+    url = f"sqlite:///{tmp_path}/cm.db"
+    monkeypatch.setenv("DAGSTER_HOME", str(embedded_dagster_home))
+    monkeypatch.setenv("DATABASE_URL", url)
+    upgrade(url)
+    engine = make_engine(url)
+    Alerter(f"http://127.0.0.1:{free_port()}/hook", engine=engine, attempts=1).send(
+        Alert(task="spec_drift", key="spec_drift:x", summary="drift"), occurrence="1")
+    body = json.loads(CliRunner().invoke(cli, ["status", "--json"]).stdout)
+    assert body["alert_outbox"]["pending"] == 1 and body["alert_outbox"]["overdue"] == 0
+    assert CliRunner().invoke(cli, ["status", "--failing"]).exit_code == 0
+    with engine.begin() as conn:
+        conn.execute(update(alert_outbox).values(created_at=datetime.now(UTC) - timedelta(hours=1)))
+    text = CliRunner().invoke(cli, ["status", "--failing"])
+    assert text.exit_code == 1 and "alert outbox: 1 undelivered (1 overdue)" in text.stdout

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from cloudmake_pipelines.cli import main
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
-from cloudmake_pipelines.db.tables import mcp_breaker_transitions, mcp_servers
+from cloudmake_pipelines.db.tables import alert_outbox, mcp_breaker_transitions, mcp_servers
 from cloudmake_pipelines.db.types import utcnow
 from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.outages import Cursor, DatabaseSource, OutageDetector
@@ -111,12 +111,13 @@ def test_fallback_file_errors_name_the_file_and_field(tmp_path):
 
 
 @pytest.mark.e2e
-def test_operator_opens_a_breaker_and_the_sensor_in_the_code_location_requests_the_alert(
+def test_operator_opens_a_breaker_and_the_sensor_in_the_code_location_records_the_alert(
         sqlite_url, embedded_dagster_home, tmp_path):
     """Real processes: `cloudmake mcp breaker set`, then `dagster sensor preview` on the code location."""
     env = {**os.environ, "DATABASE_URL": sqlite_url, "DAGSTER_HOME": str(embedded_dagster_home),
            "CLOUDMAKE_MCP_OUTAGE_THRESHOLD_SECONDS": "0"}
     upgrade(sqlite_url, target=support.OUTAGES_REVISION)
+    upgrade(sqlite_url, target=support.OUTBOX_REVISION)
     with make_engine(sqlite_url).begin() as conn:
         conn.execute(insert(mcp_servers).values(name="alpha", url="http://127.0.0.1:9/mcp"))
     cloudmake = [sys.executable, "-m", "cloudmake_pipelines.cli", "mcp"]
@@ -128,9 +129,12 @@ def test_operator_opens_a_breaker_and_the_sensor_in_the_code_location_requests_t
                               "mcp_outage_detector", "-m", "cloudmake_pipelines.definitions"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert preview.returncode == 0, preview.stderr[-2000:]
-    assert "Sensor returning run requests for 1 run(s)" in preview.stdout
-    assert "kind: opened" in preview.stdout and "server: alpha" in preview.stdout
-    assert "summary: MCP server 'alpha' degraded for" in preview.stdout and "4 failures" in preview.stdout
+    assert "1 notification(s) due" in preview.stdout, preview.stdout
+    with make_engine(sqlite_url).connect() as conn:  # log-only here: recorded as delivered by its level-50 line
+        (row,) = conn.execute(select(alert_outbox)).all()
+    assert row.idempotency_key.startswith("mcp_outage:alpha:") and row.idempotency_key.endswith(":opened")
+    assert row.payload["summary"].startswith("MCP server 'alpha' degraded for") and "4 failures" in row.payload["summary"]
+    assert row.delivered_at is not None
 
 
 def test_breaker_reason_with_a_token_is_stored_redacted(run, engine):

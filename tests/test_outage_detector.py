@@ -5,12 +5,17 @@ import json
 
 import dagster as dg
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from cloudmake_pipelines import logs
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
-from cloudmake_pipelines.db.tables import mcp_breaker_transitions, mcp_degradation_status, mcp_outage_episodes
+from cloudmake_pipelines.db.tables import (
+    alert_outbox,
+    mcp_breaker_transitions,
+    mcp_degradation_status,
+    mcp_outage_episodes,
+)
 from cloudmake_pipelines.outages import BreakerStore, Cursor, DatabaseSource, OutageConfig, OutageDetector
 from cloudmake_pipelines.outages.http_api import breaker_api
 from tests.support import outages as support
@@ -52,7 +57,7 @@ def test_outage_alerts_once_then_resolves_with_its_duration(harness, store, engi
     harness.tick(at(0))
     store.set_state("alpha", "open", failure_count=5, at=at(10))
     data, sent = harness.tick(at(60))
-    assert sent == [] and data.run_requests == []  # 50 s out: under the 90 s threshold
+    assert sent == [] and "0 notification(s) due" in data.skip_message  # 50 s out: under the 90 s threshold
     assert status_of(engine, "alpha").status == "degraded"
 
     data, sent = harness.tick(at(360))
@@ -64,7 +69,7 @@ def test_outage_alerts_once_then_resolves_with_its_duration(harness, store, engi
 
     store.set_state("alpha", "half_open", failure_count=5, at=at(400))
     data, sent = harness.tick(at(660))  # still out of CLOSED: the same episode, no second alert
-    assert sent == [] and data.run_requests == []
+    assert sent == [] and "0 notification(s) due" in data.skip_message
 
     store.set_state("alpha", "closed", failure_count=0, at=at(700))
     _, sent = harness.tick(at(960))  # closed 260 s ago: inside the 300 s flap window, not final yet
@@ -135,8 +140,9 @@ def test_a_thousand_servers_in_one_tick(harness, store, engine):
             {"server_name": f"srv-{i:04d}", "from_state": "closed", "to_state": "open", "failure_count": i % 7,
              "occurred_at": at(10), "source": "gateway"} for i in range(1000)])
     data = harness.evaluate(at(200), harness.cursor)
-    keys = {r.run_key for r in data.run_requests}
+    keys = set(outbox(engine))
     assert len(keys) == 1000 and "mcp_outage:srv-0999:2026-11-29T08:00:10+00:00:opened" in keys
+    assert len(harness.received) == 1000 and "1000 notification(s) due" in data.skip_message
     assert json.loads(data.cursor)["after"] >= 1000
     with engine.connect() as conn:
         statuses = conn.execute(select(mcp_degradation_status.c.status)).scalars().all()
@@ -167,16 +173,15 @@ def test_the_cursor_resumes_after_a_crash(harness, store, engine):
     old_cursor = harness.cursor
     store.set_state("alpha", "open", failure_count=5, at=at(10))
     store.set_state("alpha", "half_open", failure_count=5, at=at(40))
-    crashed = harness.evaluate(at(300), old_cursor)  # the tick ran, but neither cursor nor runs were kept
+    crashed = harness.evaluate(at(300), old_cursor)  # the tick ran, but its cursor was not kept
     again = harness.evaluate(at(300), old_cursor)
-    assert [r.run_key for r in again.run_requests] == [r.run_key for r in crashed.run_requests]
+    assert "1 notification(s) due" in crashed.skip_message and "0 notification(s) due" in again.skip_message
     (episode,) = episodes(engine)
     assert episode.transition_count == 2  # applied once, not twice
-    harness.launch(crashed.run_requests)
-    harness.launch(again.run_requests)  # the daemon dedups the run key
     assert len(harness.received) == 1
     lost = harness.evaluate(at(600), None)  # the cursor itself lost: resumes after the last applied
-    assert Cursor.loads(lost.cursor).after == 2 and lost.run_requests == []
+    assert Cursor.loads(lost.cursor).after == 2 and "0 notification(s) due" in lost.skip_message
+    assert len(harness.received) == 1 and list(outbox(engine)) == [f"{episode_key(episode)}:opened"]
 
 
 @pytest.mark.postgres
@@ -247,9 +252,8 @@ def test_the_sensor_is_defined_as_the_daemon_runs_it():
 
     merged = dg.Definitions.merge(defs, dg.Definitions(resources=shared_resources()))
     sensor = merged.resolve_sensor_def("mcp_outage_detector")
-    assert sensor.minimum_interval_seconds == 300 and sensor.job_name == "mcp_outage_alert_job"
+    assert sensor.minimum_interval_seconds == 300 and not sensor.has_jobs  # alerts go through the outbox
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert merged.resolve_job_def("mcp_outage_alert_job")
 
 
 def test_the_tick_log_in_dagster_carries_the_pino_lines(sqlite_only, harness, store, capfd):
@@ -262,16 +266,51 @@ def test_the_tick_log_in_dagster_carries_the_pino_lines(sqlite_only, harness, st
         ("breaker transitions for alpha", 4), ("outage detector tick", None)]
 
 
-def test_an_undelivered_alert_fails_its_run_but_is_not_sent_again(sqlite_only, harness, store, engine):
+def test_an_alert_whose_delivery_fails_in_the_tick_is_delivered_by_the_outbox_not_lost(harness, store, engine):
+    """Issue 15's lost alert: the delivery failed (then: its run's launch), the next tick asked again under the
+    same run key and Dagster skipped it. Now the detector's tick records the alert in the outbox before it
+    marks the episode, the next detector tick does not ask again, and alert_outbox_delivery delivers it."""
     store.set_state("alpha", "open", failure_count=5, at=at(1))
-    data = harness.evaluate(at(200), Cursor().dumps())
-    (request,) = data.run_requests
-    result = support.mcp_outage_alert_job.execute_in_process(
-        run_config=request.run_config, instance=harness.instance, raise_on_error=False,
-        resources={"database": support.DatabaseResource(url=harness.db_url),
-                   "alerts": support.AlertsResource(webhook_url=f"http://127.0.0.1:{free_port()}/hook")})
-    assert not result.success  # red in the UI: "re-execute this run to resend"
-    assert "did not accept the opened notification for alpha" in str(result.all_events)
+    harness.inbox.fail_next(f"/{harness.name}", 503, times=4)  # every attempt of the tick's delivery
+    data, sent = harness.tick(at(200))
+    assert "1 notification(s) due" in data.skip_message and len(sent) == 4  # four attempts, each answered 503
+    (row,) = outbox(engine).values()
+    assert row.delivered_at is None and row.attempts == 1 and row.last_error == "HTTP 503"
     (episode,) = episodes(engine)
-    assert episode.alerted_at is not None  # it is in the logs at level 50; the next tick does not repeat it
-    assert harness.evaluate(at(500), data.cursor).run_requests == []
+    assert episode.alerted_at is not None  # the detector's part is done: it never asks again
+    data, sent = harness.tick(at(500))
+    assert "0 notification(s) due" in data.skip_message and sent == []
+    make_due(engine)
+    delivery = harness.deliver()
+    assert "delivered 1, failed 0; 0 pending" in delivery.skip_message
+    alert = harness.received[-1]  # the fifth POST, the first one accepted
+    assert len(harness.received) == 5 and alert["idempotency_key"] == "mcp_outage:alpha:2026-11-29T08:00:01+00:00:opened"
+    make_due(engine)
+    assert "delivered 0, failed 0" in harness.deliver().skip_message and len(harness.received) == 5
+
+
+def test_a_tick_that_dies_after_recording_asks_again_and_the_outbox_posts_once(sqlite_only, harness, store, engine):
+    """A tick killed between the outbox row and marking the episode: the next tick asks again; same key, no
+    second row, no second POST."""
+    store.set_state("alpha", "open", failure_count=5, at=at(1))
+    result = OutageDetector(DatabaseSource(engine), engine).tick(Cursor(), at(200))
+    (notification,) = result.notifications
+    alerter = support.AlertsResource(webhook_url=harness.webhook_url).get_alerter(engine)
+    assert alerter.send(notification.alert, occurrence=notification.kind) is True  # ... and the process dies
+    data, _ = harness.tick(at(200))
+    assert "1 notification(s) due" in data.skip_message
+    assert len(harness.received) == 1 and len(outbox(engine)) == 1
+
+
+def outbox(engine) -> dict:
+    with engine.connect() as conn:
+        return {r.idempotency_key: r for r in conn.execute(select(alert_outbox).order_by(alert_outbox.c.id))}
+
+
+def make_due(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(alert_outbox).values(next_attempt_at=None))
+
+
+def episode_key(episode) -> str:
+    return f"mcp_outage:{episode.server_name}:{episode.started_at.isoformat()}"

@@ -23,6 +23,7 @@ SENSORS = {
     "mcp_outage_detector": 300,          # 2: outage detection, */5 * * * *
     "mcp_server_partitions_sync": 60,    # 1: partitions follow the MCP server registry
     "design_token_propagation_monitor": 60,  # future: SC-002 token propagation, polls within 5 min
+    "alert_outbox_delivery": 60,         # every task's alerts: retried until the webhook accepts them
 }
 MANUAL_JOBS = {"migrations_job", "master_key_rotation_job", "admin_benchmark_job"}  # 9, 6, 10: on demand
 

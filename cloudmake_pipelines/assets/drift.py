@@ -25,7 +25,7 @@ def mcp_drift_snapshots(context: dg.AssetExecutionContext, database: DatabaseRes
                         drift: DriftTargetResource, alerts: AlertsResource,
                         settings: SettingsResource) -> dg.MaterializeResult:
     report = drift.check()
-    change = record_and_alert(database.get_engine(), report, alerts.get_alerter(),
+    change = record_and_alert(database.get_engine(), report, alerts.get_alerter(database.get_engine()),
                               environment=settings.get().environment, now=utcnow())
     for item in change.new:
         context.log.warning(f"new drift: {item.key} (expected {item.expected}, actual {item.actual}) at {item.location}")

@@ -60,7 +60,7 @@ def mcp_server_metrics(context: dg.AssetExecutionContext, config: LoadTestConfig
                                    ("duration_seconds", config.duration_seconds)) if v is not None}
     result, alerted = measure_and_record(
         database.get_engine(), context.partition_key, load_thresholds(config.thresholds_path),
-        environment=settings.get().environment, run_id=context.run_id, alerter=alerts.get_alerter(),
+        environment=settings.get().environment, run_id=context.run_id, alerter=alerts.get_alerter(database.get_engine()),
         overrides=overrides)
     metadata: dict[str, dg.RawMetadataValue] = {
         "server": result.server, "protocol": result.protocol_version or "none",

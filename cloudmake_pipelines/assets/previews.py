@@ -35,7 +35,7 @@ _SAMPLE_IDS = 50
 @fails_clearly
 def archived_preview_environments(context: dg.AssetExecutionContext, database: DatabaseResource,
                                   alerts: AlertsResource, previews: PreviewsResource) -> dg.MaterializeResult:
-    archiver = previews.get_archiver(database.get_engine(), alerts.get_alerter())
+    archiver = previews.get_archiver(database.get_engine(), alerts.get_alerter(database.get_engine()))
     source = "schedule" if context.run.tags.get("dagster/schedule_name") else "dagster"
     report = archiver.run(source=source, run_id=context.run_id)
     counts = report.cleanup.counts()

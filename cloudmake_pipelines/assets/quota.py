@@ -52,7 +52,7 @@ def _top_table(stats) -> dg.TableMetadataValue:
 @fails_clearly
 def quota_exhaustion(context: dg.AssetExecutionContext, database: DatabaseResource, alerts: AlertsResource,
                      quota: QuotaResource) -> dg.MaterializeResult:
-    report = hourly(database.get_engine(), quota.settings(), quota.config(), alerts.get_alerter(), utcnow())
+    report = hourly(database.get_engine(), quota.settings(), quota.config(), alerts.get_alerter(database.get_engine()), utcnow())
     frequent = report.frequent
     by_kind = {k: sum(s.kind == k for s in frequent) for k in ("user", "project", "platform")}
     return dg.MaterializeResult(metadata={

@@ -28,7 +28,7 @@ def _fmt(when) -> str:
 
 def _latest(database: DatabaseResource, alerts: AlertsResource, tokens: TokenPropagationResource):
     """The monitor, the latest version's rows and those failing SC-002: what the asset and the check read."""
-    monitor = tokens.monitor(database, alerts.get_alerter())
+    monitor = tokens.monitor(database, alerts.get_alerter(database.get_engine()))
     rows = monitor.table()
     return monitor, rows, monitor.failing(rows)
 

@@ -31,6 +31,7 @@ COMMANDS = {
     "github": ("github:group", "GitHub secrets sync (task 8)."),
     "tokens": ("tokens:group", "Design-token propagation from commit to apps (SC-002 ≤ 5 min)."),
     "quota": ("quota:group", "Rate-limit quota monitoring: frequently exhausted buckets, events, retention."),
+    "alerts": ("alerts:group", "The alert outbox: pending alerts, retry delivery now."),
     "status": ("status:command", "Every scheduled task: cadence, on/off, last and next run, checks."),
     "demo": ("demo:group", "A demo MCP server and sample previews for a first run (dev only)."),
 }

@@ -128,6 +128,9 @@ def _print(report: SyncReport) -> None:
                f"{counts['skipped']} unchanged, {counts['conflict']} conflict, {counts['orphan']} orphan, "
                f"{counts['deferred']} deferred, {counts['failed']} failed, {counts['rejected']} rejected, "
                f"{counts['excluded']} excluded; {report.requests_sent} requests in {report.duration_ms:.0f} ms")
+    if report.result == "deferred":
+        first = report.of("deferred")[0]
+        click.echo(f"stalled: {counts['deferred']} write(s) deferred ({first.reason}); the next run continues")
 
 
 @group.command("sync")
@@ -136,7 +139,11 @@ def _print(report: SyncReport) -> None:
 @click.option("--target", "target_keys", multiple=True, help="Sync only this target (repeatable).")
 @json_option
 def sync(dry_run: bool, force: bool, target_keys: tuple[str, ...], as_json: bool) -> None:
-    """Sync secrets from the keyring to GitHub now. Exit 1 on conflicts or failures."""
+    """Sync secrets from the keyring to GitHub now.
+
+    Exit 1 on conflicts or failures, and when GitHub's rate limit or the write quota deferred writes
+    (``"result": "deferred"`` in --json: the sync stalled; the next run continues where it stopped).
+    """
     from ..github.service import SyncService  # httpx, PyNaCl: only for the commands that talk to GitHub
 
     engine = _engine(as_json)
@@ -155,7 +162,7 @@ def sync(dry_run: bool, force: bool, target_keys: tuple[str, ...], as_json: bool
         _print(report)
         if not report.targets:
             click.echo("no targets: add one with `cloudmake github targets add SPEC`")
-    if report.of("conflict", "failed"):
+    if report.result != "ok":
         raise click.exceptions.Exit(1)
 
 

@@ -156,7 +156,7 @@ def loadtest(names, thresholds_path, duration, rate, as_json):
     for name in targets:
         registry.get(name)
     overrides = {k: v for k, v in (("duration_seconds", duration), ("rate_per_second", rate)) if v is not None}
-    run_id, alerter, results, failed = f"cli-{uuid.uuid4().hex[:12]}", Alerter(settings.alert_webhook_url), [], False
+    run_id, alerter, results, failed = f"cli-{uuid.uuid4().hex[:12]}", Alerter(settings.alert_webhook_url, engine=engine), [], False
     with progress(enabled=not as_json) as bar:
         for name in targets:
             task = bar.add_task(name, total=None)

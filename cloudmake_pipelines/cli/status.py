@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import click
 from rich.table import Table
 
-from ..errors import ConfigError
+from ..errors import CloudMakeError, ConfigError
 from .common import emit_json, json_option, setup
 from .output import print_table
 
@@ -43,9 +43,29 @@ def _storage_errors(home: str) -> Iterator[None]:
                           f"{' '.join(str(cause).split()) or type(cause).__name__}") from None
 
 
+def _alert_outbox(settings) -> dict:
+    """The alert outbox's counts from the platform database; ``unavailable`` says why when it cannot be read
+    (the dashboard still shows the tasks)."""
+    from datetime import timedelta
+
+    from ..alerts import outbox_status
+    from ..db.engine import make_engine
+    from ..db.helpers import require_tables
+    from ..db.tables import alert_outbox
+    from ..db.types import utcnow
+
+    try:
+        engine = make_engine(settings.database_url, create=False)
+        require_tables(engine, alert_outbox)
+        return outbox_status(engine, utcnow(), timedelta(minutes=settings.alerts.overdue_minutes)).as_dict()
+    except CloudMakeError as exc:
+        return {"unavailable": str(exc)}
+
+
 @click.command("status")
 @json_option
-@click.option("--failing", is_flag=True, help="Exit 1 when a task's last run or a check failed.")
+@click.option("--failing", is_flag=True,
+              help="Exit 1 when a task's last run or a check failed, or an alert is overdue in the outbox.")
 def command(as_json: bool, failing: bool) -> None:
     """Every scheduled task: cadence, on/off, last run, next run, latest SC check results.
 
@@ -64,8 +84,9 @@ def command(as_json: bool, failing: bool) -> None:
 
     with _storage_errors(home), dg.DagsterInstance.from_config(home) as instance:
         tasks = opsstatus.collect(defs, instance)
+    outbox = _alert_outbox(settings)
     if as_json:
-        emit_json({"environment": settings.environment, "tasks": [t.as_dict() for t in tasks]})
+        emit_json({"environment": settings.environment, "tasks": [t.as_dict() for t in tasks], "alert_outbox": outbox})
     else:
         table = Table(title=f"CloudMake Ops ({settings.environment})")
         for column in ("task", "cadence", "on", "last run", "next run", "checks"):
@@ -76,7 +97,13 @@ def command(as_json: bool, failing: bool) -> None:
             table.add_row(t.name, t.cadence, "on" if t.enabled else "off", last, t.next_run or "-",
                           _check_summary(t.checks))
         print_table(table)
+        if "unavailable" in outbox:
+            click.echo(f"alert outbox: unavailable: {outbox['unavailable']}")
+        else:
+            oldest = f", oldest pending since {outbox['oldest_pending_at']}" if outbox["oldest_pending_at"] else ""
+            click.echo(f"alert outbox: {outbox['pending']} undelivered ({outbox['overdue']} overdue){oldest}; "
+                       f"{outbox['delivered']} delivered")
     bad = [t for t in tasks if (t.last_run and t.last_run["status"] == "FAILURE")
            or any(c["passed"] is False for c in t.checks)]
-    if failing and bad:
+    if failing and (bad or outbox.get("overdue")):
         raise click.exceptions.Exit(1)

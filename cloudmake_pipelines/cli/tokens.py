@@ -24,7 +24,8 @@ def _engine(settings, *, create: bool = True) -> Engine:
 
 
 def _monitor(settings, *, create: bool = True) -> Monitor:
-    return open_monitor(_engine(settings, create=create), settings, Alerter(settings.alert_webhook_url))
+    engine = _engine(settings, create=create)
+    return open_monitor(engine, settings, Alerter(settings.alert_webhook_url, engine=engine))
 
 
 def _when(value) -> str:

@@ -92,12 +92,21 @@ class SyncReport:
         return [o for o in self.outcomes if o.action in actions]
 
     @property
+    def result(self) -> str:
+        """One word for cron and ``--json``: ``failed`` (a conflict or a failure), ``deferred`` (the sync
+        stalled on GitHub's rate limit or the write quota: the rest waits for the next run), or ``ok``."""
+        if self.of("conflict", "failed"):
+            return "failed"
+        return "deferred" if self.of("deferred") else "ok"
+
+    @property
     def out_of_sync(self) -> list[Outcome]:
         """SC-005's findings: what a dry run would still write, conflicts, deferrals and failures."""
         return self.of(*OUT_OF_SYNC)
 
     def to_dict(self) -> dict:
-        return {"dry_run": self.dry_run, "targets": self.targets, "counts": self.counts(), "duration_ms": self.duration_ms,
+        return {"dry_run": self.dry_run, "result": self.result, "targets": self.targets, "counts": self.counts(),
+                "duration_ms": self.duration_ms,
                 "requests_sent": self.requests_sent, "writes_sent": self.writes_sent,
                 "outcomes": [o.__dict__ for o in self.outcomes if o.action != "unchanged"]}
 

@@ -64,7 +64,7 @@ def send_master_key_reminder(context: dg.OpExecutionContext, database: DatabaseR
     if not status["reminder_due"]:
         context.log.info("the active master key is younger than a year: no reminder")
         return
-    alerts.get_alerter().send(Alert(
+    alerts.get_alerter(database.get_engine()).send(Alert(
         task=TASK, key=f"master-key-age-v{status['active_version']}", severity="warning",
         summary=f"master key v{status['active_version']} is {status['active_age_days']} days old: "
                 "rotate it (cloudmake keys rotate-master --confirm)",

@@ -54,8 +54,13 @@ Classifier = Callable[[BaseException], str]
 
 async def run_open_loop(plan: Plan, operation: Operation, classify: Classifier, *,
                         clock: Callable[[], float] = time.perf_counter,
-                        on_arrival: Callable[[int], None] | None = None) -> RunStats:
-    """Drive ``operation`` per ``plan``. Finishes within duration + timeout however the server behaves."""
+                        on_arrival: Callable[[int], None] | None = None,
+                        unsent_kinds: frozenset[str] = frozenset()) -> RunStats:
+    """Drive ``operation`` per ``plan``. Finishes within duration + timeout however the server behaves.
+
+    An error of a kind in ``unsent_kinds`` (a refusal before anything was sent) counts as an error with no
+    latency: its microseconds of client work would drag the operation's percentiles towards zero.
+    """
     stats = RunStats({op: OperationStats(op) for op in plan.operations}, arrivals=plan.arrivals)
     interval = 1.0 / plan.rate_per_second
     in_flight: set[asyncio.Task[None]] = set()
@@ -69,7 +74,10 @@ async def run_open_loop(plan: Plan, operation: Operation, classify: Classifier, 
             error = "timeout"
         except Exception as exc:  # noqa: BLE001 - every failure is counted by kind, never fatal to the run
             error = classify(exc)
-        stats.per_operation[op].record(clock() - due, error, pages)
+        if error in unsent_kinds:
+            stats.per_operation[op].record_unsent(error)
+        else:
+            stats.per_operation[op].record(clock() - due, error, pages)
 
     t0 = clock()
     for i in range(plan.arrivals):

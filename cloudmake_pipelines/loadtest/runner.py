@@ -122,7 +122,8 @@ async def _run(server: McpServer, thresholds: Thresholds, headers: Mapping[str, 
         plan = Plan(operations, thresholds.rate_per_second, thresholds.duration_seconds,
                     thresholds.max_in_flight, thresholds.request_timeout_seconds)
         progress = (lambda n: on_arrival(n, plan.arrivals)) if on_arrival else None
-        stats = await run_open_loop(plan, _operation(client, thresholds.max_pages), _classify, on_arrival=progress)
+        stats = await run_open_loop(plan, _operation(client, thresholds.max_pages), _classify, on_arrival=progress,
+                                    unsent_kinds=frozenset({"not_allowed"}))  # refused by the allowlist
         return stats, client.protocol_version, notes
     finally:
         await client.__aexit__(None, None, None)

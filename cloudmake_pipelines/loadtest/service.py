@@ -57,5 +57,5 @@ def measure_and_record(engine: Engine, name: str, thresholds_file: ThresholdsFil
     save_result(engine, result, run_id)
     alert = alert_for(result, run_id)
     if alert is not None:
-        alerter.send(alert)
+        alerter.send(alert, occurrence="breach")  # the key names the run: a retried step alerts once
     return result, alert is not None

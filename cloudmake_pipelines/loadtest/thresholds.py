@@ -47,7 +47,8 @@ class Thresholds:
 BUILTIN = Thresholds()
 
 
-Operation = Annotated[str, StringConstraints(pattern=r"^[a-z]+(/[a-zA-Z_]+)+$")]
+#: An MCP method: ``ping`` (the runner sends it, skipping it on session-less servers) or ``area/method``.
+Operation = Annotated[str, StringConstraints(pattern=r"^(ping|[a-z]+(/[a-zA-Z_]+)+)$")]
 
 
 def _unique(operations: list[str] | None) -> list[str] | None:

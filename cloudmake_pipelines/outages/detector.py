@@ -10,7 +10,7 @@ trace in the current state, but it is in the log. The tick
    resolved once the server has stayed closed for the flap window;
 3. returns the notifications due: "opened" for an episode degraded longer than the threshold and not yet
    alerted, "resolved" for an alerted episode that resolved. They are keyed per server and episode
-   start, and the alert job records them as sent, so no episode alerts twice;
+   start, and the sensor records them as sent once the alert outbox holds them, so no episode alerts twice;
 4. keeps ``mcp_degradation_status`` (state, since when, fallback guidance) up to date.
 
 A tick re-run with an old cursor (a crash lost the new one) changes nothing twice: the last transition
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +32,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 from ..alerts import Alert, Alerter
 from ..db.locks import lock_key
 from ..db.tables import mcp_degradation_status
-from ..errors import CloudMakeError, ConfigError
+from ..errors import CloudMakeError
 from ..logs import get_logger
 from .config import OutageConfig
 from .fallbacks import Fallbacks
@@ -94,29 +93,15 @@ class Notification:
     alert: Alert
 
     @property
-    def run_key(self) -> str:
+    def idempotency_key(self) -> str:
+        """The outbox key: one per server, episode start and kind, whichever tick asks."""
         return f"{self.alert.key}:{self.kind}"
 
-    def to_config(self) -> dict[str, Any]:
-        """Plain JSON values (the alert job's run config); :meth:`from_config` reads them back."""
-        alert = self.alert
-        return {"kind": self.kind, "server": self.server, "started_at": self.started_at.isoformat(),
-                "alert": {"task": alert.task, "key": alert.key, "summary": alert.summary, "severity": alert.severity,
-                          "details": dict(alert.details), "environment": alert.environment}}
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Notification:
-        try:
-            return cls(kind=config["kind"], server=config["server"],
-                       started_at=datetime.fromisoformat(config["started_at"]), alert=Alert(**config["alert"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"outage notification run config: {exc!s} (expected kind, server, started_at "
-                              "(ISO 8601) and alert {task, key, summary, severity, details, environment})") from None
-
     def deliver(self, alerter: Alerter, history: OutageHistory, now: datetime) -> bool:
-        """Send it and record it as sent on its episode (so no later tick asks again). False: the webhook
-        refused it (the alert is in the logs); the run that delivers it fails, and re-executing resends."""
-        delivered = alerter.send(self.alert)
+        """Hand it to the alert outbox (POSTed now, or retried until accepted), then record it as sent on its
+        episode so no later tick asks again. A crash in between asks again: the outbox key makes it a no-op.
+        Returns whether the webhook has it already."""
+        delivered = alerter.send(self.alert, occurrence=self.kind)
         history.mark_notified(self.server, self.started_at, self.kind, now)
         return delivered
 
@@ -171,7 +156,7 @@ class OutageDetector:
         self.log.info("outage detector tick", extra={
             "transitions": result.applied, "read": result.read, "servers": result.servers,
             "degraded": result.degraded, "recovering": result.recovering, "caught_up": result.caught_up,
-            "notifications": [n.run_key for n in result.notifications], "cursor_after": cursor.after,
+            "notifications": [n.idempotency_key for n in result.notifications], "cursor_after": cursor.after,
             "waiting_ids": len(cursor.waiting), "duration_ms": result.duration_ms, "source": self.source.description})
         return result
 

@@ -76,8 +76,9 @@ class AlertsResource(SettingsBacked):
     GROUP: ClassVar[str] = "alerts"
     webhook_url: str | None = None
 
-    def get_alerter(self) -> Alerter:
-        return Alerter(self.group().webhook_url)
+    def get_alerter(self, engine: Engine, **options: Any) -> Alerter:
+        """An alerter whose alerts go through the outbox in ``engine`` (the run's platform database)."""
+        return Alerter(self.group().webhook_url, engine=engine, **options)
 
 
 class SettingsResource(dg.ConfigurableResource):

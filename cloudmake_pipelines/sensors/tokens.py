@@ -27,7 +27,7 @@ def design_token_propagation_monitor(context: dg.SensorEvaluationContext, databa
     engine = database.get_engine()
     try:
         require_tables(engine, token_sources, token_versions, token_apps, token_propagation)
-        monitor = tokens.monitor(database, alerts.get_alerter())
+        monitor = tokens.monitor(database, alerts.get_alerter(database.get_engine()))
     except CloudMakeError as exc:
         return dg.SkipReason(f"skipped: {exc}")
     try:

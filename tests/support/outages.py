@@ -1,7 +1,7 @@
-"""Driving the outage sensor in tests: a frozen clock, a webhook receiver, and ticks that launch runs.
+"""Driving the outage sensor in tests: a frozen clock, a webhook receiver, and ticks as the daemon runs them.
 
-A tick evaluates ``mcp_outage_detector`` with ``build_sensor_context`` on a real instance, then launches
-each requested run in process unless a run with that run key exists already — as the daemon does.
+A tick evaluates ``mcp_outage_detector`` with ``build_sensor_context`` on a real instance: its alerts go
+through the outbox and are POSTed during the tick; :meth:`Harness.deliver` runs ``alert_outbox_delivery``.
 """
 
 from __future__ import annotations
@@ -18,17 +18,21 @@ from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource
 from cloudmake_pipelines.resources.outages import OutageDetectionResource
-from cloudmake_pipelines.sensors.outages import mcp_outage_alert_job, mcp_outage_detector
+from cloudmake_pipelines.sensors.alerts import alert_outbox_delivery
+from cloudmake_pipelines.sensors.outages import mcp_outage_detector
 from tests.support.webhook import WebhookReceiver
 
-#: The outage tables' own migration branch (0001 -> 0004): faster than every head, and all these tests need.
+#: The outage tables' own migration branch (0001 -> 0004): faster than every head, and all these tests need
+#: with the alert outbox's branch (0001 -> 0013).
 OUTAGES_REVISION = "0004_mcp_outages"
+OUTBOX_REVISION = "0013_alert_outbox"
 
 
 @pytest.fixture(name="engine")
 def outage_engine(db_url: str):
     """Overrides the shared ``engine`` fixture: SQLite and PostgreSQL, migrated up to the outage tables."""
     upgrade(db_url, target=OUTAGES_REVISION)
+    upgrade(db_url, target=OUTBOX_REVISION)
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
@@ -91,23 +95,16 @@ class Harness:
         return mcp_outage_detector.evaluate_tick(context)
 
     def tick(self, now: datetime) -> tuple[object, list[dict]]:
-        """One tick as the daemon runs it: evaluate, keep the cursor, launch new run keys. Returns the
-        evaluation and the alerts the webhook received during the tick."""
+        """One tick as the daemon runs it: evaluate and keep the cursor. Returns the evaluation and the
+        alerts the webhook received during the tick."""
         before = len(self.received)
         data = self.evaluate(now, self.cursor)
         if data.cursor is not None:
             self.cursor = data.cursor
-        self.launch(data.run_requests or [])
         return data, self.received[before:]
 
-    def launch(self, run_requests) -> None:
-        for request in run_requests:
-            tags = {**request.tags, "dagster/run_key": request.run_key, "test_harness": self.name}
-            if self.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key,
-                                                                  "test_harness": self.name})):
-                continue
-            result = mcp_outage_alert_job.execute_in_process(
-                run_config=request.run_config, instance=self.instance, tags=tags,
-                resources={"database": DatabaseResource(url=self.db_url),
-                           "alerts": AlertsResource(webhook_url=self.webhook_url)})
-            assert result.success
+    def deliver(self, cursor: str | None = None):
+        """One tick of ``alert_outbox_delivery`` (on the real clock: backoff is measured against it)."""
+        context = dg.build_sensor_context(instance=self.instance, cursor=cursor, resources={
+            "database": DatabaseResource(url=self.db_url), "alerts": AlertsResource(webhook_url=self.webhook_url)})
+        return alert_outbox_delivery.evaluate_tick(context)
