@@ -106,6 +106,8 @@ def test_packaged_thresholds_and_precedence(tmp_path):
      r"defaults.operations=\[\]: expected at least 1 item"),
     ('{"defaults": {"sc021_p95_ms": NaN, "alert_p95_ms": 750, "alert_error_rate": 0.05}}',
      "defaults.sc021_p95_ms=nan: expected a finite number"),
+    ('{"defaults": {"sc021_p95_ms": 1e300, "alert_p95_ms": 750, "alert_error_rate": 0.05}}',
+     "defaults.sc021_p95_ms=1e\\+300: expected a number <= 300000"),
     ('{"defaults": {"sc021_p95_ms": 500, "alert_p95_ms": Infinity, "alert_error_rate": 0.05}}',
      "defaults.alert_p95_ms=inf: expected a finite number"),
     ('{"defaults": {"sc021_p95_ms": 500, "alert_p95_ms": 750, "alert_error_rate": 0.05, "rate_per_second": -1}}',

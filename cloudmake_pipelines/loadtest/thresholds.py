@@ -24,6 +24,10 @@ ENV_VARIABLE = "CLOUDMAKE_MCP_THRESHOLDS"
 LIST_OPERATIONS = ("tools/list", "resources/list", "prompts/list")
 
 
+#: A latency target above the longest request timeout (300 s) could never fail: out of range, like NaN.
+MAX_LATENCY_MS = 300_000
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Everything one server's load test needs: the SC-021 target, alert conditions and the load shape."""
@@ -62,8 +66,9 @@ class Overrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
-    sc021_p95_ms: float | None = Field(None, gt=0, description="SC-021: list operations p95 target (ms).")
-    alert_p95_ms: float | None = Field(None, gt=0, description="Alert when an operation's p95 exceeds this (ms).")
+    sc021_p95_ms: float | None = Field(None, gt=0, le=MAX_LATENCY_MS, description="SC-021: list operations p95 target (ms).")
+    alert_p95_ms: float | None = Field(None, gt=0, le=MAX_LATENCY_MS,
+                                       description="Alert when an operation's p95 exceeds this (ms).")
     alert_error_rate: float | None = Field(None, ge=0, le=1, description="Alert above this error fraction.")
     rate_per_second: float | None = Field(None, gt=0, le=5000, description="Constant arrival rate (open model).")
     duration_seconds: float | None = Field(None, gt=0, le=3600)
@@ -78,8 +83,8 @@ class Overrides(BaseModel):
 
 
 class Defaults(Overrides):
-    sc021_p95_ms: float = Field(gt=0)
-    alert_p95_ms: float = Field(gt=0)
+    sc021_p95_ms: float = Field(gt=0, le=MAX_LATENCY_MS)
+    alert_p95_ms: float = Field(gt=0, le=MAX_LATENCY_MS)
     alert_error_rate: float = Field(ge=0, le=1)
 
 
