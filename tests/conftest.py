@@ -106,6 +106,24 @@ def production_dagster_home(pg_url, tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture
+def cloudmake_main(capsys):
+    """Runs ``cloudmake GROUP ARGS...`` through the console entry point, in process (a process each is slow):
+    returns a CompletedProcess with the exit code and only this command's stdout and stderr."""
+    import subprocess
+
+    from cloudmake_pipelines.cli import main
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, exited.value.code, out, err)
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
     """No test inherits a developer's credentials or database, or another test's process-wide state."""

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from cloudmake_pipelines.cli import main
 from cloudmake_pipelines.db.engine import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.loadtest.store import recent_metrics
@@ -15,16 +14,13 @@ from tests.support.mcp_servers import Behaviour, serve_mcp
 
 
 @pytest.fixture
-def cli(sqlite_url, monkeypatch, capsys):
+def cli(sqlite_url, monkeypatch, cloudmake_main):
     """Runs `cloudmake mcp ...` through the console entry point, in process (a process each is slow)."""
     upgrade(sqlite_url)
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
 
     def run(*args):
-        with pytest.raises(SystemExit) as exited:
-            main(["mcp", *args])
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, exited.value.code, out, err)
+        return cloudmake_main("mcp", *args)
 
     run.url = sqlite_url
     return run

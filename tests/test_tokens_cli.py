@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import pytest
 
-from cloudmake_pipelines.cli import main
 from cloudmake_pipelines.db.migrate import upgrade
 from tests.support.token_apps import TokenApp
 from tests.test_tokens import Repo, tokens_json
 
 
 @pytest.fixture
-def cli(sqlite_url, monkeypatch, capsys):
+def cli(sqlite_url, monkeypatch, cloudmake_main):
     upgrade(sqlite_url)
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
 
     def run(*args):
-        with pytest.raises(SystemExit) as exited:
-            main(["tokens", *args])
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, exited.value.code, out, err)
+        return cloudmake_main("tokens", *args)
 
     return run
 
