@@ -51,8 +51,9 @@ def report(kind: str | None, top: int, config_file: Path | None, as_json: bool) 
         emit_json({"as_of": floor_hour(now).isoformat(), "buckets": len(stats), "frequent": len(frequent),
                    "top": [s.as_dict() for s in stats[:top]]})
     else:
-        from rich.console import Console
         from rich.table import Table
+
+        from .output import print_table
 
         table = Table(title=f"quota buckets exhausted in the 7 days to {floor_hour(now):%Y-%m-%d %H:00} UTC")
         for column in ("kind", "bucket", "windows", "1h", "24h", "7d", "limit/h", "peak/h", "suggested", "trend",
@@ -62,7 +63,7 @@ def report(kind: str | None, top: int, config_file: Path | None, as_json: bool) 
             table.add_row(s.kind, s.bucket, f"{s.windows_exhausted}/{s.windows}", str(s.exhaustions_1h),
                           str(s.exhaustions_24h), str(s.exhaustions_7d), f"{s.limit_per_hour:g}",
                           f"{s.peak_demand:g}", str(s.suggested_limit), f"{s.trend:+d}", "YES" if s.frequent else "")
-        Console(width=200).print(table)
+        print_table(table)
         click.echo(f"{len(frequent)} of {len(stats)} bucket(s) frequently exhausted"
                    + (f" (showing {top})" if len(stats) > top else ""))
     if frequent:
