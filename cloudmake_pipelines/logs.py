@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -87,7 +86,7 @@ class Redactor:
 
 
 redactor = Redactor()
-_HOSTNAME = socket.gethostname()
+_HOSTNAME = os.uname().nodename  # socket.gethostname()'s value, without importing socket (CLI start-up)
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "pino_level", "dagster_meta", "dagster_event", "dagster_event_batch_metadata"}
 

@@ -11,7 +11,6 @@ rule's keywords decide which rules run over the buffer. Python's ``re`` alone, o
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from .filters import CHECKS, generic_value_ok, is_placeholder, required_entropy, shannon_entropy
 from .findings import Finding
-from .rules import Rule, RuleSet
+from .rules import Rule, RuleSet, cache_key
 
 ALLOW_MARKER = b"secretscan:allow"
 #: Rules whose matches can be longer than this are confirmed over the whole buffer, not in windows.
@@ -160,8 +159,8 @@ def _hyperscan_database(rules: Sequence[Rule]):
         import hyperscan
     except ImportError:
         return None, list(range(len(rules))), []
-    key = hashlib.sha256(repr((hyperscan.__version__, MAX_WINDOW, [r.pattern for r in rules])).encode()).hexdigest()
-    cache = cache_dir() / f"hyperscan-{key[:32]}.db"
+    key = cache_key(repr((hyperscan.__version__, MAX_WINDOW, [r.pattern for r in rules])).encode())
+    cache = cache_dir() / f"hyperscan-{key}.db"
     try:
         head, blob = cache.read_bytes().split(b"\n", 1)
         meta = json.loads(head)

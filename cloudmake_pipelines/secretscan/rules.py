@@ -21,10 +21,11 @@ Both files are validated by the pydantic models in :mod:`.config_model` (errors 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,27 +41,33 @@ _CACHE_VERSION = 3
 class Allowlist:
     """What is not a finding: secrets matching ``regexes``, containing ``stopwords`` or whose SHA-256
     starts with one of ``digests`` (published example keys, kept out of the repository as literals),
-    variable names matching ``names`` (the rule's ``name`` group), files whose path matches ``paths``."""
+    variable names matching ``names`` (the rule's ``name`` group), files whose path matches ``paths``.
+    Patterns are compiled on first use: a clean pre-commit run compiles none of them."""
 
-    regexes: tuple[re.Pattern[str], ...] = ()
-    names: tuple[re.Pattern[str], ...] = ()
+    regexes: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
     stopwords: tuple[str, ...] = ()
-    paths: tuple[re.Pattern[str], ...] = ()
+    paths: tuple[str, ...] = ()
     digests: frozenset[str] = frozenset()
+
+    @cached_property
+    def _compiled(self) -> tuple[tuple[re.Pattern[str], ...], ...]:
+        return tuple(tuple(map(re.compile, group)) for group in (self.regexes, self.names, self.paths))
 
     def allows_secret(self, secret: str, name: str | None = None) -> bool:
         lowered = secret.lower()
         plain = lowered.translate(_LEET)  # "s3cretPassw0rd" is spelled "secretpassword"
         if any(w in lowered or (len(w) >= 6 and w in plain) for w in self.stopwords):
             return True
-        if any(r.search(secret) for r in self.regexes):
+        regexes, names, _ = self._compiled
+        if any(r.search(secret) for r in regexes):
             return True
-        if name is not None and any(r.search(name) for r in self.names):
+        if name is not None and any(r.search(name) for r in names):
             return True
         return bool(self.digests) and _digest(secret) in self.digests
 
     def allows_path(self, path: str) -> bool:
-        return any(r.search(path) for r in self.paths)
+        return bool(self.paths) and any(r.search(path) for r in self._compiled[2])
 
     def merged(self, other: Allowlist) -> Allowlist:
         return Allowlist(self.regexes + other.regexes, self.names + other.names,
@@ -68,6 +75,8 @@ class Allowlist:
 
 
 def _digest(secret: str) -> str:
+    import hashlib  # here: loading OpenSSL costs a clean pre-commit run ~3 ms
+
     return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
@@ -124,7 +133,7 @@ def _builtin() -> dict[str, Any]:
     from .engine import cache_dir, store_cache
 
     text = RULES_FILE.read_bytes()
-    key = hashlib.sha256(text + str(_CACHE_VERSION).encode()).hexdigest()[:32]
+    key = cache_key(text, str(_CACHE_VERSION).encode())
     cache = cache_dir() / f"rules-{key}.json"
     try:
         return json.loads(cache.read_bytes())
@@ -137,14 +146,22 @@ def _builtin() -> dict[str, Any]:
     return doc
 
 
+def cache_key(*parts: bytes) -> str:
+    """A name for cached derived data (validated rules, compiled database): CRC-32 and Adler-32 of the
+    inputs and their length. Not a security boundary (the cache is the user's own), and it spares a
+    pre-commit run loading OpenSSL for hashlib."""
+    data = b"\0".join(parts)
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}{len(data):x}"
+
+
 def _rule(raw: dict[str, Any]) -> Rule:
     return Rule(raw["id"], raw["description"], raw["pattern"], tuple(raw["keywords"]), raw["entropy"],
                 raw["check"], raw["generic"], _allowlist(raw["allowlist"]))
 
 
 def _allowlist(raw: dict[str, Any]) -> Allowlist:
-    return Allowlist(tuple(map(re.compile, raw["regexes"])), tuple(map(re.compile, raw["names"])),
-                     tuple(raw["stopwords"]), tuple(map(re.compile, raw["paths"])), frozenset(raw["digests"]))
+    return Allowlist(tuple(raw["regexes"]), tuple(raw["names"]), tuple(raw["stopwords"]), tuple(raw["paths"]),
+                     frozenset(raw["digests"]))
 
 
 def _apply_config(path: Path, rules: list[Rule], allowlist: Allowlist,

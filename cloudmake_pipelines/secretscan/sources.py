@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,8 @@ class FileRef:
 
 def git(args: Iterable[str], cwd: str | Path | None = None) -> bytes:
     """Run git and return stdout; a failure is a usage error (exit 2) quoting git's message."""
+    import subprocess  # here: a scan of named files runs no git (a pre-commit hook's start-up)
+
     args = list(args)
     try:
         done = subprocess.run(["git", "-c", "core.quotePath=false", *args], cwd=cwd, capture_output=True,
@@ -86,6 +87,8 @@ def history(cwd: str | Path | None = None) -> Iterator[Blob]:
     root = repo_root(cwd)
     command = ["git", "-c", "core.quotePath=false", "log", "-p", "--cc", "--all", "--full-history", "--reverse",
                "--format=%x00commit %H", *_DIFF_OPTIONS]
+    import subprocess
+
     process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         yield from parse_diff(process.stdout)
@@ -187,6 +190,8 @@ def files(paths: Iterable[str], *, respect_gitignore: bool = True) -> Iterator[F
 
 
 def _git_listed(directory: Path) -> list[FileRef] | None:
+    import subprocess
+
     try:
         out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
                              cwd=directory, capture_output=True, check=False)
