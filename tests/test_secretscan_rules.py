@@ -19,7 +19,14 @@ from cloudmake_pipelines.secretscan.filters import (
     shannon_entropy,
 )
 from cloudmake_pipelines.secretscan.rules import load_rules
-from cloudmake_pipelines.secretscan.samples import ALNUM, Forge, negatives, positives
+from cloudmake_pipelines.secretscan.samples import (
+    ALNUM,
+    Forge,
+    detect_secrets_style,
+    gitleaks_style,
+    negatives,
+    positives,
+)
 
 RULES = load_rules()
 POSITIVES = positives(seed=3)
@@ -63,6 +70,18 @@ def test_engines_agree_on_one_large_buffer():
     assert key == sorted((f.rule_id, f.line, f.secret) for f in slow)
     # each positive once; the lock-file sample's tokens are outside a lock file here, so reported too
     assert {(f.rule_id, f.secret) for f in fast} >= {(s.rule, s.secret) for s in POSITIVES}
+
+
+def test_hyperscan_forms_find_what_the_patterns_find():
+    """A rule's exact hyperscan form (no lookarounds) must report every match of its pattern: the engines
+    agree on every sample of every labelled set, the peers' formats included."""
+    assert any(r.hyperscan for r in RULES.rules)
+    fast, slow = Engine(RULES), Engine(RULES, use_hyperscan=False)
+    samples = [s for make in (gitleaks_style, detect_secrets_style) for group in make(seed=7) for s in group]
+    for sample in POSITIVES + NEGATIVES + samples:
+        data = sample.text.encode()
+        key = [(f.rule_id, f.line, f.secret) for f in fast.scan(data, sample.filename)]
+        assert key == [(f.rule_id, f.line, f.secret) for f in slow.scan(data, sample.filename)], sample.label
 
 
 def test_github_checksum_is_verified():

@@ -78,12 +78,15 @@ class RuleModel(_Strict):
     entropy: Annotated[float, Field(ge=0, le=8, strict=False), AfterValidator(_finite)] = 0.0
     check: Literal["crc32-base62", "jwt"] | None = None
     generic: bool = False
+    #: Optional: the pattern without lookarounds, for hyperscan's exact mode (see rules.Rule.hyperscan).
+    hyperscan: Annotated[str, Field(min_length=1), AfterValidator(_bytes_regex)] | None = None
     allowlist: AllowlistModel = AllowlistModel()
 
     def normalized(self) -> dict[str, Any]:
         return {"id": self.id, "description": self.description.strip(), "pattern": self.pattern,
                 "keywords": [k.lower() for k in self.keywords], "entropy": float(self.entropy),
-                "check": self.check, "generic": self.generic, "allowlist": self.allowlist.normalized()}
+                "check": self.check, "generic": self.generic, "hyperscan": self.hyperscan,
+                "allowlist": self.allowlist.normalized()}
 
 
 FileSize = Annotated[float, Field(gt=0, le=1024 * 1024, strict=False), AfterValidator(_finite)]

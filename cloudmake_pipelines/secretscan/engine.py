@@ -1,7 +1,8 @@
 """The matching engine: a multi-pattern prefilter, then each candidate match confirmed and filtered.
 
-Hyperscan scans a buffer for every rule at once (in prefilter mode, so lookarounds are approximated
-permissively) and reports where each rule can match. For a rule of bounded length, Python's ``re`` then
+Hyperscan scans a buffer for every rule at once and reports where each rule can match: exactly, for a
+rule that gives its pattern without lookarounds (``Rule.hyperscan``), else in prefilter mode (lookarounds
+and bounded repeats approximated permissively). For a rule of bounded length, Python's ``re`` then
 runs only in a window ending at each reported offset; for an unbounded one (key blocks) over the whole
 buffer, and only when hyperscan saw it. Without hyperscan (or for a custom rule it cannot compile) the
 rule's keywords decide which rules run over the buffer. Python's ``re`` alone, one pass per rule, is
@@ -145,10 +146,16 @@ def _secret_of(match: re.Match[bytes]) -> tuple[int, int, str | None]:
 
 
 def _max_width(rule: Rule) -> int:
-    """The longest match the rule's pattern can make, in bytes (huge when unbounded)."""
+    """The longest match the rule's pattern (or its hyperscan form, which may end later) can make, in
+    bytes (huge when unbounded): a window that long before a reported end holds the match's start."""
     from re import _parser  # the stdlib's own pattern parser; its width is exact for bounded patterns
 
-    return _parser.parse(rule.pattern.encode(), re.MULTILINE).getwidth()[1]
+    return max(_parser.parse(p.encode(), re.MULTILINE).getwidth()[1] for p in (rule.pattern, rule.hyperscan) if p)
+
+
+def _hyperscan_form(rule: Rule) -> tuple[bytes, bool]:
+    """The expression hyperscan compiles for the rule, and whether in prefilter mode."""
+    return (rule.hyperscan or rule.pattern).encode(), rule.hyperscan is None
 
 
 def _hyperscan_database(rules: Sequence[Rule]):
@@ -159,7 +166,7 @@ def _hyperscan_database(rules: Sequence[Rule]):
         import hyperscan
     except ImportError:
         return None, list(range(len(rules))), []
-    key = cache_key(repr((hyperscan.__version__, MAX_WINDOW, [r.pattern for r in rules])).encode())
+    key = cache_key(repr((hyperscan.__version__, MAX_WINDOW, [(r.pattern, r.hyperscan) for r in rules])).encode())
     cache = cache_dir() / f"hyperscan-{key}.db"
     try:
         head, blob = cache.read_bytes().split(b"\n", 1)
@@ -168,17 +175,18 @@ def _hyperscan_database(rules: Sequence[Rule]):
     except (OSError, ValueError, KeyError, hyperscan.error):
         pass
     widths = [_max_width(rule) for rule in rules]
-    base = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_MULTILINE
-    flags = [base | (hyperscan.HS_FLAG_SINGLEMATCH if w > MAX_WINDOW else 0) for w in widths]
+    forms = [_hyperscan_form(rule) for rule in rules]
+    flags = [hyperscan.HS_FLAG_MULTILINE | (hyperscan.HS_FLAG_PREFILTER if prefilter else 0)
+             | (hyperscan.HS_FLAG_SINGLEMATCH if w > MAX_WINDOW else 0) for (_, prefilter), w in zip(forms, widths, strict=True)]
     accepted, rejected = list(range(len(rules))), []
     while accepted:
         try:
             database = hyperscan.Database()
-            database.compile(expressions=[rules[i].pattern.encode() for i in accepted], ids=accepted,
+            database.compile(expressions=[forms[i][0] for i in accepted], ids=accepted,
                              flags=[flags[i] for i in accepted])
             break
         except hyperscan.error:  # find the rule(s) hyperscan rejects; they fall back to keywords
-            bad = next(i for i in accepted if not _compiles(hyperscan, rules[i].pattern, flags[i]))
+            bad = next(i for i in accepted if not _compiles(hyperscan, forms[i][0], flags[i]))
             accepted.remove(bad)
             rejected.append(bad)
     else:
@@ -188,9 +196,9 @@ def _hyperscan_database(rules: Sequence[Rule]):
     return database, rejected, widths
 
 
-def _compiles(hyperscan, pattern: str, flags: int) -> bool:
+def _compiles(hyperscan, pattern: bytes, flags: int) -> bool:
     try:
-        hyperscan.Database().compile(expressions=[pattern.encode()], ids=[0], flags=[flags])
+        hyperscan.Database().compile(expressions=[pattern], ids=[0], flags=[flags])
         return True
     except hyperscan.error:
         return False

@@ -34,7 +34,7 @@ from ..errors import ConfigError
 RULES_FILE = Path(__file__).with_name("rules.yaml")
 _LEET = str.maketrans("0134579@$", "oieastgas")
 #: Bumped when the cached form of the built-in rules changes shape.
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,11 @@ class Rule:
     check: str | None = None
     generic: bool = False
     allowlist: Allowlist = field(default_factory=Allowlist)
+    #: The pattern rewritten without lookarounds (a lookahead consumed, a lookbehind dropped), matching
+    #: wherever ``pattern`` matches, from the same start and ending at or after its end. Hyperscan runs it
+    #: exactly instead of ``pattern`` in prefilter mode, whose approximations of a context rule hit
+    #: ~16 times as often on real code (each hit costing a Python ``re`` run).
+    hyperscan: str | None = None
 
     @property
     def regex(self) -> re.Pattern[bytes]:
@@ -156,7 +161,7 @@ def cache_key(*parts: bytes) -> str:
 
 def _rule(raw: dict[str, Any]) -> Rule:
     return Rule(raw["id"], raw["description"], raw["pattern"], tuple(raw["keywords"]), raw["entropy"],
-                raw["check"], raw["generic"], _allowlist(raw["allowlist"]))
+                raw["check"], raw["generic"], _allowlist(raw["allowlist"]), raw.get("hyperscan"))
 
 
 def _allowlist(raw: dict[str, Any]) -> Allowlist:
