@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import tracemalloc
 import zipfile
 import zlib
 from pathlib import Path
@@ -330,15 +331,52 @@ def test_text_inside_binaries_archives_and_utf16_is_scanned(tmp_path):
     (tmp_path / "be.txt").write_bytes(f'\ntoken = "{secrets[6]}"\n'.encode("utf-16-be"))
     result = cloudmake("scan", "--format", "json", ".", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
-    assert sorted(findings(result)) == [
-        ("be.txt", 2, "github-pat"), ("blob.dat", 1, "github-pat"),
+    assert sorted(findings(result), key=str) == [
+        ("be.txt", 2, "github-pat"), ("blob.dat", None, "github-pat"),  # binaries: a byte offset, no line
         ("bundle.zip!conf/app.env", 3, "github-pat"),
         ("bundle.zip!release.tgz!release.tar!deploy/values.yaml", 1, "github-pat"),
-        ("image.png", 1, "github-pat"), ("no-bom.ps1", 1, "github-pat"),  # a PNG: one text chunk a line
+        ("image.png", None, "github-pat"), ("no-bom.ps1", 1, "github-pat"),
         ("notes.txt.gz!notes.txt", 2, "github-pat")]
-    assert json.loads(result.stdout)["summary"]["not_scanned"] == 0
+    offsets = {f["file"]: f.get("offset") for f in json.loads(result.stdout)["findings"]}
+    for name, secret in (("blob.dat", secrets[0]), ("image.png", secrets[1])):  # where `xxd -s` finds it
+        assert offsets[name] == (tmp_path / name).read_bytes().index(secret.encode())
+    assert offsets["be.txt"] is None and json.loads(result.stdout)["summary"]["not_scanned"] == 0
+    text = cloudmake("scan", ".", cwd=tmp_path).stdout.decode()
+    assert f"blob.dat@byte {offsets['blob.dat']}: github-pat" in text and "be.txt:2:" in text
+    sarif = cloudmake("scan", "--format", "sarif", ".", cwd=tmp_path).stdout
+    regions = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]:
+               r["locations"][0]["physicalLocation"]["region"] for r in json.loads(sarif)["runs"][0]["results"]}
+    assert regions["image.png"] == {"byteOffset": offsets["image.png"]} and regions["be.txt"]["startLine"] == 2
     for secret in secrets:
-        assert_never_leaked(secret, result.stdout, result.stderr)
+        assert_never_leaked(secret, result.stdout, result.stderr, text.encode(), sarif)
+
+
+def test_zip_members_stream_from_disk_and_nested_zips_spool(tmp_path):
+    """A large zip is read in place (not loaded whole), a zip inside a gzip is spooled; both scanned."""
+    secret, other = token(), token()
+    filler = os.urandom(12 * 1024 * 1024)  # incompressible: the archive itself is ~12 MB
+    with zipfile.ZipFile(tmp_path / "big.zip", "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("noise.bin", filler)
+        archive.writestr("app/.env", f"GITHUB_TOKEN={secret}\n")
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("conf.ini", f"[auth]\ntoken = {other}\n")
+    (tmp_path / "bundle.zip.gz").write_bytes(gzip.compress(inner.getvalue()))
+    result = cloudmake("scan", "--format", "json", "big.zip", "bundle.zip.gz", cwd=tmp_path)
+    assert sorted((f, line) for f, line, _ in findings(result)) == [
+        ("big.zip!app/.env", 1), ("bundle.zip.gz!bundle.zip!conf.ini", 2)]
+    with zipfile.ZipFile(tmp_path / "huge.zip", "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("zeros.bin", bytes(64 * 1024 * 1024))
+        archive.writestr("app/.env", f"GITHUB_TOKEN={secret}\n")
+    refs = list(sources.files([str(tmp_path / "huge.zip")]))
+    tracemalloc.start()
+    try:
+        found = scan_files(make_engine(load_rules()), refs).findings
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [f.path.rsplit("!", 1)[1] for f in found] == ["app/.env"]
+    assert peak < 40 * 1024 * 1024, peak  # windows of 8 MiB, not the 64 MiB archive
 
 
 def test_decompression_bombs_and_deep_nesting_are_reported_not_scanned_and_fail_strict(tmp_path):

@@ -18,7 +18,6 @@ this piece reports on) or :class:`Skipped` ones, so that nothing is left out sil
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections.abc import Iterator
@@ -43,12 +42,15 @@ _TAR_MAGIC_AT = 257
 @dataclass
 class Piece:
     """Text to scan: ``data`` belongs to ``path`` and starts on line ``first_line``; only matches that
-    start before ``owned`` are this piece's (the rest of the buffer is overlap with the next piece)."""
+    start before ``owned`` are this piece's (the rest of the buffer is overlap with the next piece).
+    Text extracted from a binary has ``offsets``: the byte offset in the file of each of its lines, which
+    findings report instead of a line number."""
 
     path: str
     data: bytes
     first_line: int = 1
     owned: int | None = None
+    offsets: list[int] | None = None
 
 
 class _Limit(Exception):
@@ -87,8 +89,7 @@ def pieces(path: str, handle: BinaryIO, size: int, *, depth: int = 0,
         return
     encoding = _utf16(head)
     if encoding is not None:
-        text = (head + handle.read()).decode(encoding, "replace").encode("utf-8")
-        yield from _windows(path, io.BytesIO(text))
+        yield from _windows(path, _Decoded(_Rewound(head, handle), encoding))
         return
     if head.startswith(_PNG):
         yield from _png_text(path, _Rewound(head, handle))
@@ -118,31 +119,40 @@ def _windows(path: str, handle, window: int = WINDOW, overlap: int = OVERLAP) ->
 
 
 def _printable_runs(path: str, handle) -> Iterator[Piece]:
-    """The ``strings`` of a binary, one run per line, read window by window (a run across a window edge
-    is cut; runs are short compared with a window)."""
+    """The ``strings`` of a binary, one run per line with its byte offset, read window by window (a run
+    across a window edge is cut; runs are short compared with a window)."""
+    base = 0
     while True:
         chunk = handle.read(WINDOW)
         if not chunk:
             return
-        runs = b"\n".join(_PRINTABLE_RUNS.findall(chunk))
+        runs = list(_PRINTABLE_RUNS.finditer(chunk))
         if runs:
-            yield Piece(f"{path}", runs + b"\n", 1)
+            yield Piece(path, b"\n".join(m.group() for m in runs) + b"\n", 1,
+                        offsets=[base + m.start() for m in runs])
+        base += len(chunk)
 
 
 def _png_text(path: str, handle) -> Iterator[Piece]:
-    """The text chunks of a PNG (tEXt, and zTXt/iTXt decompressed within the limits), one per line;
-    image data is skipped without being held in memory."""
+    """The text chunks of a PNG (tEXt, and zTXt/iTXt decompressed within the limits), one per line as
+    ``keyword: text`` with the byte offset of its chunk's data (for uncompressed text, a finding's offset
+    is then the secret's in the file); image data is skipped without being held in memory."""
     import zlib
 
-    handle.read(len(_PNG))
+    position = len(handle.read(len(_PNG)))
     texts: list[bytes] = []
+    offsets: list[int] = []
     while len(header := handle.read(8)) == 8:
         length, kind = int.from_bytes(header[:4], "big"), header[4:]
+        position += 8
         if kind not in (b"tEXt", b"zTXt", b"iTXt") or length > WINDOW:
+            position += length + 4
             while length > 0:  # skip the chunk and its CRC in bounded reads
                 length -= len(handle.read(min(length, 1 << 20))) or length
             handle.read(4)
             continue
+        offsets.append(position - 1)  # "keyword: " is one byte longer than "keyword\0"
+        position += length + 4
         body = handle.read(length)
         handle.read(4)
         keyword, _, rest = body.partition(b"\0")
@@ -154,7 +164,7 @@ def _png_text(path: str, handle) -> Iterator[Piece]:
             rest = _inflate(zlib, rest) if compressed else rest
         texts.append(keyword + b": " + rest.replace(b"\0", b" "))
     if texts:
-        yield Piece(path, b"\n".join(texts) + b"\n", 1)
+        yield Piece(path, b"\n".join(texts) + b"\n", 1, offsets=offsets)
 
 
 def _inflate(zlib, data: bytes) -> bytes:
@@ -215,10 +225,12 @@ def _decompressor(kind: str, handle):
 
 
 def _zip(path: str, handle, depth: int, budget: _Budget) -> Iterator[Piece | Skipped]:
+    """Members streamed one by one: zip's directory is at its end, so the archive is read in place when it
+    is a file, else (inside another archive) spooled to a temporary file past :data:`WINDOW` bytes."""
+    import tempfile
     import zipfile
 
-    data = handle.read()  # zip needs seeking; the archive itself is bounded by the file's size
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+    with _seekable(handle, tempfile, zipfile) as source, zipfile.ZipFile(source) as archive:
         for info in archive.infolist():
             if info.is_dir():
                 continue
@@ -246,6 +258,34 @@ def _tar(path: str, handle, depth: int, budget: _Budget) -> Iterator[Piece | Ski
                                   budget=budget)
 
 
+def _seekable(handle, tempfile, zipfile):
+    """The file under ``handle`` rewound, or a spooled copy of the stream (bounded memory)."""
+    from contextlib import nullcontext
+
+    raw = handle.raw if isinstance(handle, _Rewound) else None
+    if raw is not None and getattr(raw, "seekable", lambda: False)():
+        raw.seek(0)
+        return nullcontext(raw)
+    spool = tempfile.SpooledTemporaryFile(max_size=WINDOW)
+    while chunk := handle.read(1 << 20):
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+class _Decoded:
+    """A UTF-16 stream read as UTF-8, decoded incrementally (memory bounded by the reads)."""
+
+    def __init__(self, stream, encoding: str):
+        import codecs
+
+        self._stream, self._decoder = stream, codecs.getincrementaldecoder(encoding)("replace")
+
+    def read(self, size: int = -1) -> bytes:
+        raw = self._stream.read(size if size is None or size < 0 else size * 2)
+        return self._decoder.decode(raw, final=not raw).encode("utf-8", "surrogateescape")
+
+
 class _Capped:
     """A stream that charges what it reads to the archive's budget."""
 
@@ -265,6 +305,11 @@ class _Rewound:
 
     def __init__(self, head: bytes, stream):
         self._head, self._stream = head, stream
+
+    @property
+    def raw(self):
+        """The stream under the sniffed head (seekable when it is a file)."""
+        return self._stream
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:

@@ -77,10 +77,13 @@ class Engine:
             yield from regex.finditer(data, start, min(stop, len(data)))
 
     def scan(self, data: bytes, path: str, *, line_numbers: Sequence[int] | None = None,
-             commit: str | None = None, first_line: int = 1, owned: int | None = None) -> list[Finding]:
+             commit: str | None = None, first_line: int = 1, owned: int | None = None,
+             offsets: Sequence[int] | None = None) -> list[Finding]:
         """Findings in ``data``, the content of ``path``. ``line_numbers`` maps the buffer's lines to the
         file's (for a buffer made of a diff's added lines); a window of a large file starts on
-        ``first_line`` and reports only matches starting before ``owned`` (the rest is overlap)."""
+        ``first_line`` and reports only matches starting before ``owned`` (the rest is overlap);
+        ``offsets`` gives the byte offset in the file of each line of text extracted from a binary, and
+        findings then carry an offset instead of a line."""
         if self.ruleset.allowlist.allows_path(path):
             return []
         if data and not data.endswith(b"\n"):  # rules may look for the end of a line
@@ -99,10 +102,15 @@ class Engine:
                     continue
                 if ALLOW_MARKER in lines.text_of(start):
                     continue
-                line, column = lines.position(start)
-                end_line, end_column = lines.position(end)
-                found.append((rule, start, end, Finding(rule.id, rule.description, path, line, column,
-                                                        end_line, end_column, secret, commit, rule.generic)))
+                if offsets is None:
+                    line, column = lines.position(start)
+                    end_line, end_column = lines.position(end)
+                    finding = Finding(rule.id, rule.description, path, line, column, end_line, end_column,
+                                      secret, commit, rule.generic)
+                else:
+                    finding = Finding(rule.id, rule.description, path, None, None, None, None, secret, commit,
+                                      rule.generic, offset=lines.offset_in(offsets, start))
+                found.append((rule, start, end, finding))
         specific = [(s, e) for rule, s, e, _ in found if not rule.generic]
         return [f for rule, s, e, f in found
                 if not (rule.generic and any(s < e2 and s2 < e for s2, e2 in specific))]
@@ -241,6 +249,11 @@ class _Lines:
         start = self._starts[index]
         end = self._data.find(b"\n", start)
         return self._data[start:end if end >= 0 else len(self._data)]
+
+    def offset_in(self, offsets: Sequence[int], offset: int) -> int:
+        """The file offset of buffer ``offset``, given each buffer line's file offset."""
+        index = self._index(offset)
+        return offsets[min(index, len(offsets) - 1)] + offset - self._starts[index]
 
     def position(self, offset: int) -> tuple[int, int]:
         index = self._index(offset)

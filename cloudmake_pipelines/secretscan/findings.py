@@ -32,17 +32,22 @@ def redact(secret: str, *, generic: bool = False) -> str:
 
 @dataclass(frozen=True)
 class Finding:
+    """Where: ``line``/``column`` (1-based, code points) in text; in a binary's printable text (an image, an
+    executable, a binary archive member) ``offset``, the byte offset of the secret in the file or member
+    (``xxd -s OFFSET``), and no line."""
+
     rule_id: str
     description: str
     path: str
-    line: int
-    column: int
-    end_line: int
-    end_column: int
+    line: int | None
+    column: int | None
+    end_line: int | None
+    end_column: int | None
     secret: str = field(repr=False, compare=False)
     commit: str | None = None
     generic: bool = False
     key: bytes = field(default=b"", repr=False, compare=False)
+    offset: int | None = None
 
     def keyed(self, key: bytes) -> Finding:
         """This finding under ``key`` (a copy: cheaper than dataclasses.replace for 20,000 findings)."""
@@ -67,9 +72,20 @@ class Finding:
             "column": self.column, "end_line": self.end_line, "end_column": self.end_column,
             "redacted": self.redacted, "fingerprint": self.fingerprint,
         }
+        if self.offset is not None:
+            out["offset"] = self.offset
         if self.commit:
             out["commit"] = self.commit
         return out
+
+    @property
+    def place(self) -> str:
+        """``path:line:column``, or ``path@byte OFFSET`` in a binary."""
+        return f"{self.path}:{self.line}:{self.column}" if self.line is not None else f"{self.path}@byte {self.offset}"
+
+    @property
+    def order(self) -> tuple:
+        return self.path, self.line or 0, self.column or 0, self.offset or 0, self.rule_id
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def summary(result: ScanResult) -> dict[str, object]:
 def _text(result: ScanResult, ruleset: RuleSet, source: str) -> str:
     lines = []
     for f in result.findings:
-        where = f"{f.path}:{f.line}:{f.column}" + (f" (commit {f.commit[:12]})" if f.commit else "")
+        where = f.place + (f" (commit {f.commit[:12]})" if f.commit else "")
         lines.append(f"{where}: {f.rule_id}: {f.description}: {f.redacted} fingerprint {f.fingerprint}")
     for skipped in result.skipped:
         lines.append(f"{skipped.path}: not scanned: {skipped.reason}")
@@ -126,8 +126,7 @@ def _sarif(result: ScanResult, ruleset: RuleSet, source: str) -> str:
                                 + (f" added in commit {f.commit}" if f.commit else "")},
             "locations": [{"physicalLocation": {
                 "artifactLocation": {"uri": quote(f.path.replace("\\", "/")), "uriBaseId": "%SRCROOT%"},
-                "region": {"startLine": f.line, "startColumn": f.column, "endLine": max(f.end_line, f.line),
-                           "endColumn": f.end_column},
+                "region": _region(f),
             }}],
             "partialFingerprints": {"secretFingerprint/v2": f.fingerprint},
         }
@@ -157,6 +156,15 @@ def _sarif(result: ScanResult, ruleset: RuleSet, source: str) -> str:
         }],
     }
     return json.dumps(doc, ensure_ascii=False) + "\n"  # one line: SARIF is read by tools, C-encoded
+
+
+def _region(f) -> dict[str, int]:
+    """Line and columns in text; the byte offset in a binary (SARIF 2.1.0 §3.30.2: a region may be given
+    by bytes). No end: a region's length would tell the secret's length."""
+    if f.line is None:
+        return {"byteOffset": f.offset}
+    return {"startLine": f.line, "startColumn": f.column, "endLine": max(f.end_line, f.line),
+            "endColumn": f.end_column}
 
 
 def _version() -> str:

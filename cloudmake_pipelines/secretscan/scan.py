@@ -68,7 +68,7 @@ def scan_files(engine: Engine, refs: list[FileRef], *, jobs: int = 1, progress: 
             result.add(_scan_batch(batch, engine))
             if progress:
                 progress(_batch_size(batch))
-    result.findings.sort(key=lambda f: (f.path, f.line, f.column, f.rule_id))
+    result.findings.sort(key=lambda f: f.order)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -103,7 +103,8 @@ def _scan_batch(batch: list[FileRef], engine: Engine | None = None) -> ScanResul
                 continue
             seen = True
             result.bytes += len(piece.data) if piece.owned is None else piece.owned
-            result.findings += engine.scan(piece.data, piece.path, first_line=piece.first_line, owned=piece.owned)
+            result.findings += engine.scan(piece.data, piece.path, first_line=piece.first_line, owned=piece.owned,
+                                          offsets=piece.offsets)
         result.files += seen
     return result
 
