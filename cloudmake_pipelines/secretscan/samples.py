@@ -177,7 +177,70 @@ def positives(seed: int = 7, *, with_keys: bool = True) -> list[Sample]:
         "generic-secret-assignment (indexed assignment)")
     add("generic-secret-comparison", c(ALNUM, 10) + "#" + c(string.digits, 3), 'if ("{s}" == admin_password) {{\n', "auth.c")
     add("gitlab-token", "glrt-" + c(URLSAFE, 26), "RUNNER_TOKEN={s}\n", ".env", "gitlab-token (runner)")
+    for rule, secret, template, filename in _provider_tokens(f):
+        add(rule, secret, template, filename)
     return out
+
+
+#: The provider rules' token shapes (published formats; every string is generated): rule, a maker.
+def _provider_shapes(f: Forge) -> list[tuple[str, object]]:
+    c = f.chars
+    upper_digits = string.ascii_uppercase + string.digits
+    hex_mixed = HEX + "ABCDEF"
+    return [
+        ("twilio-api-key", lambda: "SK" + c(HEX, 32)),
+        ("square-access-token", lambda: f.rng.choice(["EAAA", "sq0atp-"]) + c(URLSAFE, f.rng.choice([22, 60]))),
+        ("square-application-secret", lambda: "sq0csp-" + c(URLSAFE, 43)),
+        ("hashicorp-terraform-token", lambda: f"{c(HEX, 14)}.atlasv1.{c(ALNUM + '_-', 67)}"),
+        ("vault-token", lambda: f.rng.choice(["hvs." + c(URLSAFE, 91), "hvb." + c(URLSAFE, 138)])),
+        ("heroku-api-key", lambda: "HRKU-AA" + c(URLSAFE, 58)),
+        ("digitalocean-token", lambda: f.rng.choice(["dop", "doo", "dor"]) + "_v1_" + c(HEX, 64)),
+        ("huggingface-token", lambda: f.rng.choice(["hf_", "api_org_"]) + c(string.ascii_letters, 34)),
+        ("shopify-token", lambda: f.rng.choice(["shpat", "shpca", "shppa", "shpss"]) + "_" + c(hex_mixed, 32)),
+        ("grafana-token", lambda: f.rng.choice(["glc_" + c(BASE64, 100) + "=", f"glsa_{c(ALNUM, 32)}_{c(HEX, 8)}"])),
+        ("doppler-token", lambda: f"dp.{f.rng.choice(['pt', 'st', 'sa', 'ct'])}.{c(ALNUM, 43)}"),
+        ("pulumi-access-token", lambda: "pul-" + c(HEX, 40)),
+        ("sentry-token", lambda: f.rng.choice(["sntrys_eyJ" + c(BASE64, 120) + "=", "sntryu_" + c(HEX, 64)])),
+        ("linear-api-key", lambda: "lin_api_" + c(ALNUM, 40)),
+        ("age-secret-key", lambda: "AGE-SECRET-KEY-1" + c("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58)),
+        ("onepassword-service-account-token", lambda: "ops_eyJ" + c(BASE64, 300) + "=="),
+        ("databricks-token", lambda: "dapi" + c(HEX, 32) + f.rng.choice(["", "-2"])),
+        ("dynatrace-api-token", lambda: f"dt0c01.{c(upper_digits, 24)}.{c(upper_digits, 64)}"),
+        ("newrelic-key", lambda: f.rng.choice(["NRAK-", "NRII-"]) + c(upper_digits, 27)),
+        ("postman-api-key", lambda: f"PMAK-{c(HEX, 24)}-{c(HEX, 34)}"),
+        ("atlassian-api-token", lambda: "ATATT3" + c(URLSAFE, 186)),
+        ("jfrog-api-key", lambda: "AKCp" + c(ALNUM, 69)),
+        ("azure-ad-client-secret", lambda: f"{c(ALNUM, 3)}{c(string.digits, 1)}Q~{c(ALNUM + '_~.-', 34)}"),
+    ]
+
+
+def _provider_tokens(f: Forge) -> list[tuple[str, str, str, str]]:
+    """One positive per provider rule, in the file a team would leak it in."""
+    templates = [('{n} = "{s}"\n', "settings.py"), ("{N}={s}\n", ".env"), ('  {n}: "{s}"\n', "values.yaml"),
+                 ('export {N}="{s}"\n', "deploy.sh"), ('const {n} = "{s}";\n', "config.ts")]
+    out = []
+    for rule, make in _provider_shapes(f):
+        template, filename = f.rng.choice(templates)
+        name = rule.rsplit("-", 1)[0].replace("-", "_")
+        secret = make()
+        out.append((rule, secret, template.replace("{n}", name).replace("{N}", name.upper()), filename))
+    return out
+
+
+def _provider_negatives(f: Forge) -> list[tuple[str, str]]:
+    """Shapes near the provider rules that are not credentials: placeholders, wrong lengths or alphabets."""
+    c = f.chars
+    return [
+        ("TWILIO_API_KEY=SKxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", "twilio placeholder"),
+        (f"sid = 'SK{c(HEX, 30)}'\n", "twilio too short"),
+        (f"dop_v1_{c(HEX, 60)}\n", "digitalocean too short"),
+        (f'shopify = "shpat_{c("ghijklmnopqrstuvwxyz", 32)}"\n', "shopify not hex"),
+        ("VAULT_TOKEN=hvs.your-vault-token-here\n", "vault placeholder"),
+        (f"age = AGE-SECRET-KEY-1{c('QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L', 40)}\n", "age too short"),
+        (f'client_id = "{c(ALNUM, 3)}5Q~"\n', "azure fragment"),
+        ("HF_TOKEN=hf_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", "huggingface placeholder"),
+        (f"PMAK-{c(HEX, 24)}\n", "postman fragment"),
+    ]
 
 
 def negatives(seed: int = 11) -> list[Sample]:
@@ -338,7 +401,7 @@ def gitleaks_style(seed: int = 31) -> tuple[list[Sample], list[Sample]]:
         ("sendgrid-api-key", "sendgrid", lambda: f"SG.{c(URLSAFE, 22)}.{c(URLSAFE, 43)}"),
         ("jwt", "jwt", f.jwt),
         ("jwt", "jwt", lambda: f.jwt({"user": c(ALNUM, 8), "groups": ["ops"]})),
-    ]
+    ] + [(rule, rule.split("-")[0], make) for rule, make in _provider_shapes(f)]
     positives_: list[Sample] = []
     for rule, stem, make in tokens:
         positives_ += _in_contexts(f, rule, stem, make, rule)
@@ -387,7 +450,7 @@ def gitleaks_style(seed: int = 31) -> tuple[list[Sample], list[Sample]]:
         (f'DD_CLIENT_TOKEN = "pub{c(HEX, 32)}"\n', "datadog public client token"),
         ("secretSize must be >= XXH3_SECRET_SIZE_MIN\n", "generic prose"), ("author = 'james.fake@ymail.com',\n", "generic author"),
     ]
-    negatives_ = [Sample(text, None, None, "config.txt", label) for text, label in texts]
+    negatives_ = [Sample(text, None, None, "config.txt", label) for text, label in texts + _provider_negatives(f)]
     return positives_, negatives_
 
 
