@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import core_schema
@@ -276,10 +277,33 @@ class Billing(Group):
                                          description="Polar API key (billing provider credential); never printed")
 
 
+class SecretScan(Group):
+    """Declared and validated here; read by the scanner through ``secretscan.environment`` (the one
+    documented exception: a pre-commit hook must not pay for importing this model)."""
+
+    fingerprint_key: Secret | None = Field(
+        None, validation_alias="CLOUDMAKE_SECRETSCAN_FINGERPRINT_KEY",
+        description="secret scanning: fingerprint key (64 hex digits) when no `--baseline` gives one, so CI "
+                    "runs keep SARIF alert identities; unset: a key per run; never printed")
+    cache_home: Path | None = Field(
+        None, validation_alias="XDG_CACHE_HOME",
+        description="secret scanning caches validated rules and the compiled hyperscan database under "
+                    "`<this>/cloudmake/secretscan` (default `~/.cache`)")
+
+    @field_validator("fingerprint_key")
+    @classmethod
+    def _key_shape(cls, value: Secret | None) -> Secret | None:
+        from .secretscan.environment import parse_fingerprint_key
+
+        if value is not None:
+            parse_fingerprint_key(value.reveal())
+        return value
+
+
 GROUPS: dict[str, type[Group]] = {
     "core": Core, "alerts": Alerts, "github": GitHubSync, "github_actions": GitHubActions, "previews": Previews,
     "outages": Outages, "loadtest": LoadTest, "drift": Drift, "keys": Keys, "billing": Billing,
-    "quota": Quota, "tokens": Tokens,
+    "quota": Quota, "tokens": Tokens, "secretscan": SecretScan,
 }
 
 
@@ -348,6 +372,7 @@ class Settings(BaseSettings):
     tokens: Tokens = Tokens()
     billing: Billing = Billing()
     quota: Quota = Quota()
+    secretscan: SecretScan = SecretScan()
     _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
 
     @classmethod

@@ -15,12 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from cloudmake_pipelines.errors import ConfigError
+from cloudmake_pipelines.secretscan import environment
 from cloudmake_pipelines.secretscan.content import _windows
 from cloudmake_pipelines.secretscan.engine import Engine
 from cloudmake_pipelines.secretscan.findings import Finding, fingerprint, redact
 from cloudmake_pipelines.secretscan.report import scrub
 from cloudmake_pipelines.secretscan.rules import load_rules
 from cloudmake_pipelines.secretscan.samples import ALNUM, HEX, Forge
+from cloudmake_pipelines.settings import load_settings
 
 FORGE = Forge(77)
 
@@ -124,3 +127,20 @@ def test_environment_fingerprint_key_must_be_64_hex_digits(tmp_path):
                             env={**os.environ, "CLOUDMAKE_SECRETSCAN_FINGERPRINT_KEY": "not-hex-value"})
     assert result.returncode == 2 and b"expected 64 hex digits" in result.stderr
     assert b"not-hex-value" not in result.stderr
+    # the settings model declares the variable and applies the scanner's own rule to it
+    with pytest.raises(ConfigError, match="CLOUDMAKE_SECRETSCAN_FINGERPRINT_KEY") as error:
+        load_settings({"CLOUDMAKE_SECRETSCAN_FINGERPRINT_KEY": "not-hex-value"})
+    assert "64 hex digits" in str(error.value) and "not-hex-value" not in str(error.value)
+    key = "ab" * 32
+    settings = load_settings({"CLOUDMAKE_SECRETSCAN_FINGERPRINT_KEY": key, "XDG_CACHE_HOME": str(tmp_path)})
+    assert environment.parse_fingerprint_key(settings.secretscan.fingerprint_key.reveal()) == bytes.fromhex(key)
+    assert environment.cache_dir({"XDG_CACHE_HOME": str(settings.secretscan.cache_home)}) == \
+        tmp_path / "cloudmake" / "secretscan"
+
+
+def test_compiled_rules_are_cached_under_xdg_cache_home(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run([sys.executable, "-m", "cloudmake_pipelines.cli", "secrets", "scan", "a.py"], cwd=tmp_path,
+                   capture_output=True, timeout=120, check=True, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "c")})
+    cached = sorted(p.name.split("-")[0] for p in (tmp_path / "c" / "cloudmake" / "secretscan").iterdir())
+    assert cached == ["hyperscan", "rules"]

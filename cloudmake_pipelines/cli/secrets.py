@@ -16,14 +16,13 @@ import click
 from .. import logs
 from ..fsio import write_output
 from ..secretscan import baseline as baselines
-from ..secretscan import sources
+from ..secretscan import environment, sources
 from ..secretscan.findings import ScanResult
 from ..secretscan.report import FORMATS, render, summary
 from ..secretscan.rules import RuleSet, load_rules
 from ..secretscan.scan import PARALLEL_THRESHOLD, make_engine, scan_blobs, scan_files
 
 DEFAULT_BASELINE = ".secrets-baseline.json"
-FINGERPRINT_KEY_ENV = "CLOUDMAKE_SECRETSCAN_FINGERPRINT_KEY"
 LOGGED_FINDINGS = 100
 log = logs.get_logger("secret_scan")
 
@@ -75,7 +74,7 @@ def scan(paths, staged, git_diff, history, config, no_ignore, jobs, fmt, baselin
     """
     logs.configure(sys.stderr)
     known = baselines.load(baseline_file) if baseline_file else None
-    key = known.key if known else _environment_key() or baselines.new_key()
+    key = known.key if known else environment.fingerprint_key() or baselines.new_key()
     ruleset = load_rules(config)
     source, result = _run(ruleset, paths, staged, git_diff, history, no_ignore, jobs)
     result.findings = [f.keyed(key) for f in result.findings]
@@ -99,21 +98,6 @@ def scan(paths, staged, git_diff, history, config, no_ignore, jobs, fmt, baselin
         raise click.exceptions.Exit(1)
 
 
-def _environment_key() -> bytes | None:
-    """A fingerprint key shared by CI runs without a baseline (so SARIF alerts keep their identity)."""
-    value = os.environ.get(FINGERPRINT_KEY_ENV)
-    if not value:
-        return None
-    try:
-        key = bytes.fromhex(value)
-    except ValueError:
-        key = b""
-    if len(key) != baselines.KEY_BYTES:
-        raise click.UsageError(f"${FINGERPRINT_KEY_ENV}: expected {baselines.KEY_BYTES * 2} hex digits "
-                               "(value not shown)")
-    return key
-
-
 @group.command("baseline")
 @source_options
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=DEFAULT_BASELINE, show_default=True,
@@ -123,7 +107,7 @@ def write_baseline(paths, staged, git_diff, history, config, no_ignore, jobs, ou
     logs.configure(sys.stderr)
     _, result = _run(load_rules(config), paths, staged, git_diff, history, no_ignore, jobs)
     key = baselines.existing_key(output) if output != "-" else None
-    count = baselines.write(output, result.findings, key or _environment_key() or baselines.new_key())
+    count = baselines.write(output, result.findings, key or environment.fingerprint_key() or baselines.new_key())
     click.echo(f"Wrote {count} fingerprint{'s' if count != 1 else ''} to {output}", err=output == "-")
 
 

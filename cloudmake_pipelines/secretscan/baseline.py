@@ -16,10 +16,10 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..fsio import write_output
+from .environment import KEY_BYTES
 from .findings import Finding
 
 BASELINE_VERSION = 2
-KEY_BYTES = 32
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from .environment import cache_dir
 from .filters import CHECKS, generic_value_ok, is_placeholder, required_entropy, shannon_entropy
 from .findings import Finding
 from .rules import Rule, RuleSet, cache_key
@@ -210,11 +211,6 @@ def _compiles(hyperscan, pattern: bytes, flags: int) -> bool:
         return True
     except hyperscan.error:
         return False
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "cloudmake" / "secretscan"
 
 
 def store_cache(path: Path, content: bytes) -> None:

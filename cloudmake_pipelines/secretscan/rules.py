@@ -135,7 +135,8 @@ def load_rules(config: str | Path | None = None) -> RuleSet:
 def _builtin() -> dict[str, Any]:
     """The built-in rules file, validated; cached as JSON per content hash, so a pre-commit run pays
     neither for YAML nor for pydantic (about 0.1 s of imports) once the rules were validated."""
-    from .engine import cache_dir, store_cache
+    from .engine import store_cache
+    from .environment import cache_dir
 
     text = RULES_FILE.read_bytes()
     key = cache_key(text, str(_CACHE_VERSION).encode())
