@@ -67,7 +67,17 @@ class Allowlist:
         return bool(self.digests) and _digest(secret) in self.digests
 
     def allows_path(self, path: str) -> bool:
-        return bool(self.paths) and any(r.search(path) for r in self._compiled[2])
+        if not self.paths:
+            return False
+        known, allowed = self._last_path[0]  # each file is asked twice in a row (read, scanned): ~10 µs a search
+        if known != path:
+            allowed = any(r.search(path) for r in self._compiled[2])
+            self._last_path[0] = (path, allowed)  # one tuple: threads never see a path with another's answer
+        return allowed
+
+    @cached_property
+    def _last_path(self) -> list[tuple[str | None, bool]]:
+        return [(None, False)]
 
     def merged(self, other: Allowlist) -> Allowlist:
         return Allowlist(self.regexes + other.regexes, self.names + other.names,
