@@ -123,6 +123,7 @@ def _sarif(result: ScanResult, ruleset: RuleSet, source: str) -> str:
             "ruleIndex": index[f.rule_id],
             "level": "error",
             "message": {"text": f"{f.description}: {f.redacted} (fingerprint {f.fingerprint})"
+                                + (f" at byte {f.offset}" if f.line is None else "")
                                 + (f" added in commit {f.commit}" if f.commit else "")},
             "locations": [{"physicalLocation": {
                 "artifactLocation": {"uri": quote(f.path.replace("\\", "/")), "uriBaseId": "%SRCROOT%"},
