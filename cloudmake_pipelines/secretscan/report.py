@@ -161,9 +161,10 @@ def _sarif(result: ScanResult, ruleset: RuleSet, source: str) -> str:
 
 def _region(f) -> dict[str, int]:
     """Line and columns in text; the byte offset in a binary (SARIF 2.1.0 §3.30.2: a region may be given
-    by bytes). No end: a region's length would tell the secret's length."""
+    by bytes), with startLine 1 beside it because GitHub code scanning rejects a region without one (its
+    SARIF rule GH1003). No end: a region's length would tell the secret's length."""
     if f.line is None:
-        return {"byteOffset": f.offset}
+        return {"startLine": 1, "byteOffset": f.offset}
     return {"startLine": f.line, "startColumn": f.column, "endLine": max(f.end_line, f.line),
             "endColumn": f.end_column}
 
