@@ -109,7 +109,7 @@ def as_json(audits: list[TargetAudit], *, threshold: float, new: dict[str, list]
             "audit_id": records.get(audit.target),
             "components": {name: f.as_dict() for name, f in audit.by_component().items()},
             "top_rules": [{"rule": r, "count": n} for r, n in audit.top_rules()],
-            "pages": [{**p.as_dict(), "findings": [f.as_dict() for f in p.violations],
+            "results": [{**p.as_dict(), "findings": [f.as_dict() for f in p.violations],
                        "needs_review": [f.as_dict() for f in p.incomplete]} for p in audit.pages],
         })
     return {"threshold": threshold, "engine": f"axe-core {engine_version(audits)}".strip(), "tags": list(WCAG_TAGS),
