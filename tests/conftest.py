@@ -106,6 +106,18 @@ def production_dagster_home(pg_url, tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The machine's Chromium (Debian's package, installed by scripts/setup as root) for the browser tests:
+    they skip without one, except under CI=true, where they must run."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no chromium on PATH; CI=true requires it (scripts/setup installs Debian's package as root)")
+        pytest.skip("no chromium on PATH (scripts/setup installs Debian's package as root)")
+    return found
+
+
 @pytest.fixture
 def cloudmake_main(capsys):
     """Runs ``cloudmake GROUP ARGS...`` through the console entry point, in process (a process each is slow):

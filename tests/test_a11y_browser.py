@@ -8,8 +8,6 @@ One audit (module-scoped: one browser run) feeds the assertions; the peer runs a
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections import Counter
 
 import pytest
@@ -19,17 +17,7 @@ from cloudmake_pipelines.a11y.browser import launch_args
 from cloudmake_pipelines.a11y.results import WCAG_TAGS
 from tests.support.storybook import STORIES, StaticStorybook, build
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGE_TIMEOUT = 15.0  # generous on a loaded machine; the hanging story costs this once, in parallel with others
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("no chromium on PATH; CI=true requires it (scripts/setup installs Debian's package)")
-        pytest.skip("no chromium on PATH (scripts/setup installs Debian's package as root)")
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
