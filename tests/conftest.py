@@ -108,14 +108,17 @@ def production_dagster_home(pg_url, tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """The machine's Chromium (Debian's package, installed by scripts/setup as root) for the browser tests:
-    they skip without one, except under CI=true, where they must run."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
+    """The machine's Chromium as the audit finds it (Debian's package, installed by scripts/setup as root; or
+    Chrome, as on GitHub's runners) for the browser tests: they skip without one, except under CI=true."""
+    from cloudmake_pipelines.a11y.browser import find_chromium
+    from cloudmake_pipelines.errors import ConfigError
+
+    try:
+        return find_chromium()
+    except ConfigError as exc:
         if os.environ.get("CI") == "true":
-            pytest.fail("no chromium on PATH; CI=true requires it (scripts/setup installs Debian's package as root)")
-        pytest.skip("no chromium on PATH (scripts/setup installs Debian's package as root)")
-    return found
+            pytest.fail(f"{exc}; CI=true requires it")
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

@@ -87,8 +87,9 @@ def test_per_page_counts_match_axe_cores_own_library_run_on_the_same_pages(audit
                 if result.kind == "story":
                     page.wait_for_selector("body.sb-show-main", timeout=PAGE_TIMEOUT * 1000)
                 response = peer.run(page, options={"runOnly": {"type": "tag", "values": list(WCAG_TAGS)}}).response
-                nodes = lambda kind: sum(len(rule["nodes"]) for rule in response[kind])  # noqa: E731
-                assert (nodes("violations"), nodes("passes"), nodes("incomplete")) == (
+                nodes = {kind: sum(len(rule["nodes"]) for rule in response[kind])
+                         for kind in ("violations", "passes", "incomplete")}
+                assert (nodes["violations"], nodes["passes"], nodes["incomplete"]) == (
                     len(result.violations), result.passed, len(result.incomplete)), result.id
         finally:
             browser.close()

@@ -32,7 +32,7 @@ from urllib.parse import urlencode, urlsplit
 
 from ..db.types import utcnow
 from ..errors import CloudMakeError, ConfigError
-from ..http import HttpClient, HttpError, RetryPolicy
+from ..http import HttpClient, RetryPolicy
 from ..logs import get_logger
 from ..mcp.registry import resolve_auth
 from .results import WCAG_TAGS, PageResult, TargetAudit
