@@ -17,7 +17,7 @@ from cloudmake_pipelines.a11y.browser import launch_args
 from cloudmake_pipelines.a11y.results import WCAG_TAGS
 from tests.support.storybook import STORIES, StaticStorybook, build
 
-PAGE_TIMEOUT = 15.0  # generous on a loaded machine; the hanging story costs this once, in parallel with others
+PAGE_TIMEOUT = 10.0  # generous on a loaded machine; the hanging story costs this once, in parallel with others
 
 
 @pytest.fixture(scope="module")

@@ -16,25 +16,13 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from ..db.tables import a11y_targets
 from ..db.types import utcnow
-from ..mcp.registry import AUTH_SCHEMES, HEADER_PATTERN, NAME_PATTERN, RegistryError
+from ..mcp.registry import NAME_PATTERN, RegistryError, check_auth_ref, check_endpoint
 
 MAX_PAGES = 1000  # page URLs per target (a Storybook lists its own stories)
 
 
 class TargetError(RegistryError):
     """A registry operation got bad input or named a target that does not exist (exit 2)."""
-
-
-def _check_url(name: str, what: str, value: str) -> str:
-    try:
-        url = httpx.URL(value or "")
-    except httpx.InvalidURL:
-        url = httpx.URL("")
-    if url.scheme not in ("http", "https") or not url.host:
-        raise TargetError(f"target {name}: {what} {value!r}: expected an http:// or https:// URL with a host")
-    if url.userinfo:
-        raise TargetError(f"target {name}: credentials in the URL are not allowed; use --auth env:VAR|secret:NAME")
-    return value
 
 
 @dataclass(frozen=True)
@@ -56,18 +44,12 @@ class Target:
         if not self.storybook_url and not self.page_urls:
             raise TargetError(f"target {self.name}: expected a Storybook URL (--storybook) or page URLs (--page)")
         if self.storybook_url:
-            _check_url(self.name, "storybook", self.storybook_url)
+            check_endpoint(f"target {self.name}", "storybook", self.storybook_url, TargetError)
         if len(self.page_urls) > MAX_PAGES:
             raise TargetError(f"target {self.name}: {len(self.page_urls)} pages; expected at most {MAX_PAGES}")
         for url in self.page_urls:
-            _check_url(self.name, "page", url)
-        if self.auth_secret_ref is not None:
-            scheme, _, ref = self.auth_secret_ref.partition(":")
-            if scheme not in AUTH_SCHEMES or not ref:
-                raise TargetError(f"target {self.name}: auth {self.auth_secret_ref!r}: expected env:VARIABLE or "
-                                  "secret:NAME")
-            if not HEADER_PATTERN.match(self.auth_header or ""):
-                raise TargetError(f"target {self.name}: auth header {self.auth_header!r}: expected an HTTP header name")
+            check_endpoint(f"target {self.name}", "page", url, TargetError)
+        check_auth_ref(f"target {self.name}", self.auth_secret_ref, self.auth_header, TargetError)
         return self
 
     @property
