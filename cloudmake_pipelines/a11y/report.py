@@ -24,6 +24,7 @@ h1,h2,h3{line-height:1.2}table{border-collapse:collapse;width:100%;margin:.5rem 
 th,td{border:1px solid #c8c8c8;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f0f0f0}
 code{font-size:13px;word-break:break-all}.bad{color:#a40000;font-weight:600}.ok{color:#1d6b1d;font-weight:600}
 .critical,.serious{color:#a40000}.moderate{color:#7a4b00}details{margin:.3rem 0}
+pre{white-space:pre-wrap;margin:0;font-size:13px}.findings td:nth-child(3){width:35%}
 </style></head><body><main>
 <h1>Accessibility audit</h1>
 <p>{{ generated }} &middot; engine axe-core {{ engine }} &middot; rules tagged {{ tags }} &middot; threshold {{ threshold }} %
@@ -52,7 +53,7 @@ element); checks that need review are counted separately, and a page that failed
 {{ c.f.failed }} failed, {{ c.f.audited }} of {{ c.f.pages }} audited)</summary>
 {% for p in c.pages %}{% if p.violations or p.incomplete %}
 <h4><a href="{{ p.url }}">{{ p.name }}</a> <small>{{ p.id }}</small></h4>
-<table><tr><th>rule</th><th>impact</th><th>element</th><th>how to fix</th></tr>
+<table class="findings"><tr><th>rule</th><th>impact</th><th>element</th><th>how to fix</th></tr>
 {% for f in p.violations %}<tr><td><a href="{{ f.help_url }}">{{ f.rule }}</a><br>{{ f.help }}</td>
 <td class="{{ f.impact }}">{{ f.impact }}</td><td><code>{{ f.selector }}</code><br><code>{{ f.html }}</code></td>
 <td><pre>{{ f.summary }}</pre></td></tr>{% endfor %}
