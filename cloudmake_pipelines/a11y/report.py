@@ -52,7 +52,7 @@ element); checks that need review are counted separately, and a page that failed
 {{ c.compliance }} ({{ c.f.violations }} violation{{ '' if c.f.violations == 1 else 's' }}, {{ c.f.incomplete }} to review,
 {{ c.f.failed }} failed, {{ c.f.audited }} of {{ c.f.pages }} audited)</summary>
 {% for p in c.pages %}{% if p.violations or p.incomplete %}
-<h4><a href="{{ p.url }}">{{ p.name }}</a> <small>{{ p.id }}</small></h4>
+<h4><a href="{{ p.url }}">{{ p.name }}</a> <small>{{ p.id }} &middot; {{ percent(p.compliance) }}</small></h4>
 <table class="findings"><tr><th>rule</th><th>impact</th><th>element</th><th>how to fix</th></tr>
 {% for f in p.violations %}<tr><td><a href="{{ f.help_url }}">{{ f.rule }}</a><br>{{ f.help }}</td>
 <td class="{{ f.impact }}">{{ f.impact }}</td><td><code>{{ f.selector }}</code><br><code>{{ f.html }}</code></td>
@@ -92,7 +92,7 @@ def render_html(audits: list[TargetAudit], *, threshold: float, new: dict[str, l
                         "new": new.get(audit.target) or [], "new_count": len(new.get(audit.target) or []),
                         "top_rules": audit.top_rules(), "components": components})
     when = (generated or (audits[0].finished_at if audits else datetime.now())).isoformat(timespec="seconds")
-    return _ENV.from_string(_TEMPLATE).render(generated=when, engine=engine_version(audits),
+    return _ENV.from_string(_TEMPLATE).render(generated=when, engine=engine_version(audits), percent=_percent,
                                               tags=", ".join(WCAG_TAGS), threshold=f"{threshold:g}", targets=targets)
 
 
