@@ -10,7 +10,7 @@ import warnings
 
 import dagster as dg
 
-from .assets import adminbench, alerts, drift, github_sync, keys, loadtest, previews, quota, tokens
+from .assets import a11y, adminbench, alerts, drift, github_sync, keys, loadtest, previews, quota, tokens
 from .jobs import keys as key_jobs
 from .jobs import migrations
 from .resources import shared_resources
@@ -31,6 +31,7 @@ TASK_MODULES = [
     adminbench,                  # 10 admin query benchmark
     quota,                       # future enhancements: rate-limit quota monitoring
     tokens, tokens_sensors,      # future enhancements: design-token propagation (SC-002)
+    a11y,                        # future enhancements: accessibility audit automation (SC-003)
     alerts, alert_sensors,       # every task's alerts: the outbox, its delivery and check
 ]
 

@@ -272,6 +272,23 @@ class Tokens(Group):
                                   description="apps polled at once by the token propagation sensor (16)")
 
 
+class A11y(Group):
+    threshold_percent: float = Field(98.0, ge=0, le=100, validation_alias="CLOUDMAKE_A11Y_THRESHOLD",
+                                     description="SC-003: AA compliance (percent of WCAG A/AA checks passed) an "
+                                                 "audit must reach (98)")
+    contexts: int = Field(4, ge=1, le=32, validation_alias="CLOUDMAKE_A11Y_CONTEXTS",
+                          description="browser contexts auditing pages at once, in one Chromium (4)")
+    page_timeout_seconds: float = Field(30.0, gt=0, le=600, validation_alias="CLOUDMAKE_A11Y_PAGE_TIMEOUT",
+                                        description="seconds one story or page may take to load, render and be "
+                                                    "audited before it counts as failed (30)")
+    chromium: Path | None = Field(None, validation_alias="CLOUDMAKE_A11Y_CHROMIUM",
+                                  description="the Chromium executable to drive (default: `chromium` on PATH, "
+                                              "Debian's package)")
+    report_dir: Path | None = Field(None, validation_alias="CLOUDMAKE_A11Y_REPORT_DIR",
+                                    description="where the scheduled audit writes its HTML and JSON reports "
+                                                "(default `<state dir>/a11y`)")
+
+
 class Billing(Group):
     polar_api_key: Secret | None = Field(None, validation_alias="POLAR_API_KEY",
                                          description="Polar API key (billing provider credential); never printed")
@@ -303,7 +320,7 @@ class SecretScan(Group):
 GROUPS: dict[str, type[Group]] = {
     "core": Core, "alerts": Alerts, "github": GitHubSync, "github_actions": GitHubActions, "previews": Previews,
     "outages": Outages, "loadtest": LoadTest, "drift": Drift, "keys": Keys, "billing": Billing,
-    "quota": Quota, "tokens": Tokens, "secretscan": SecretScan,
+    "quota": Quota, "tokens": Tokens, "a11y": A11y, "secretscan": SecretScan,
 }
 
 
@@ -370,6 +387,7 @@ class Settings(BaseSettings):
     drift: Drift = Drift()
     keys: Keys = Keys()
     tokens: Tokens = Tokens()
+    a11y: A11y = A11y()
     billing: Billing = Billing()
     quota: Quota = Quota()
     secretscan: SecretScan = SecretScan()

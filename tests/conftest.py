@@ -106,6 +106,21 @@ def production_dagster_home(pg_url, tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The machine's Chromium as the audit finds it (Debian's package, installed by scripts/setup as root; or
+    Chrome, as on GitHub's runners) for the browser tests: they skip without one, except under CI=true."""
+    from cloudmake_pipelines.a11y.browser import find_chromium
+    from cloudmake_pipelines.errors import ConfigError
+
+    try:
+        return find_chromium()
+    except ConfigError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc}; CI=true requires it")
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
 def cloudmake_main(capsys):
     """Runs ``cloudmake GROUP ARGS...`` through the console entry point, in process (a process each is slow):

@@ -18,6 +18,7 @@ SCHEDULES = {
     "master_key_reminder_weekly": ("0 9 * * 1", "master_key_reminder_job"),    # 6: annual reminder check
     "quota_exhaustion_hourly": ("5 * * * *", "quota_exhaustion_job"),          # issue 20: quota monitoring
     "token_propagation_hourly": ("10 * * * *", "token_propagation_job"),        # future: token propagation plots
+    "accessibility_audit_nightly": ("0 3 * * *", "accessibility_audit_job"),    # future: SC-003 a11y audits
 }
 SENSORS = {
     "mcp_outage_detector": 300,          # 2: outage detection, */5 * * * *

@@ -30,6 +30,7 @@ COMMANDS = {
     "secrets": ("secrets:group", "Secret scanning for pre-commit and CI (task 7)."),
     "github": ("github:group", "GitHub secrets sync (task 8)."),
     "tokens": ("tokens:group", "Design-token propagation from commit to apps (SC-002 ≤ 5 min)."),
+    "a11y": ("a11y:group", "Accessibility audits of design systems (SC-003 ≥ 98 % AA compliance)."),
     "quota": ("quota:group", "Rate-limit quota monitoring: frequently exhausted buckets, events, retention."),
     "alerts": ("alerts:group", "The alert outbox: pending alerts, retry delivery now."),
     "status": ("status:command", "Every scheduled task: cadence, on/off, last and next run, checks."),

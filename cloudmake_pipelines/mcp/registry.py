@@ -37,6 +37,31 @@ class RegistryError(ConfigError):
     """A registry operation got bad input or named a server that does not exist (exit 2)."""
 
 
+def check_endpoint(owner: str, what: str, url: str, error: type[RegistryError]) -> None:
+    """``url`` is http(s) with a host and no credentials in it (the token and accessibility registries)."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url or "")
+    except httpx.InvalidURL:
+        parsed = httpx.URL("")
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise error(f"{owner}: {what} {url!r}: expected an http:// or https:// URL with a host")
+    if parsed.userinfo:
+        raise error(f"{owner}: credentials in the URL are not allowed; use --auth env:VAR|secret:NAME")
+
+
+def check_auth_ref(owner: str, ref: str | None, header: str | None, error: type[RegistryError]) -> None:
+    """A credential reference is ``env:VARIABLE`` or ``secret:NAME`` and names the header it goes in."""
+    if ref is None:
+        return
+    scheme, _, name = ref.partition(":")
+    if scheme not in AUTH_SCHEMES or not name:
+        raise error(f"{owner}: auth {ref!r}: expected env:VARIABLE or secret:NAME")
+    if not HEADER_PATTERN.match(header or ""):
+        raise error(f"{owner}: auth header {header!r}: expected an HTTP header name")
+
+
 @dataclass(frozen=True)
 class McpServer:
     """One registered MCP server. ``thresholds`` are per-server overrides of the load-test thresholds."""

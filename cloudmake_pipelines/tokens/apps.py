@@ -27,7 +27,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from ..db.tables import token_apps
 from ..db.types import utcnow
 from ..errors import ConfigError
-from ..mcp.registry import AUTH_SCHEMES, HEADER_PATTERN, NAME_PATTERN, RegistryError
+from ..mcp.registry import HEADER_PATTERN, NAME_PATTERN, RegistryError, check_auth_ref, check_endpoint
 
 READ_KINDS = ("json", "css", "header")
 _CSS_VAR = re.compile(r"^--[A-Za-z0-9_-]{1,100}$")
@@ -60,14 +60,7 @@ class App:
         if not NAME_PATTERN.match(self.name or ""):
             raise AppError(f"app name {self.name!r}: expected 1-100 characters of a-z 0-9 _ . - "
                            "starting with a letter or digit")
-        try:
-            url = httpx.URL(self.url or "")
-        except httpx.InvalidURL:
-            url = httpx.URL("")
-        if url.scheme not in ("http", "https") or not url.host:
-            raise AppError(f"app {self.name}: url {self.url!r}: expected an http:// or https:// URL with a host")
-        if url.userinfo:
-            raise AppError(f"app {self.name}: credentials in the URL are not allowed; use --auth env:VAR|secret:NAME")
+        check_endpoint(f"app {self.name}", "url", self.url, AppError)
         pattern = {"json": _JSON_PATH, "css": _CSS_VAR, "header": HEADER_PATTERN}.get(self.read_kind)
         if pattern is None:
             raise AppError(f"app {self.name}: read kind {self.read_kind!r}: expected one of {', '.join(READ_KINDS)}")
@@ -75,12 +68,7 @@ class App:
             expected = {"json": "a dotted JSON path such as version or meta.tokens.version",
                         "css": "a custom property such as --ds-version", "header": "an HTTP header name"}
             raise AppError(f"app {self.name}: {self.read_selector!r}: expected {expected[self.read_kind]}")
-        if self.auth_secret_ref is not None:
-            scheme, _, ref = self.auth_secret_ref.partition(":")
-            if scheme not in AUTH_SCHEMES or not ref:
-                raise AppError(f"app {self.name}: auth {self.auth_secret_ref!r}: expected env:VARIABLE or secret:NAME")
-            if not HEADER_PATTERN.match(self.auth_header or ""):
-                raise AppError(f"app {self.name}: auth header {self.auth_header!r}: expected an HTTP header name")
+        check_auth_ref(f"app {self.name}", self.auth_secret_ref, self.auth_header, AppError)
         return self
 
     @property
