@@ -71,13 +71,43 @@ def test_unknown_role_is_an_authentication_failure(cloudmake, pg_server_url):
     assert "as user 'cm_no_such_role': authentication failed" in line
 
 
-def test_a_silent_server_times_out_within_the_connect_timeout(cloudmake):
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg2"])
+def test_a_silent_server_times_out_within_the_connect_timeout(cloudmake, scheme):
+    """Once: libpq's sslmode=prefer could try again without SSL and wait a second connect_timeout."""
     with socket.socket() as silent:  # accepts TCP (backlog) and never says a word
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         port = silent.getsockname()[1]
-        line = one_line_error(cloudmake(f"postgresql://u@127.0.0.1:{port}/x?connect_timeout=1", "db", "status"))
-    assert f"on 127.0.0.1:{port}" in line and "timed out: no answer within 1 s" in line
+        started = time.monotonic()
+        line = one_line_error(cloudmake(f"{scheme}://u@127.0.0.1:{port}/x?connect_timeout=2", "db", "status"))
+        took = time.monotonic() - started
+    assert f"on 127.0.0.1:{port}" in line and "timed out: no answer within 2 s" in line
+    assert 1.9 < took < 3.5, f"{took:.1f} s: the connect timeout applied more than once"
+
+
+def test_status_fails_fast_when_the_instance_postgres_never_answers(cloudmake, tmp_path, monkeypatch):
+    """Dagster's own storage connection has no timeout (it hung for good here) and retries a refused port for
+    about 30 s: `cloudmake status` probes it first, within the connect timeout, one line naming host:port."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "pw-never-shown-42")  # secretscan:allow
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        (home / "dagster.yaml").write_text(
+            "storage:\n  postgres:\n    postgres_db:\n      username: postgres\n"
+            "      password: {env: DAGSTER_PG_PASSWORD}\n      hostname: 127.0.0.1\n      db_name: dagster\n"
+            f"      port: {port}\n      params: {{connect_timeout: 1}}\n")
+        started = time.monotonic()
+        result = cloudmake(None, "status")
+        took = time.monotonic() - started
+    line = one_line_error(result)
+    assert line.startswith(f"error: cannot read the Dagster instance at {home} (DAGSTER_HOME): ")
+    assert f"'dagster' on 127.0.0.1:{port}" in line and "timed out: no answer within 1 s" in line
+    assert "pw-never-shown-42" not in result.stderr + result.stdout  # secretscan:allow
+    assert took < 4, f"{took:.1f} s"
 
 
 def test_the_default_connect_timeout_applies_when_the_url_sets_none(cloudmake, monkeypatch):
@@ -139,7 +169,7 @@ def test_drift_database_url_unreachable_names_drift_yaml(cloudmake, tmp_path):
     ("storage:\n  sqlite:\n    base_dir: /proc/cloudmake-nope\n", "/proc/cloudmake-nope"),
     ("storage: [\n", "dagster.yaml\", line 2"),
     ("storage:\n  postgres:\n    postgres_url: postgresql+psycopg2://postgres@127.0.0.1:1/x\n",
-     "port 1 failed: Connection refused"),
+     "on 127.0.0.1:1 as user 'postgres': connection refused"),
 ], ids=["unwritable-sqlite-dir", "broken-yaml", "refused-postgres"])
 def test_status_with_an_unreadable_dagster_instance(cloudmake, tmp_path, monkeypatch, yaml_text, expected):
     home = tmp_path / "dagster_home"

@@ -62,11 +62,15 @@ def test_dagster_cli_validates_and_executes_the_job_with_pino_logs(embedded_dags
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert validate.returncode == 0, validate.stderr[-2000:]
     assert "owners" not in validate.stderr, "Dagster's owners BetaWarning is back (see definitions.py)"
-    run = subprocess.run([DAGSTER, "job", "execute", "-m", "cloudmake_pipelines.definitions", "-j", "migrations_job"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    # As the README says (`dg launch --job migrations_job`, from the repository root, .venv not activated).
+    env.pop("VIRTUAL_ENV", None)
+    run = subprocess.run([str(Path(DAGSTER).with_name("dg")), "launch", "--job", "migrations_job"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Logging error" not in run.stderr
+    assert "Warning" not in run.stderr, run.stderr[-2000:]  # no Beta/SupersessionWarning, no dg venv warning
     assert status(env["DATABASE_URL"]).up_to_date
-    records = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert run.stdout == "", "run log lines go to stderr: stdout carries results"
+    records = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
     assert any(r.get("msg", "").startswith("applied migration") and r["level"] == 30 for r in records)
     assert any(r.get("event") in ("RUN_SUCCESS", "PIPELINE_SUCCESS") and r.get("run_id") for r in records)

@@ -109,7 +109,7 @@ def test_slow_server_fails_sc021_and_erroring_server_alerts_once(registry, db_ur
     with serve_mcp("stateless", slow) as server, WebhookReceiver() as hook:
         registry.add(McpServer("slow", server.url, thresholds={"request_timeout_seconds": 3}))
         result, checks, _ = _materialize(db_url, "slow", hook.url_for())
-    assert not result.success  # SC-021 is a blocking ERROR check: `dagster asset materialize` exits 1
+    assert not result.success  # SC-021 is a blocking ERROR check: `dg launch --assets` exits 1
     assert not checks[SC021_CHECK].passed
     assert "p95" in checks[SC021_CHECK].metadata["failures"].value
     assert not checks[ALERT_CHECK].passed and checks[ALERT_CHECK].metadata["alert_sent"].value is True

@@ -151,55 +151,146 @@ def test_readme_commands_run_as_written_next_to_the_quick_start(dev, clone):
     assert failures == [], "\n\n".join(failures)
 
 
-#: The UI places the README names, as (what to click in order, text the page must then show).
-UI_PATHS = [
-    ("Automation", "mcp_outage_detector"),
-    ("Runs", "Runs"),
-]
+#: How long the first run of the quick start may take in the UI (about 30 s of load test, plus start-up).
+FIRST_RUN_TIMEOUT_MS = 300_000
+
+
+def walk_the_ui(page, url: str, shots: Path) -> None:
+    """What the README's quick start and "Operating it" tell a newcomer to click, asserting what is visible."""
+    import re as _re
+
+    # On 127.0.0.1 the UI shows a "Join the Dagster community" dialog over whatever is open, seconds after the
+    # first page (a person clicks Skip once): marked as seen, as Skip does, so it cannot close the selector menu
+    # under the test's click; should it still appear, it is skipped.
+    page.add_init_script("window.localStorage.setItem('communityNux', JSON.stringify('1'))")
+    page.add_locator_handler(page.get_by_text("Join the Dagster community"),
+                             lambda: page.get_by_role("button", name="Skip").click())
+    page.goto(url)
+    for item in ("Overview", "Runs", "Catalog", "Jobs", "Automation"):  # the navigation's items the README names
+        page.get_by_text(item, exact=True).first.wait_for()
+    page.screenshot(path=str(shots / "home.png"))
+    page.goto(f"{url}/automation")  # *Automation* (top bar): schedules and sensors
+    page.get_by_text("mcp_outage_detector").first.wait_for()
+
+    # Catalog -> mcp_server_metrics -> Materialize…: the dialog opens on "0 partitions".
+    page.goto(f"{url}/assets/mcp_server_metrics")
+    page.get_by_role("tab", name=_re.compile("^Checks")).first.wait_for()
+    page.get_by_role("button", name="Materialize…").click()
+    dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize mcp_server_metrics")
+    dialog.get_by_text("0 partitions").wait_for()
+    # pick demo-mcp in "Select a partition", then "Launch 1 run".
+    dialog.get_by_text("Select a partition or create one").click()
+    page.get_by_role("menuitem", name=_re.compile("demo-mcp")).click()
+    page.keyboard.press("Escape")  # closes the selector's menu, not the dialog
+    dialog.get_by_text("1 partition", exact=True).wait_for()
+    page.screenshot(path=str(shots / "materialize_dialog.png"))
+    dialog.get_by_role("button", name="Launch 1 run").click()
+    page.get_by_text(_re.compile("^Launched run")).first.wait_for()
+
+    # The asset's Overview tab: once materialized, the Metadata section has Table / Plots, Partitions / Events.
+    plots = page.get_by_role("button", name="Plots")
+    deadline = time.monotonic() + FIRST_RUN_TIMEOUT_MS / 1000
+    while not plots.count():
+        assert time.monotonic() < deadline, "mcp_server_metrics was not materialized from the dialog's run"
+        page.wait_for_timeout(3000)
+        page.reload()
+        page.get_by_role("tab", name=_re.compile("^Checks")).first.wait_for()
+    assert page.get_by_role("tab", name="Overview").get_attribute("aria-selected") == "true"
+    plots.click()
+    page.get_by_text("tools_list.p95_ms", exact=True).wait_for()  # one chart per number
+    page.get_by_role("button", name="Events").click()  # over the runs
+    page.get_by_text("tools_list.p95_ms", exact=True).wait_for()
+    page.screenshot(path=str(shots / "plots.png"), full_page=True)
+
+    # The Checks tab lists the asset's checks.
+    page.get_by_role("tab", name=_re.compile("^Checks")).first.click()
+    page.get_by_text("sc_021_list_p95").first.wait_for()
+    page.screenshot(path=str(shots / "checks.png"))
+
+    # http://127.0.0.1:3000/jobs -> migrations_job -> Launchpad.
+    page.goto(f"{url}/jobs")
+    page.get_by_role("link", name="migrations_job").first.click()
+    page.get_by_role("tab", name="Launchpad").click()
+    page.get_by_role("button", name=_re.compile("Launch Run", _re.I)).first.wait_for()
+    page.screenshot(path=str(shots / "launchpad.png"))
 
 
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (scripts/test installs it with apt-get)")
 def test_ui_has_the_places_the_readme_names(dev, tmp_path):
+    """Clicks through exactly what the README says: its first run (Materialize…, "0 partitions", pick demo-mcp,
+    Launch 1 run), the plots of the asset's metadata, its checks, the migrations job's Launchpad."""
     playwright = pytest.importorskip("playwright.sync_api")
     _, url, _ = dev
     readme = README.read_text()
-    assert "*Automation* (top bar)" in readme and "*Catalog* shows" in readme and "*Metadata* tab, *Plots* toggle" in readme
-    assert "pick `demo-mcp`" in readme
+    for words in ("*Catalog → mcp_server_metrics → Materialize…*", '("0 partitions")',
+                  "pick `demo-mcp` in *Select a partition*", "*Launch 1 run*", "*Checks* tab",
+                  "*Overview* tab, the *Metadata* section's *Plots* button", "*Events* plots",
+                  "*Automation* (top bar)", "*migrations_job* → *Launchpad*"):
+        assert words in readme, f"the README no longer says {words}: update this walk with it"
     shots = Path(os.environ.get("CLOUDMAKE_SCREENSHOTS", tmp_path))
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.set_default_timeout(120_000)
-        # Automation is a top-level item of the navigation (not under Overview).
-        page.goto(url)
-        page.wait_for_load_state("networkidle")
-        page.keyboard.press("Escape")  # a first visit may open a welcome dialog over the page
-        page.screenshot(path=str(shots / "home.png"))
-        for item in ("Overview", "Runs", "Catalog", "Jobs", "Automation"):  # the navigation's items the README names
-            page.get_by_text(item, exact=True).first.wait_for()
-        page.goto(f"{url}/automation")  # the item's link (a client-side route: no load event to wait for)
-        page.screenshot(path=str(shots / "automation_loading.png"))
-        page.get_by_text("mcp_outage_detector").first.wait_for()
-        page.screenshot(path=str(shots / "automation.png"))
-        # The asset's Checks and Metadata tabs; plots are behind the Metadata tab's Plots toggle.
-        page.goto(f"{url}/assets/mcp_server_metrics")
-        page.get_by_role("tab", name=re.compile("^Checks")).first.wait_for()
-        page.screenshot(path=str(shots / "asset.png"))
-        # Not yet checked here (issue #17, left): the Metadata tab's Plots toggle, the materialize dialog's
-        # "0 partitions" and demo-mcp, and /jobs -> db_migrate -> Launchpad.
-        browser.close()
+        try:
+            walk_the_ui(page, url, shots)
+        except Exception:
+            page.screenshot(path=str(shots / "failed.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def start_a_run(port: int) -> str:
+    """A load test of demo-mcp through the webserver's GraphQL API (as the UI launches it), once it has started."""
+    from dagster_graphql import DagsterGraphQLClient
+
+    client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+    run_id = client.submit_job_execution("mcp_load_test_job", tags={"dagster/partition": "demo-mcp"})
+    deadline = time.monotonic() + 180
+    while (status := client.get_run_status(run_id).value) != "STARTED":
+        assert status in ("QUEUED", "NOT_STARTED", "STARTING") and time.monotonic() < deadline, status
+        time.sleep(1)
+    time.sleep(2)  # into the load test
+    return run_id
+
+
+def wait_for_no_run_in_progress(home: Path, timeout: float = 180) -> None:
+    """The UI walk's run may still be running its checks: the stop is measured with one run to interrupt."""
+    import dagster as dg
+
+    in_progress = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    deadline = time.monotonic() + timeout
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        while instance.get_runs(filters=dg.RunsFilter(statuses=in_progress)):
+            assert time.monotonic() < deadline, "a run of the UI walk did not finish"
+            time.sleep(1)
+
+
+def interrupted_run(home: Path, run_id: str) -> tuple[str, str]:
+    """(status, the run's last failure message) from the instance scripts/dev ran on."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.get_run_by_id(run_id)
+        failures = [e.message or "" for e in instance.all_logs(run_id)
+                    if e.dagster_event_type == dg.DagsterEventType.RUN_FAILURE]
+        return run.status.value, failures[-1] if failures else ""
 
 
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
-def test_ctrl_c_stops_scripts_dev_promptly_and_quietly(dev):
-    """Last in this module: Ctrl-C (SIGINT to the foreground process group) stops every process within 20 s,
-    without a traceback; nothing is left running."""
-    proc, _, log = dev
+def test_ctrl_c_stops_scripts_dev_promptly_and_quietly(dev, clone):
+    """Last in this module: Ctrl-C (SIGINT to the foreground process group) in the middle of a run stops every
+    process well within the 10 s grace period (none needs killing), without a traceback; nothing is left
+    running, and the run shows as failed by the interruption, not as forever started."""
+    proc, url, log = dev
     children = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert len(children) >= 4, "scripts/dev, code server, daemon, webserver (+ demo server)"
+    wait_for_no_run_in_progress(clone / ".cloudmake" / "dagster_home")
+    run_id = start_a_run(int(url.rsplit(":", 1)[1]))
     started = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(timeout=60)
@@ -207,7 +298,13 @@ def test_ctrl_c_stops_scripts_dev_promptly_and_quietly(dev):
     time.sleep(1)
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
     output = log.read_text()
-    assert took < 20, f"stopping took {took:.1f} s"
+    stopping = output.split("stopping (pids", 1)[-1]
+    # Before the fix the code server ignored TERM and was killed at the end of the 10 s grace period (13-15 s in
+    # all); with a run to interrupt it takes 6-11 s on a loaded 2-core machine, most of it the run worker reporting.
+    assert took < 10, f"stopping took {took:.1f} s: something waited for the 10 s grace period\n{stopping[-3000:]}"
     assert left == [], f"still running: {left}"
-    assert "Traceback" not in output.split("stopping (pids", 1)[-1], output[-3000:]
+    assert " Killed " not in stopping and "leaked semaphore" not in stopping, stopping[-3000:]
+    assert "Traceback" not in stopping, output[-3000:]
     assert "SupersessionWarning" not in output, "scripts/dev runs no superseded command"
+    status, message = interrupted_run(clone / ".cloudmake" / "dagster_home", run_id)
+    assert status == "FAILURE" and "interrupted" in message, (status, message)

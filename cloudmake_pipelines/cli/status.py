@@ -43,6 +43,40 @@ def _storage_errors(home: str) -> Iterator[None]:
                           f"{' '.join(str(cause).split()) or type(cause).__name__}") from None
 
 
+def _reach_postgres_storage(home: str) -> None:
+    """Fail fast, naming host:port, when the instance's PostgreSQL storage cannot be reached.
+
+    Dagster retries each storage's first connection with backoff (about 30 s when the port refuses) and has no
+    connect timeout (a port that never answers hangs it for good). One connection through :func:`make_engine`
+    (psycopg 3, ``connect_timeout`` once) decides first: :class:`DatabaseUnavailable`, exit 2.
+    """
+    from dagster._config import process_config
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster_postgres import DagsterPostgresStorage
+    from dagster_postgres.utils import pg_url_from_config
+    from sqlalchemy.engine import make_url
+
+    from ..db.engine import make_engine
+    from ..db.errors import DatabaseUnavailable
+
+    config, _ = dagster_instance_config(home)
+    storage = (config.get("storage") or {}).get("postgres")
+    if not storage:
+        return
+    resolved = process_config(DagsterPostgresStorage.config_type(), storage)
+    if not resolved.success:
+        return  # Dagster reports the configuration error itself, naming the field
+    url = make_url(pg_url_from_config(resolved.value)).set(drivername="postgresql+psycopg")
+    engine = make_engine(url.render_as_string(hide_password=False), source=f"{home}/dagster.yaml (storage)")
+    try:
+        with engine.connect():
+            pass
+    except DatabaseUnavailable as exc:
+        raise ConfigError(f"cannot read the Dagster instance at {home} (DAGSTER_HOME): {exc}") from None
+    finally:
+        engine.dispose()
+
+
 def _alert_outbox(settings) -> dict:
     """The alert outbox's counts from the platform database; ``unavailable`` says why when it cannot be read
     (the dashboard still shows the tasks)."""
@@ -77,6 +111,8 @@ def command(as_json: bool, failing: bool) -> None:
     if not os.path.isfile(os.path.join(home, "dagster.yaml")):
         raise ConfigError(f"no Dagster instance at {home}: set DAGSTER_HOME to the instance's folder "
                           "(the quick start's is .cloudmake/dagster_home)")
+    with _storage_errors(home):
+        _reach_postgres_storage(home)  # before loading the definitions: seconds of CPU for nothing otherwise
     import dagster as dg
 
     from .. import opsstatus
