@@ -1,0 +1,241 @@
+"""Past one machine: the nightly MCP load tests on dagster-celery workers, over the local RabbitMQ.
+
+One cluster per module, as two machines would run it: the production instance (PostgreSQL storage), one
+platform database, two ``dagster-celery worker start`` processes with their own names on the test's own
+load queue (unique per run of the module, so nothing left on the broker by another run is consumed), real
+``mcp`` SDK servers on 127.0.0.1. Runs are launched from the nightly schedule's run requests, one process
+per run (tests/support/celery_runs.py). Everything started here is stopped even when a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from sqlalchemy import select
+
+from cloudmake_pipelines.assets.loadtest import ALERT_CHECK, SC021_CHECK
+from cloudmake_pipelines.db import make_engine
+from cloudmake_pipelines.db.migrate import upgrade
+from cloudmake_pipelines.db.tables import alert_outbox
+from cloudmake_pipelines.errors import ConfigError
+from cloudmake_pipelines.executor import load_executor
+from cloudmake_pipelines.loadtest.store import recent_metrics
+from cloudmake_pipelines.mcp import McpServer, Registry
+from cloudmake_pipelines.settings import get_settings, variables
+from tests.conftest import ROOT, _libpq
+from tests.support.mcp_servers import Behaviour, serve_mcp
+from tests.support.processes import spawn
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"  # secretscan:allow (RabbitMQ's local default account)
+VENV_BIN = ROOT / ".venv" / "bin"
+DURATION, RATE = 3.0, 20.0  # each load test: 60 requests per operation over 3 s
+
+
+def test_in_process_stays_the_default_and_celery_is_chosen_by_the_settings(monkeypatch):
+    assert load_executor() is dg.in_process_executor
+    monkeypatch.setenv("CLOUDMAKE_EXECUTOR", "celery")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError, match="CLOUDMAKE_CELERY_BROKER_URL is not set"):
+        load_executor()
+    monkeypatch.setenv("CLOUDMAKE_CELERY_BROKER_URL", BROKER)
+    get_settings.cache_clear()
+    assert load_executor().name == "celery"
+
+
+@dataclass
+class Cluster:
+    home: Path
+    env: dict[str, str]
+    engine: object
+    tmp: Path
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+    servers: dict[str, str] = field(default_factory=dict)
+
+    def instance(self) -> dg.DagsterInstance:
+        return dg.DagsterInstance.from_config(str(self.home))
+
+    def launch(self, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """The nightly schedule's runs, one process each; their JSON lines on stdout."""
+        return subprocess.Popen([sys.executable, "-m", "tests.support.celery_runs", str(DURATION), str(RATE)],
+                                env=env or self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 100) -> tuple[list[dict], str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{\"partition\"")]
+    return lines, out + err
+
+
+@pytest.fixture(scope="module")
+def cluster(pg_server_url, tmp_path_factory) -> Cluster:
+    tmp = tmp_path_factory.mktemp("celery")
+    name = f"cm_celery_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(pg_server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    home = tmp / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    platform_db = f"sqlite:///{tmp / 'cloudmake.db'}"
+    upgrade(platform_db)
+    queue = f"cm-test-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if k not in variables()}
+    env.update({"DAGSTER_HOME": str(home), "DATABASE_URL": platform_db, "CLOUDMAKE_STATE_DIR": str(tmp / "state"),
+                "DAGSTER_PG_USERNAME": "postgres", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_HOST": "127.0.0.1",
+                "DAGSTER_PG_DB": name, "CLOUDMAKE_EXECUTOR": "celery", "CLOUDMAKE_CELERY_BROKER_URL": BROKER,
+                "CLOUDMAKE_CELERY_QUEUE": queue, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"})
+    engine = make_engine(platform_db)
+    with pytest.MonkeyPatch.context() as mp, contextlib.ExitStack() as stack:
+        for key in ("DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB"):
+            mp.setenv(key, env[key])
+        cluster = Cluster(home, env, engine, tmp)
+        cluster.instance().dispose()  # storage created once, before several processes open it
+        registry = Registry(engine)
+        erroring = Behaviour(error_methods=frozenset({"prompts/list"}))
+        for index in range(4):
+            server = stack.enter_context(serve_mcp("stateless", erroring if index == 3 else Behaviour()))
+            cluster.servers[f"mcp{index}"] = server.url
+            registry.add(McpServer(f"mcp{index}", server.url))
+        for worker in ("wa", "wb"):  # two machines: their own names, one process per core (-c 1 here)
+            cluster.workers[worker] = stack.enter_context(spawn(
+                [str(VENV_BIN / "dagster-celery"), "worker", "start", "-A", "cloudmake_pipelines.worker",
+                 "-q", queue, "-n", worker, "--", "-c", "1"], env, tmp / f"{worker}.log", cwd=ROOT))
+        deadline = time.monotonic() + 90
+        while not all("ready." in (tmp / f"{w}.log").read_text() for w in cluster.workers):
+            assert time.monotonic() < deadline, "workers did not start: see their logs in " + str(tmp)
+            assert all(p.poll() is None for p in cluster.workers.values()), "a worker exited at start"
+            time.sleep(0.5)
+        try:
+            yield cluster
+        finally:
+            engine.dispose()
+            stack.close()
+            with psycopg.connect(_libpq(pg_server_url), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def step_history(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, float, str]]:
+    """(what, timestamp, detail) of the step's delegation to a worker, start and end, in order."""
+    history = []
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or entry.step_key != "mcp_server_metrics":
+            continue
+        if event.event_type == dg.DagsterEventType.ENGINE_EVENT:
+            worker = event.engine_event_data.metadata.get("Celery worker")
+            if worker is not None:
+                history.append(("worker", entry.timestamp, worker.value))
+        elif event.event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
+                                  dg.DagsterEventType.STEP_FAILURE):
+            history.append((event.event_type.value, entry.timestamp, ""))
+    return history
+
+
+def test_nightly_load_tests_fan_out_over_two_workers_with_in_process_results(cluster):
+    runs, output = finish(cluster.launch())
+    assert len(runs) == 4, output[-3000:]
+    assert all(r["success"] for r in runs), output[-3000:]
+    host = socket.gethostname()
+    spans: dict[str, tuple[str, float, float]] = {}
+    with cluster.instance() as instance:
+        for run in runs:
+            history = step_history(instance, run["run_id"])
+            kinds = [what for what, _, _ in history]
+            assert kinds == ["worker", "STEP_START", "STEP_SUCCESS"], history
+            spans[run["partition"]] = (history[0][2], history[1][1], history[2][1])
+            checks = {e.check_name: e for e in (entry.dagster_event.event_specific_data for entry in
+                      instance.all_logs(run["run_id"], of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION))}
+            erroring = run["partition"] == "mcp3"
+            assert checks[SC021_CHECK].passed
+            assert checks[ALERT_CHECK].passed is not erroring
+            rows = recent_metrics(cluster.engine, run["partition"])
+            assert len(rows) == 3 and {r["run_id"] for r in rows} == {run["run_id"]}
+    assert {worker for worker, _, _ in spans.values()} == {f"wa@{host}", f"wb@{host}"}
+    overlapping = [(a, b) for a in spans for b in spans if a < b and spans[a][0] != spans[b][0]
+                   and spans[a][1] < spans[b][2] and spans[b][1] < spans[a][2]]
+    assert overlapping, f"no two steps on different workers overlapped in time: {spans}"
+    with cluster.engine.connect() as conn:
+        alerts = conn.execute(select(alert_outbox.c.alert_key)).scalars().all()
+    run_of = {r["partition"]: r["run_id"] for r in runs}
+    assert alerts == [f"mcp_load_test:mcp3:{run_of['mcp3']}"]  # one alert, for the erroring server's run
+
+
+def test_a_worker_killed_mid_step_hands_the_step_to_the_other_once(cluster):
+    registry = Registry(cluster.engine)
+    for name in ("mcp0", "mcp1", "mcp2"):  # one run: the erroring server's, which alerts
+        registry.set_enabled(name, False)
+    with cluster.instance() as instance:
+        earlier = {run.run_id for run in instance.get_runs()}
+    launched = cluster.launch()
+    killed = None
+    try:
+        with cluster.instance() as instance:
+            deadline = time.monotonic() + 60
+            while killed is None and time.monotonic() < deadline:
+                for run in (r for r in instance.get_runs(limit=1) if r.run_id not in earlier):
+                    history = step_history(instance, run.run_id)
+                    if [w for w in history if w[0] == "STEP_START"] and time.time() - history[-1][1] > 1.0:
+                        killed = history[0][2].split("@")[0]  # 1 s into the load test
+                time.sleep(0.2)
+            assert killed, "the step never started"
+            os.killpg(cluster.workers[killed].pid, signal.SIGKILL)  # the whole worker machine, no goodbye
+        runs, output = finish(launched)
+    finally:
+        for name in ("mcp0", "mcp1", "mcp2"):
+            registry.set_enabled(name, True)
+    assert len(runs) == 1 and runs[0]["success"], output[-3000:]
+    host = socket.gethostname()
+    survivor = ({"wa", "wb"} - {killed}).pop()
+    with cluster.instance() as instance:
+        history = step_history(instance, runs[0]["run_id"])
+    assert [(w, d) for w, _, d in history if w == "worker"] == [("worker", f"{killed}@{host}"),
+                                                                ("worker", f"{survivor}@{host}")]
+    assert [w for w, _, _ in history][-1] == "STEP_SUCCESS"
+    rows = recent_metrics(cluster.engine, "mcp3")
+    assert len([r for r in rows if r["run_id"] == runs[0]["run_id"]]) == 3  # written once, by the survivor
+    with cluster.engine.connect() as conn:
+        keys = conn.execute(select(alert_outbox.c.alert_key)).scalars().all()
+    assert keys.count(f"mcp_load_test:mcp3:{runs[0]['run_id']}") == 1
+
+
+def test_a_broker_down_at_launch_fails_the_run_naming_host_and_port_never_the_password(cluster):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the block ends: nothing listens there
+    registry = Registry(cluster.engine)
+    for name in ("mcp1", "mcp2", "mcp3"):
+        registry.set_enabled(name, False)
+    password = "s3cr3t-broker-pw"  # secretscan:allow
+    env = {**cluster.env, "CLOUDMAKE_CELERY_BROKER_URL": f"amqp://cm:{password}@127.0.0.1:{port}//"}  # secretscan:allow
+    try:
+        runs, output = finish(cluster.launch(env))
+    finally:
+        for name in ("mcp1", "mcp2", "mcp3"):
+            registry.set_enabled(name, True)
+    assert len(runs) == 1 and not runs[0]["success"], output[-3000:]
+    with cluster.instance() as instance:
+        run = instance.get_run_by_id(runs[0]["run_id"])
+        assert run.status == dg.DagsterRunStatus.FAILURE  # recorded with its reason, not lost
+        texts = [entry.message + json.dumps(str(entry.dagster_event)) for entry in instance.all_logs(run.run_id)]
+    reason = f"Celery broker 127.0.0.1:{port} is unreachable"
+    assert any(reason in text for text in texts), texts
+    assert not any(password in text for text in texts) and password not in output
+    assert recent_metrics(cluster.engine, "mcp0") == [] or all(
+        r["run_id"] != run.run_id for r in recent_metrics(cluster.engine, "mcp0"))
