@@ -239,3 +239,10 @@ def test_a_broker_down_at_launch_fails_the_run_naming_host_and_port_never_the_pa
     assert not any(password in text for text in texts) and password not in output
     assert recent_metrics(cluster.engine, "mcp0") == [] or all(
         r["run_id"] != run.run_id for r in recent_metrics(cluster.engine, "mcp0"))
+
+
+def test_the_worker_unit_starts_the_worker_these_tests_start():
+    unit = (ROOT / "deploy" / "systemd" / "cloudmake-celery-worker@.service").read_text()
+    start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert "dagster-celery worker start -A cloudmake_pipelines.worker -q" in start
+    assert '-- -c "$$(nproc)"' in start and "EnvironmentFile=/etc/cloudmake/pipelines.env" in unit
