@@ -1,46 +1,34 @@
 """Past one machine: the nightly MCP load tests on dagster-celery workers, over the local RabbitMQ.
 
-One cluster per module, as two machines would run it: the production instance (PostgreSQL storage), one
-platform database, two ``dagster-celery worker start`` processes with their own names on the test's own
-load queue (unique per run of the module, so nothing left on the broker by another run is consumed), real
-``mcp`` SDK servers on 127.0.0.1. Runs are launched from the nightly schedule's run requests, one process
-per run (tests/support/celery_runs.py). Everything started here is stopped even when a test fails.
+One cluster per module (tests/support/celery_cluster.py), as two machines would run it: the production
+instance (PostgreSQL storage), one platform database, two ``dagster-celery worker start`` processes with
+their own names on the cluster's own load queue, real ``mcp`` SDK servers on 127.0.0.1. Runs are the
+nightly schedule's, one process each. Everything started here is stopped even when a test fails.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
 
 import dagster as dg
-import psycopg
 import pytest
 from sqlalchemy import select
 
 from cloudmake_pipelines.assets.loadtest import ALERT_CHECK, SC021_CHECK
-from cloudmake_pipelines.db import make_engine
-from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.db.tables import alert_outbox
 from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.executor import load_executor
 from cloudmake_pipelines.loadtest.store import recent_metrics
-from cloudmake_pipelines.mcp import McpServer, Registry
-from cloudmake_pipelines.settings import get_settings, variables
-from tests.conftest import ROOT, _libpq
-from tests.support.mcp_servers import Behaviour, serve_mcp
-from tests.support.processes import spawn
+from cloudmake_pipelines.mcp import Registry
+from cloudmake_pipelines.settings import get_settings
+from tests.support.celery_cluster import BROKER, ROOT, Cluster, celery_cluster, finish, step_history
+from tests.support.mcp_servers import Behaviour
 
-BROKER = "amqp://guest:guest@127.0.0.1:5672//"  # secretscan:allow (RabbitMQ's local default account)
-VENV_BIN = ROOT / ".venv" / "bin"
 DURATION, RATE = 3.0, 20.0  # each load test: 60 requests per operation over 3 s
 
 
@@ -55,101 +43,19 @@ def test_in_process_stays_the_default_and_celery_is_chosen_by_the_settings(monke
     assert load_executor().name == "celery"
 
 
-@dataclass
-class Cluster:
-    home: Path
-    env: dict[str, str]
-    engine: object
-    tmp: Path
-    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
-    servers: dict[str, str] = field(default_factory=dict)
-
-    def instance(self) -> dg.DagsterInstance:
-        return dg.DagsterInstance.from_config(str(self.home))
-
-    def launch(self, env: dict[str, str] | None = None) -> subprocess.Popen:
-        """The nightly schedule's runs, one process each; their JSON lines on stdout."""
-        return subprocess.Popen([sys.executable, "-m", "tests.support.celery_runs", str(DURATION), str(RATE)],
-                                env=env or self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
-
-
-def finish(proc: subprocess.Popen, timeout: float = 100) -> tuple[list[dict], str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{\"partition\"")]
-    return lines, out + err
-
-
 @pytest.fixture(scope="module")
-def cluster(pg_server_url, tmp_path_factory) -> Cluster:
-    tmp = tmp_path_factory.mktemp("celery")
-    name = f"cm_celery_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_libpq(pg_server_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    home = tmp / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    platform_db = f"sqlite:///{tmp / 'cloudmake.db'}"
-    upgrade(platform_db)
-    queue = f"cm-test-{uuid.uuid4().hex[:8]}"
-    env = {k: v for k, v in os.environ.items() if k not in variables()}
-    env.update({"DAGSTER_HOME": str(home), "DATABASE_URL": platform_db, "CLOUDMAKE_STATE_DIR": str(tmp / "state"),
-                "DAGSTER_PG_USERNAME": "postgres", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_HOST": "127.0.0.1",
-                "DAGSTER_PG_DB": name, "CLOUDMAKE_EXECUTOR": "celery", "CLOUDMAKE_CELERY_BROKER_URL": BROKER,
-                "CLOUDMAKE_CELERY_QUEUE": queue, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"})
-    engine = make_engine(platform_db)
-    with pytest.MonkeyPatch.context() as mp, contextlib.ExitStack() as stack:
-        for key in ("DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB"):
-            mp.setenv(key, env[key])
-        cluster = Cluster(home, env, engine, tmp)
-        cluster.instance().dispose()  # storage created once, before several processes open it
-        registry = Registry(engine)
-        erroring = Behaviour(error_methods=frozenset({"prompts/list"}))
-        for index in range(4):
-            server = stack.enter_context(serve_mcp("stateless", erroring if index == 3 else Behaviour()))
-            cluster.servers[f"mcp{index}"] = server.url
-            registry.add(McpServer(f"mcp{index}", server.url))
+def cluster(pg_server_url, tmp_path_factory) -> Iterator[Cluster]:
+    """Four servers (the last answers prompts/list with errors: it alerts) and two workers, wa and wb."""
+    servers = {f"mcp{i}": Behaviour() for i in range(3)} | {"mcp3": Behaviour(error_methods=frozenset({"prompts/list"}))}
+    with celery_cluster(tmp_path_factory.mktemp("celery"), pg_server_url, servers) as (cluster, stack):
         for worker in ("wa", "wb"):  # two machines: their own names, one process per core (-c 1 here)
-            cluster.workers[worker] = stack.enter_context(spawn(
-                [str(VENV_BIN / "dagster-celery"), "worker", "start", "-A", "cloudmake_pipelines.worker",
-                 "-q", queue, "-n", worker, "--", "-c", "1"], env, tmp / f"{worker}.log", cwd=ROOT))
-        deadline = time.monotonic() + 90
-        while not all("ready." in (tmp / f"{w}.log").read_text() for w in cluster.workers):
-            assert time.monotonic() < deadline, "workers did not start: see their logs in " + str(tmp)
-            assert all(p.poll() is None for p in cluster.workers.values()), "a worker exited at start"
-            time.sleep(0.5)
-        try:
-            yield cluster
-        finally:
-            engine.dispose()
-            stack.close()
-            with psycopg.connect(_libpq(pg_server_url), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def step_history(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, float, str]]:
-    """(what, timestamp, detail) of the step's delegation to a worker, start and end, in order."""
-    history = []
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or entry.step_key != "mcp_server_metrics":
-            continue
-        if event.event_type == dg.DagsterEventType.ENGINE_EVENT:
-            worker = event.engine_event_data.metadata.get("Celery worker")
-            if worker is not None:
-                history.append(("worker", entry.timestamp, worker.value))
-        elif event.event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
-                                  dg.DagsterEventType.STEP_FAILURE):
-            history.append((event.event_type.value, entry.timestamp, ""))
-    return history
+            cluster.start_worker(worker, stack)
+        cluster.wait_ready()
+        yield cluster
 
 
 def test_nightly_load_tests_fan_out_over_two_workers_with_in_process_results(cluster):
-    runs, output = finish(cluster.launch())
+    runs, output = finish(cluster.launch(DURATION, RATE))
     assert len(runs) == 4, output[-3000:]
     assert all(r["success"] for r in runs), output[-3000:]
     host = socket.gethostname()
@@ -183,7 +89,7 @@ def test_a_worker_killed_mid_step_hands_the_step_to_the_other_once(cluster):
         registry.set_enabled(name, False)
     with cluster.instance() as instance:
         earlier = {run.run_id for run in instance.get_runs()}
-    launched = cluster.launch()
+    launched = cluster.launch(DURATION, RATE)
     killed = None
     try:
         with cluster.instance() as instance:
@@ -223,9 +129,9 @@ def test_a_broker_down_at_launch_fails_the_run_naming_host_and_port_never_the_pa
     for name in ("mcp1", "mcp2", "mcp3"):
         registry.set_enabled(name, False)
     password = "s3cr3t-broker-pw"  # secretscan:allow
-    env = {**cluster.env, "CLOUDMAKE_CELERY_BROKER_URL": f"amqp://cm:{password}@127.0.0.1:{port}//"}  # secretscan:allow
+    broker = f"amqp://cm:{password}@127.0.0.1:{port}//"  # secretscan:allow
     try:
-        runs, output = finish(cluster.launch(env))
+        runs, output = finish(cluster.launch(DURATION, RATE, CLOUDMAKE_CELERY_BROKER_URL=broker))
     finally:
         for name in ("mcp1", "mcp2", "mcp3"):
             registry.set_enabled(name, True)
