@@ -43,6 +43,15 @@ def test_in_process_stays_the_default_and_celery_is_chosen_by_the_settings(monke
     assert load_executor().name == "celery"
 
 
+def test_the_load_generating_steps_carry_the_load_queue_and_the_rest_stay_in_process():
+    from cloudmake_pipelines.definitions import defs
+
+    for job, asset in (("mcp_load_test_job", "mcp_server_metrics"), ("admin_benchmark_job", "admin_query_benchmark")):
+        assert defs.get_job_def(job).executor_def is dg.in_process_executor  # the default, unchanged
+        assert defs.resolve_assets_def(asset).op.tags["dagster-celery/queue"] == "cloudmake-load"
+    assert defs.get_job_def("master_key_rotation_job").executor_def is dg.in_process_executor
+
+
 @pytest.fixture(scope="module")
 def cluster(pg_server_url, tmp_path_factory) -> Iterator[Cluster]:
     """Four servers (the last answers prompts/list with errors: it alerts) and two workers, wa and wb."""
