@@ -47,9 +47,9 @@ def test_the_load_generating_steps_carry_the_load_queue_and_the_rest_stay_in_pro
     from cloudmake_pipelines.definitions import defs
 
     for job, asset in (("mcp_load_test_job", "mcp_server_metrics"), ("admin_benchmark_job", "admin_query_benchmark")):
-        assert defs.get_job_def(job).executor_def is dg.in_process_executor  # the default, unchanged
+        assert defs.resolve_job_def(job).executor_def is dg.in_process_executor  # the default, unchanged
         assert defs.resolve_assets_def(asset).op.tags["dagster-celery/queue"] == "cloudmake-load"
-    assert defs.get_job_def("master_key_rotation_job").executor_def is dg.in_process_executor
+    assert defs.resolve_job_def("master_key_rotation_job").executor_def is dg.in_process_executor
 
 
 @pytest.fixture(scope="module")
