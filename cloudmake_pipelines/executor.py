@@ -26,17 +26,19 @@ from kombu import Connection
 from .errors import CloudMakeError, ConfigError
 from .settings import Execution, get_settings
 
-#: Celery settings of the runs and the workers. A step a worker dies in goes back on the queue; a worker
-#: takes one message at a time. dagster-celery publishes a step for queue Q with routing key
-#: "Q.execute_plan" to the exchange Celery creates for Q, which binds Q by the key "Q": a fanout exchange
-#: delivers it whatever the key, and the run declares queue and binding before it publishes, so a step sent
-#: while no worker listens waits in the queue instead of being dropped as unroutable.
+#: Celery settings of the runs and the workers: a step a worker dies in goes back on the queue; a worker
+#: takes one message at a time.
 CELERY_SETTINGS: dict[str, Any] = {
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
-    "task_create_missing_queue_exchange_type": "fanout",
 }
+#: On RabbitMQ, dagster-celery publishes a step for queue Q with the routing key "Q.execute_plan" to the
+#: exchange Celery creates for Q, which binds Q by the key "Q": a direct exchange would drop the step as
+#: unroutable. A fanout exchange delivers it whatever the key, and the run declares queue and binding
+#: before it publishes, so a step sent while no worker listens waits in the queue. (Redis routes by queue
+#: name: there Celery's default is right, and a fanout would broadcast.)
+AMQP_SETTINGS: dict[str, Any] = {"task_create_missing_queue_exchange_type": "fanout"}
 
 
 class BrokerUnavailable(CloudMakeError):
@@ -48,9 +50,12 @@ def app_args(execution: Execution) -> dict[str, Any]:
     if execution.celery_broker_url is None:
         raise ConfigError("CLOUDMAKE_CELERY_BROKER_URL is not set: expected an amqp:// or redis:// broker URL "
                           "(CLOUDMAKE_EXECUTOR=celery sends steps through it)")
-    backend = execution.celery_backend_url.reveal() if execution.celery_backend_url else "rpc://"
-    return {"broker": execution.celery_broker_url.reveal(), "backend": backend, "include": [],
-            "config_source": CELERY_SETTINGS}
+    broker = execution.celery_broker_url.reveal()
+    amqp = broker.split(":", 1)[0] in ("amqp", "amqps", "pyamqp")
+    default_backend = "rpc://" if amqp else broker  # rpc:// replies through RabbitMQ; Redis stores results itself
+    backend = execution.celery_backend_url.reveal() if execution.celery_backend_url else default_backend
+    return {"broker": broker, "backend": backend, "include": [],
+            "config_source": {**CELERY_SETTINGS, **(AMQP_SETTINGS if amqp else {})}}
 
 
 def broker_address(url: str) -> str:

@@ -290,7 +290,8 @@ class Execution(Group):
                     "`amqp://user:pass@rabbitmq:5672//` or `redis://…`); never printed")
     celery_backend_url: Secret | None = Field(
         None, validation_alias="CLOUDMAKE_CELERY_BACKEND_URL",
-        description="where workers return step results (default `rpc://`: back through the broker); never printed")
+        description="where workers return step results (default: `rpc://`, back through RabbitMQ; with a Redis "
+                    "broker, the broker); never printed")
     celery_queue: str = Field(
         "cloudmake-load", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
         validation_alias="CLOUDMAKE_CELERY_QUEUE",

@@ -22,10 +22,10 @@ from sqlalchemy import select
 from cloudmake_pipelines.assets.loadtest import ALERT_CHECK, SC021_CHECK
 from cloudmake_pipelines.db.tables import alert_outbox
 from cloudmake_pipelines.errors import ConfigError
-from cloudmake_pipelines.executor import load_executor
+from cloudmake_pipelines.executor import app_args, load_executor
 from cloudmake_pipelines.loadtest.store import recent_metrics
 from cloudmake_pipelines.mcp import Registry
-from cloudmake_pipelines.settings import get_settings
+from cloudmake_pipelines.settings import get_settings, load_settings
 from tests.support.celery_cluster import BROKER, ROOT, Cluster, celery_cluster, finish, step_history
 from tests.support.mcp_servers import Behaviour
 
@@ -41,6 +41,15 @@ def test_in_process_stays_the_default_and_celery_is_chosen_by_the_settings(monke
     monkeypatch.setenv("CLOUDMAKE_CELERY_BROKER_URL", BROKER)
     get_settings.cache_clear()
     assert load_executor().name == "celery"
+
+
+@pytest.mark.parametrize(("broker", "exchange", "backend"), [
+    (BROKER, "fanout", "rpc://"), ("redis://127.0.0.1:6379/0", None, "redis://127.0.0.1:6379/0")])
+def test_steps_routed_by_queue_on_rabbitmq_and_redis(broker, exchange, backend):
+    args = app_args(load_settings({"CLOUDMAKE_EXECUTOR": "celery", "CLOUDMAKE_CELERY_BROKER_URL": broker}).execution)
+    assert args["config_source"].get("task_create_missing_queue_exchange_type") == exchange
+    assert args["backend"] == backend
+    assert args["config_source"]["task_acks_late"] and args["config_source"]["task_reject_on_worker_lost"]
 
 
 def test_the_load_generating_steps_carry_the_load_queue_and_the_rest_stay_in_process():
