@@ -3,7 +3,8 @@
 One line per task module: adding a task is adding its line. ``assets/<task>.py`` holds a task's assets,
 checks, schedules and asset jobs; ``sensors/<task>.py`` its sensors; ``jobs/<task>.py`` its op-only jobs.
 Runs execute in process unless a job says otherwise: a materialization from the UI or ``dagster asset
-materialize`` is one process, not one subprocess per asset and check.
+materialize`` is one process, not one subprocess per asset and check. The load-generating tasks' jobs
+follow ``CLOUDMAKE_EXECUTOR`` (:mod:`.executor`): with ``celery`` their steps run on dagster-celery workers.
 """
 
 import warnings

@@ -289,6 +289,34 @@ class A11y(Group):
                                                 "(default `<state dir>/a11y`)")
 
 
+def _broker_url(value: Secret | None) -> Secret | None:
+    if value is not None and not value.reveal().startswith(("amqp://", "amqps://", "pyamqp://", "redis://", "rediss://")):
+        raise ValueError("an amqp:// (RabbitMQ) or redis:// broker URL")
+    return value
+
+
+class Execution(Group):
+    """Where a run's steps execute: in the run's process (default) or on dagster-celery workers."""
+
+    executor: Literal["in_process", "celery"] = Field(
+        "in_process", validation_alias="CLOUDMAKE_EXECUTOR",
+        description="`in_process` (default: every step in its run's process) or `celery`: the load-generating "
+                    "tasks' steps go to dagster-celery workers (deploy/README.md, Scaling past one machine)")
+    celery_broker_url: Annotated[Secret, AfterValidator(_broker_url)] | None = Field(
+        None, validation_alias="CLOUDMAKE_CELERY_BROKER_URL",
+        description="Celery broker, required with `CLOUDMAKE_EXECUTOR=celery` (e.g. "
+                    "`amqp://user:pass@rabbitmq:5672//` or `redis://…`); never printed")
+    celery_backend_url: Secret | None = Field(
+        None, validation_alias="CLOUDMAKE_CELERY_BACKEND_URL",
+        description="where workers return step results (default: `rpc://`, back through RabbitMQ; with a Redis "
+                    "broker, the broker); never printed")
+    celery_queue: str = Field(
+        "cloudmake-load", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+        validation_alias="CLOUDMAKE_CELERY_QUEUE",
+        description="the Celery queue load-generating steps go to (default `cloudmake-load`); its workers run "
+                    "one process per core")
+
+
 class Billing(Group):
     polar_api_key: Secret | None = Field(None, validation_alias="POLAR_API_KEY",
                                          description="Polar API key (billing provider credential); never printed")
@@ -320,7 +348,7 @@ class SecretScan(Group):
 GROUPS: dict[str, type[Group]] = {
     "core": Core, "alerts": Alerts, "github": GitHubSync, "github_actions": GitHubActions, "previews": Previews,
     "outages": Outages, "loadtest": LoadTest, "drift": Drift, "keys": Keys, "billing": Billing,
-    "quota": Quota, "tokens": Tokens, "a11y": A11y, "secretscan": SecretScan,
+    "quota": Quota, "tokens": Tokens, "a11y": A11y, "secretscan": SecretScan, "execution": Execution,
 }
 
 
@@ -391,6 +419,7 @@ class Settings(BaseSettings):
     billing: Billing = Billing()
     quota: Quota = Quota()
     secretscan: SecretScan = SecretScan()
+    execution: Execution = Execution()
     _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
 
     @classmethod

@@ -89,6 +89,8 @@ def test_readme_table_lists_exactly_the_variables_the_model_declares():
     ("NEON_API_URL", "neon.tech", "NEON_API_URL='neon.tech': expected an http:// or https:// URL"),
     ("CLOUDMAKE_JWT_ALGORITHM", "HS256", "CLOUDMAKE_JWT_ALGORITHM='HS256': expected one of ES256, RS256, EdDSA"),
     ("CLOUDMAKE_SECRETS_FORMAT", "rot13", "CLOUDMAKE_SECRETS_FORMAT='rot13': expected one of aes-256-gcm, pgcrypto"),
+    ("CLOUDMAKE_EXECUTOR", "k8s", "CLOUDMAKE_EXECUTOR='k8s': expected one of in_process, celery"),
+    ("CLOUDMAKE_CELERY_QUEUE", "load queue", "CLOUDMAKE_CELERY_QUEUE='load queue': expected string should match"),
 ])
 def test_bad_values_are_config_errors_naming_variable_value_and_expectation(variable, value, expected):
     with pytest.raises(ConfigError) as err:
@@ -134,3 +136,6 @@ def test_urls_that_may_carry_a_credential_are_named_without_their_value():
     with pytest.raises(ConfigError) as err:
         load_settings({"ALERT_WEBHOOK_URL": "ftp://hooks.example/T0/s3cr3t-hook"})
     assert str(err.value) == "ALERT_WEBHOOK_URL: expected an http:// or https:// URL"
+    with pytest.raises(ConfigError) as err:
+        load_settings({"CLOUDMAKE_CELERY_BROKER_URL": "http://cm:s3cr3t-broker@mq:5672/"})  # secretscan:allow
+    assert str(err.value) == "CLOUDMAKE_CELERY_BROKER_URL: expected an amqp:// (RabbitMQ) or redis:// broker URL"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import dagster as dg
 
 from ..errors import CloudMakeError
+from ..executor import load_executor, load_queue_tags
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,14 +61,23 @@ def frame_table(frame: pd.DataFrame, digits: int = 1) -> dg.TableMetadataValue:
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def task_job(name: str, assets: list, *, tags: dict[str, str], description: str) -> dg.UnresolvedAssetJobDefinition:
+def task_job(name: str, assets: list, *, tags: dict[str, str], description: str,
+             generates_load: bool = False) -> dg.UnresolvedAssetJobDefinition:
     """The job that materializes ``assets`` (with their checks): in process, with the task's :func:`labels`.
 
-    In process because each step is seconds of subprocess start-up for milliseconds of work. Partitions
-    follow from the assets.
+    In process because each step is seconds of subprocess start-up for milliseconds of work. A task whose
+    steps generate load (seconds to minutes of one core each) says ``generates_load``: its job follows
+    ``CLOUDMAKE_EXECUTOR`` (:mod:`cloudmake_pipelines.executor`), so with ``celery`` its steps run on the
+    load queue's workers; its assets carry :func:`load_step_tags`. Partitions follow from the assets.
     """
-    return dg.define_asset_job(name, selection=dg.AssetSelection.assets(*assets), executor_def=dg.in_process_executor,
+    executor = load_executor() if generates_load else dg.in_process_executor
+    return dg.define_asset_job(name, selection=dg.AssetSelection.assets(*assets), executor_def=executor,
                                tags=tags, description=description)
+
+
+def load_step_tags() -> dict[str, str]:
+    """The op tags of a load-generating asset: with the Celery executor, its step goes to the load queue."""
+    return load_queue_tags()
 
 
 def scheduled_asset_job(job_name: str, assets: list, *, schedule_name: str, cron: str, tags: dict[str, str],

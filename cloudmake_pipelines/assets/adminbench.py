@@ -16,7 +16,7 @@ from ..adminbench.runner import SC004_P95_MS, require_postgres, run_benchmark, s
 from ..db.helpers import require_tables
 from ..db.tables import admin_benchmark_results
 from ..resources import DatabaseResource, SettingsResource
-from . import fails_clearly, labels, task_job
+from . import fails_clearly, labels, load_step_tags, task_job
 
 TASK = "admin_benchmark"
 SC004_CHECK = "sc_004_admin_p95"
@@ -42,6 +42,7 @@ class AdminBenchmarkConfig(dg.Config):
     group_name="adminbench",
     kinds={"python", "postgres"},
     tags=labels(TASK, 10, "SC-004"),
+    op_tags=load_step_tags(),
     description="Admin queries (user list, audit logs, sessions) timed as the platform-admin role (and one "
                 "as a tenant's admin) with row-level security in force: p50/p95/p99 per query, the plan of the "
                 "slowest iteration, and a proof that RLS isolates tenants.",
@@ -92,6 +93,7 @@ def admin_query_benchmark(context: dg.AssetExecutionContext, config: AdminBenchm
 
 admin_benchmark_job = task_job(
     "admin_benchmark_job", [admin_query_benchmark], tags=labels(TASK, 10),
-    description="On demand after RLS changes: benchmark the admin queries under RLS (SC-004).")
+    description="On demand after RLS changes: benchmark the admin queries under RLS (SC-004).",
+    generates_load=True)
 
 defs = dg.Definitions(assets=[admin_query_benchmark], jobs=[admin_benchmark_job])

@@ -16,7 +16,7 @@ from ..loadtest.service import measure_and_record
 from ..loadtest.thresholds import load_thresholds
 from ..mcp import Registry
 from ..resources import AlertsResource, DatabaseResource, SettingsResource
-from . import fails_clearly, frame_table, labels, task_job
+from . import fails_clearly, frame_table, labels, load_step_tags, task_job
 
 PARTITIONS_NAME = "mcp_servers"
 TASK = "mcp_load_test"
@@ -40,6 +40,7 @@ class LoadTestConfig(dg.Config):
     group_name="mcp",
     kinds={"python", "sql"},
     tags=labels(TASK, 1, "SC-021"),
+    op_tags=load_step_tags(),
     description="Nightly open-loop load test of one MCP server's list operations: p50/p95/p99, error rate and "
                 f"errors by kind, one mcp_server_metrics row per operation; p95_history: the last {RUNS} runs' p95 "
                 "per operation (CLI runs included).",
@@ -89,7 +90,8 @@ def mcp_server_metrics(context: dg.AssetExecutionContext, config: LoadTestConfig
 
 
 mcp_load_test_job = task_job("mcp_load_test_job", [mcp_server_metrics], tags=labels(TASK, 1),
-                             description="Load-test one MCP server (one partition per registered server).")
+                             description="Load-test one MCP server (one partition per registered server).",
+                             generates_load=True)
 
 
 def partition_changes(registered: list[str], existing: list[str]) -> tuple[list[str], list[str]]:
