@@ -174,6 +174,24 @@ def cloudmake_main(capsys):
     return run
 
 
+def pytest_addoption(parser):
+    parser.addoption("--serial", choices=("all", "skip", "only"), default="all",
+                     help="tests marked serial (they measure latency): run them with the rest (all), leave them "
+                          "out (skip: scripts/test runs them alone after its parallel part), or run only them")
+
+
+def pytest_collection_modifyitems(config, items):
+    """``--serial skip|only``: deselect (not skip: they run in scripts/test's other pass) by the serial mark."""
+    mode = config.getoption("--serial")
+    if mode == "all":
+        return
+    keep = [item for item in items if (item.get_closest_marker("serial") is not None) == (mode == "only")]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
     """No test inherits a developer's credentials or database, or another test's process-wide state."""
