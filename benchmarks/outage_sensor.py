@@ -7,7 +7,9 @@ out of CLOSED, half had an outage longer than 90 s that opened and closed betwee
 times, in the same run:
 
 * ours: the whole sensor tick through Dagster (``build_sensor_context`` + ``evaluate_tick``): read the
-  transitions after the cursor, fold them into episodes, write degradation status, build run requests;
+  transitions after the cursor, fold them into episodes, write degradation status, hand the alerts to the
+  outbox (with a webhook set: a local receiver on 127.0.0.1);
+* ours, delivery: the ``alert_outbox_delivery`` tick after it, which POSTs what the outbox holds;
 * ours, detector only: the same tick through the domain code alone (no Dagster), as the peer runs;
 * ours, quiet: the next tick, with nothing new in the log and the alerts sent (the steady state);
 * peer "naive poll": read every server's current breaker state and alert on those out of CLOSED > 90 s
@@ -42,6 +44,7 @@ import dagster as dg  # noqa: E402
 from cloudmake_pipelines.db import make_engine  # noqa: E402
 from cloudmake_pipelines.db.migrate import upgrade  # noqa: E402
 from cloudmake_pipelines.db.tables import (  # noqa: E402
+    alert_outbox,
     mcp_breaker_states,
     mcp_breaker_transitions,
     mcp_degradation_status,
@@ -49,10 +52,12 @@ from cloudmake_pipelines.db.tables import (  # noqa: E402
 )
 from cloudmake_pipelines.outages import Cursor, DatabaseSource, OutageDetector  # noqa: E402
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource  # noqa: E402
+from cloudmake_pipelines.sensors.alerts import alert_outbox_delivery  # noqa: E402
 from cloudmake_pipelines.sensors.outages import (  # noqa: E402
     OutageDetectionResource,
     mcp_outage_detector,
 )
+from tests.support.webhook import WebhookReceiver  # noqa: E402
 
 SERVER = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DAGSTER_SENSOR_TIMEOUT_S = 60.0
@@ -91,12 +96,26 @@ def seed(engine, servers: int) -> int:
     return len(rows)
 
 
-def sensor_tick(url: str, instance, cursor: str):
+def sensor_tick(url: str, instance, cursor: str, webhook: str):
     resources = {"database": DatabaseResource(url=url), "settings": SettingsResource(),
-                 "alerts": AlertsResource(), "mcp_outages": FixedClock(now_iso=TICK_AT.isoformat())}
+                 "alerts": AlertsResource(webhook_url=webhook), "mcp_outages": FixedClock(now_iso=TICK_AT.isoformat())}
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     with contextlib.redirect_stderr(io.StringIO()):  # the tick log's console copy: 1 line per server
         return mcp_outage_detector.evaluate_tick(context)
+
+
+def delivery_tick(url: str, instance, webhook: str):
+    context = dg.build_sensor_context(instance=instance, resources={
+        "database": DatabaseResource(url=url), "alerts": AlertsResource(webhook_url=webhook)})
+    with contextlib.redirect_stderr(io.StringIO()):
+        return alert_outbox_delivery.evaluate_tick(context)
+
+
+def outbox_rows(engine) -> tuple[int, int]:
+    """(rows, of which delivered)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(alert_outbox.c.delivered_at)).scalars().all()
+    return len(rows), sum(1 for at in rows if at is not None)
 
 
 def naive_poll(engine) -> list[str]:
@@ -118,7 +137,7 @@ def timed(fn, repeat: int, before=None) -> tuple[float, object]:
 
 
 def run(label: str, url: str, servers: int, repeat: int) -> None:
-    upgrade(url, target="0004_mcp_outages")
+    upgrade(url)
     engine = make_engine(url)
     transitions = seed(engine, servers)
 
@@ -126,26 +145,34 @@ def run(label: str, url: str, servers: int, repeat: int) -> None:
         with engine.begin() as conn:
             conn.execute(delete(mcp_outage_episodes))
             conn.execute(delete(mcp_degradation_status))
+            conn.execute(delete(alert_outbox))
 
-    with dg.instance_for_test() as instance:
-        start = Cursor(0).dumps()
-        ours_ms, data = timed(lambda: sensor_tick(url, instance, start), repeat, reset)
-        with engine.begin() as conn:  # what the launched alert runs record
+    with dg.instance_for_test() as instance, WebhookReceiver() as hook:
+        start, webhook = Cursor(0).dumps(), hook.url_for()
+        ours_ms, data = timed(lambda: sensor_tick(url, instance, start, webhook), repeat, reset)
+        stored, posted_in_tick = outbox_rows(engine)
+        started = time.perf_counter()
+        delivered = delivery_tick(url, instance, webhook)
+        delivery_ms = (time.perf_counter() - started) * 1000
+        _, delivered_total = outbox_rows(engine)
+        with engine.begin() as conn:  # every notification is marked sent by the tick already: a no-op
             conn.execute(update(mcp_outage_episodes).values(alerted_at=TICK_AT))
-        quiet_ms, quiet = timed(lambda: sensor_tick(url, instance, data.cursor), repeat)
+        quiet_ms, quiet = timed(lambda: sensor_tick(url, instance, data.cursor, webhook), repeat)
     detector = OutageDetector(DatabaseSource(engine), engine)
     with contextlib.redirect_stderr(io.StringIO()):
         domain_ms, _ = timed(lambda: detector.tick(Cursor(0), TICK_AT), repeat, reset)
     naive_ms, naive = timed(lambda: naive_poll(engine), repeat)
     engine.dispose()
-    assert not quiet.run_requests, "once alerted, a quiet tick requests nothing"
+    assert "0 notification(s) due" in quiet.skip_message, "once alerted, a quiet tick alerts nothing"
     print(f"\n{label}: {servers} servers, {transitions} transitions since the last tick (median of {repeat})")
-    print(f"  ours, sensor tick          {ours_ms:9.1f} ms   {len(data.run_requests)} alert runs requested "
-          f"(outages seen: {len(data.run_requests)})")
+    print(f"  ours, sensor tick          {ours_ms:9.1f} ms   {stored} alerts in the outbox, {posted_in_tick} "
+          f"of them POSTed inside the tick (outages seen: {stored})")
+    print(f"  ours, delivery tick after  {delivery_ms:9.1f} ms   {delivered_total} delivered in all "
+          f"({delivered.skip_message}; one run)")
     print(f"  ours, detector only        {domain_ms:9.1f} ms   (same tick, domain code without Dagster)")
     print(f"  ours, quiet tick           {quiet_ms:9.1f} ms   (nothing new since the last tick)")
     print(f"  peer, naive state poll     {naive_ms:9.1f} ms   outages seen: {len(naive)} "
-          f"(misses the {len(data.run_requests) - len(naive)} that opened and closed between ticks)")
+          f"(misses the {stored - len(naive)} that opened and closed between ticks)")
     print(f"  ratio ours/naive           {ours_ms / naive_ms:9.1f} x   sensor tick; detector only "
           f"{domain_ms / naive_ms:.1f} x; quiet tick {quiet_ms / naive_ms:.1f} x")
     print(f"  headroom vs Dagster's {DAGSTER_SENSOR_TIMEOUT_S:.0f} s sensor timeout: "

@@ -6,7 +6,9 @@ that fails leaves the row pending with its attempts, the redacted error and the 
 (tenacity's exponential backoff, never earlier than a ``Retry-After``); the ``alert_outbox_delivery`` sensor
 retries due rows every minute until the webhook accepts them. So an alert is delivered **at least once**;
 the idempotency key travels in the payload (``idempotency_key``) for receivers to de-duplicate. Recording
-the same key twice is a no-op: no second row, no second level-50 line, no second POST.
+the same key twice is a no-op: no second row, no second level-50 line, no second POST. A producer that
+raises many alerts at once (a thousand outages in one sensor tick) uses :meth:`Alerter.enqueue`: one
+transaction, no POST, so it never waits on the webhook; ``alert_outbox_delivery`` POSTs them.
 
 A failing webhook never fails the task that raised the alert. Without ``ALERT_WEBHOOK_URL`` (log-only) the
 level-50 line *is* the alert: the row is stored already delivered, so the outbox still lists every alert and
@@ -16,7 +18,7 @@ still de-duplicates by key. An :class:`Alerter` without an engine (unit use) onl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,16 +95,29 @@ class Alerter:
         ``occurrence`` is what makes this notification unique under its key (an episode's "opened", a run);
         None means every call is a new notification.
         """
-        key = f"{alert.key}:{occurrence or uuid.uuid4().hex}"
-        body = {**alert.payload(), "idempotency_key": key}
-        if self.engine is not None and not self._record(alert, key, body):
-            return self.delivered(key)  # recorded before: logged then, retried by the sensor if pending
-        log.error(alert.summary, extra={"alert": True, "alert_key": alert.key, "alert_task": alert.task,
-                                        "idempotency_key": key, "severity": alert.severity,
-                                        "details": body["details"]})
+        key, body = self._keyed(alert, occurrence)
+        if self.engine is not None:
+            with self.engine.begin() as conn:
+                new = self._insert(conn, alert, key, body)
+            if not new:
+                return self.delivered(key)  # recorded before: logged then, retried by the sensor if pending
+        self._log(alert, key, body)
         if self._webhook_down and self.engine is not None:
-            return False  # a batch (a thousand outages in one tick) does not wait on a dead webhook each time
+            return False  # a batch does not wait on a dead webhook each time
         return self._deliver(key, body)
+
+    def enqueue(self, alerts: Iterable[tuple[Alert, str]]) -> int:
+        """Record each ``(alert, occurrence)`` (see :meth:`send`) in the outbox, in one transaction, without
+        POSTing: ``alert_outbox_delivery`` delivers them. A key recorded before is a no-op. Each new alert is
+        logged once (its level-50 line). Returns how many were new."""
+        if self.engine is None:
+            raise ValueError("Alerter.enqueue needs the outbox: create the Alerter with an engine")
+        with self.engine.begin() as conn:
+            new = [(alert, key, body) for alert, occurrence in alerts
+                   for key, body in [self._keyed(alert, occurrence)] if self._insert(conn, alert, key, body)]
+        for alert, key, body in new:
+            self._log(alert, key, body)
+        return len(new)
 
     def deliver_due(self, limit: int = 100, budget_seconds: float = 30.0) -> tuple[int, int]:
         """Try every pending row whose next attempt is due, oldest first, within ``budget_seconds``.
@@ -138,15 +153,25 @@ class Alerter:
             at = conn.execute(select(alert_outbox.c.delivered_at).where(alert_outbox.c.idempotency_key == key))
             return at.scalar_one_or_none() is not None
 
-    def _record(self, alert: Alert, key: str, body: dict[str, Any]) -> bool:
+    @staticmethod
+    def _keyed(alert: Alert, occurrence: str | None) -> tuple[str, dict[str, Any]]:
+        key = f"{alert.key}:{occurrence or uuid.uuid4().hex}"
+        return key, {**alert.payload(), "idempotency_key": key}
+
+    def _insert(self, conn, alert: Alert, key: str, body: dict[str, Any]) -> bool:
         """Insert the row unless the key is there; True when this call inserted it."""
         now = self._clock()
-        with self.engine.begin() as conn:
-            statement = dialect_insert(conn, alert_outbox).values(
-                idempotency_key=key, task=alert.task, alert_key=alert.key, severity=alert.severity, payload=body,
-                created_at=now, attempts=0, delivered_at=None if self.webhook_url else now,
-            ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(alert_outbox.c.id)
-            return conn.execute(statement).scalar_one_or_none() is not None  # rowcount: -1 on some drivers
+        statement = dialect_insert(conn, alert_outbox).values(
+            idempotency_key=key, task=alert.task, alert_key=alert.key, severity=alert.severity, payload=body,
+            created_at=now, attempts=0, delivered_at=None if self.webhook_url else now,
+        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(alert_outbox.c.id)
+        return conn.execute(statement).scalar_one_or_none() is not None  # rowcount: -1 on some drivers
+
+    @staticmethod
+    def _log(alert: Alert, key: str, body: dict[str, Any]) -> None:
+        log.error(alert.summary, extra={"alert": True, "alert_key": alert.key, "alert_task": alert.task,
+                                        "idempotency_key": key, "severity": alert.severity,
+                                        "details": body["details"]})
 
     def _deliver(self, key: str, body: dict[str, Any]) -> bool:
         if not self.webhook_url:

@@ -2,6 +2,11 @@
 
 PostgreSQL tests use TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres). Where no
 server answers they skip with the reason, except under CI=true, where they must run and so fail.
+
+Migrating a database takes every migration (a second on PostgreSQL, more on a loaded machine), and more than
+a hundred tests want one: so each session (each xdist worker) migrates one SQLite file and one PostgreSQL
+database once, and ``engine``/``pg_engine`` hand each test a copy of it (a file copy; ``CREATE DATABASE ...
+TEMPLATE``). Tests of the migrations themselves call ``upgrade`` on an empty ``pg_url``/``sqlite_url``.
 """
 
 from __future__ import annotations
@@ -39,21 +44,65 @@ def pg_server_url() -> str:
     return PG_SERVER_URL
 
 
-@pytest.fixture
-def pg_url(pg_server_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+def _create_database(server_url: str, template: str | None = None) -> str:
+    """A new PostgreSQL database (a copy of ``template`` when given); returns its URL."""
     name = f"cm_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_libpq(pg_server_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with psycopg.connect(_libpq(pg_server_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(server_url: str, url: str) -> None:
+    with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+#: Tests that use one of these fixtures get their database migrated: a copy of the session's migrated one.
+MIGRATED = {"engine", "pg_engine"}
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'cloudmake.db'}"
+def pg_url(request, pg_server_url: str) -> Iterator[str]:
+    """A new PostgreSQL database for one test, dropped afterwards: empty, or a copy of the session's migrated
+    database (``CREATE DATABASE ... TEMPLATE``) when the test also uses ``engine`` or ``pg_engine``."""
+    template = request.getfixturevalue("_pg_migrated") if MIGRATED & set(request.fixturenames) else None
+    url = _create_database(pg_server_url, template)
+    yield url
+    _drop_database(pg_server_url, url)
+
+
+@pytest.fixture(scope="session")
+def _pg_migrated(pg_server_url: str) -> Iterator[str]:
+    """The name of a PostgreSQL database with every head applied, made once per session: the template of
+    the migrated ``pg_url`` (a template takes no connection while it is copied: its engine is disposed)."""
+    url = _create_database(pg_server_url)
+    eng = make_engine(url)
+    upgrade(eng)
+    eng.dispose()
+    yield make_url(url).database
+    _drop_database(pg_server_url, url)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_migrated(tmp_path_factory) -> bytes:
+    """A SQLite database file with every head applied, made once per session (checkpointed: no WAL left)."""
+    path = tmp_path_factory.mktemp("migrated") / "cloudmake.db"
+    eng = make_engine(f"sqlite:///{path}")
+    upgrade(eng)
+    eng.dispose()
+    return path.read_bytes()
+
+
+@pytest.fixture
+def sqlite_url(request, tmp_path) -> str:
+    """A SQLite file path for one test: no file yet, or a copy of the session's migrated database (private,
+    as make_engine creates it) when the test also uses ``engine``."""
+    path = tmp_path / "cloudmake.db"
+    if MIGRATED & set(request.fixturenames):
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(request.getfixturevalue("_sqlite_migrated"))
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -64,8 +113,7 @@ def db_url(request) -> str:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    """A migrated database (every head applied), on SQLite and on PostgreSQL."""
-    upgrade(db_url)
+    """A migrated database (every head applied), on SQLite and on PostgreSQL (see ``sqlite_url``, ``pg_url``)."""
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
@@ -74,7 +122,6 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def pg_engine(pg_url: str) -> Iterator[Engine]:
     """A migrated PostgreSQL database, for PostgreSQL-only features."""
-    upgrade(pg_url)
     eng = make_engine(pg_url)
     yield eng
     eng.dispose()
@@ -124,12 +171,15 @@ def chromium() -> str:
 @pytest.fixture
 def cloudmake_main(capsys):
     """Runs ``cloudmake GROUP ARGS...`` through the console entry point, in process (a process each is slow):
-    returns a CompletedProcess with the exit code and only this command's stdout and stderr."""
+    returns a CompletedProcess with the exit code and only this command's stdout and stderr. Settings are read
+    afresh from the environment each time, as each command is a new process in real life."""
     import subprocess
 
     from cloudmake_pipelines.cli import main
+    from cloudmake_pipelines.settings import get_settings
 
     def run(*args: str) -> subprocess.CompletedProcess:
+        get_settings.cache_clear()
         capsys.readouterr()
         with pytest.raises(SystemExit) as exited:
             main(list(args))
@@ -137,6 +187,24 @@ def cloudmake_main(capsys):
         return subprocess.CompletedProcess(args, exited.value.code, out, err)
 
     return run
+
+
+def pytest_addoption(parser):
+    parser.addoption("--serial", choices=("all", "skip", "only"), default="all",
+                     help="tests marked serial (they measure latency): run them with the rest (all), leave them "
+                          "out (skip: scripts/test runs them alone after its parallel part), or run only them")
+
+
+def pytest_collection_modifyitems(config, items):
+    """``--serial skip|only``: deselect (not skip: they run in scripts/test's other pass) by the serial mark."""
+    mode = config.getoption("--serial")
+    if mode == "all":
+        return
+    keep = [item for item in items if (item.get_closest_marker("serial") is not None) == (mode == "only")]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @pytest.fixture(autouse=True)

@@ -5,30 +5,17 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from cloudmake_pipelines.alerts import Alert, Alerter, next_attempt_at
-from cloudmake_pipelines.db import make_engine
-from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.db.tables import alert_outbox
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource
 from cloudmake_pipelines.sensors.alerts import alert_outbox_delivery
 from tests.support.fakes import ANY
-from tests.support.outages import OUTBOX_REVISION
 from tests.support.webhook import WebhookReceiver
 
 ALERT = Alert(task="spec_drift", key="spec_drift:specs/001", summary="3 new drift items", environment="staging")
-
-
-@pytest.fixture(name="engine")
-def outbox_engine(db_url):
-    """Overrides the shared fixture: only the outbox's migration branch (faster than every head)."""
-    upgrade(db_url, target=OUTBOX_REVISION)
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 def rows(engine):

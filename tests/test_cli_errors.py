@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from cloudmake_pipelines.cli import main
-
 SHOP_SPECS = Path(__file__).parent / "fixtures" / "drift" / "shop-spec" / "specs"
 #: Every command that reads or writes the application database.
 DATABASE_COMMANDS = [("db", "status"), ("db", "upgrade"), ("mcp", "list"), ("mcp", "breaker", "list"),
@@ -25,19 +23,13 @@ DATABASE_COMMANDS = [("db", "status"), ("db", "upgrade"), ("mcp", "list"), ("mcp
 
 
 @pytest.fixture
-def cloudmake(monkeypatch, capsys):
-    """`cloudmake ARGS` through the console entry point, in process, with DATABASE_URL=url."""
+def cloudmake(monkeypatch, cloudmake_main):
+    """`cloudmake ARGS` in process (the shared ``cloudmake_main``), with DATABASE_URL=url."""
 
     def run(url: str | None, *args: str) -> subprocess.CompletedProcess:
         if url is not None:
             monkeypatch.setenv("DATABASE_URL", url)
-        from cloudmake_pipelines.settings import get_settings
-
-        get_settings.cache_clear()
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, exited.value.code, out, err)
+        return cloudmake_main(*args)
 
     return run
 

@@ -272,21 +272,15 @@ def test_a_wrong_old_key_in_the_binding_stops_reencrypt_before_anything_changes(
     assert dict(keyring.items()) == PLAIN
 
 
-def _keys_cli(monkeypatch, capsys, db_url, tmp_path):
-    """``cloudmake keys ...`` through the real entry point, in process: (exit code, stdout, stderr)."""
-    from cloudmake_pipelines.cli import main
+@pytest.fixture
+def keys_cli(monkeypatch, cloudmake_main):
+    """``keys_cli(db_url)``: runs ``cloudmake keys ...`` on that database, in process (see ``cloudmake_main``)."""
 
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("CLOUDMAKE_STATE_DIR", str(tmp_path / "state"))
+    def on(db_url):
+        monkeypatch.setenv("DATABASE_URL", db_url)
+        return lambda *args: cloudmake_main("keys", *args)
 
-    def invoke(*args):
-        capsys.readouterr()  # only this command's output
-        with pytest.raises(SystemExit) as exited:
-            main(["keys", *args])
-        captured = capsys.readouterr()
-        return exited.value.code, captured.out, captured.err
-
-    return invoke
+    return on
 
 
 def _rotation_rows(engine):
@@ -298,24 +292,24 @@ def _rotation_rows(engine):
 
 
 def test_a_missing_key_file_fails_before_anything_is_generated_then_the_restored_file_rotates(
-        engine, tmp_path, monkeypatch, capsys):
+        engine, tmp_path, keys_cli):
     url = engine.url.render_as_string(hide_password=False)
     keyring = open_keyring(engine, _settings(url, tmp_path))
     _seed(keyring)
     key_file = keyring.store.key_file
     backup = key_file.read_bytes()
     key_file.unlink()
-    run = _keys_cli(monkeypatch, capsys, url, tmp_path)
-    code, _, err = run("rotate-master", "--confirm")
-    assert code == 2, err
-    assert "the master-key rotation cannot start: master key v1 is not available" in err
-    assert "Nothing was generated" in err and "Traceback" not in err
+    run = keys_cli(url)
+    failed = run("rotate-master", "--confirm")
+    assert failed.returncode == 2, failed.stderr
+    assert "the master-key rotation cannot start: master key v1 is not available" in failed.stderr
+    assert "Nothing was generated" in failed.stderr and "Traceback" not in failed.stderr
     assert not key_file.exists()  # no fresh v2 saved to a new key file
     assert _rotation_rows(engine) == ({1: "active"}, None)
     key_file.write_bytes(backup)
     key_file.chmod(0o600)
-    code, out, err = run("rotate-master", "--confirm")
-    assert code == 0, err
+    rotated = run("rotate-master", "--confirm")
+    assert rotated.returncode == 0, rotated.stderr
     assert _rotation_rows(engine) == ({1: "retired", 2: "active"}, None)
     assert dict(open_keyring(engine, _settings(url, tmp_path)).items()) == PLAIN
 
@@ -333,8 +327,7 @@ def test_an_unreachable_remote_binding_fails_before_anything_is_generated(sqlite
     assert keyring.store.get(2) is None and _rotation_rows(engine) == ({1: "active"}, None)
 
 
-def test_an_abandoned_rotation_is_aborted_with_an_audit_row_then_runs_again_cleanly(
-        engine, tmp_path, monkeypatch, capsys):
+def test_an_abandoned_rotation_is_aborted_with_an_audit_row_then_runs_again_cleanly(engine, tmp_path, keys_cli):
     url = engine.url.render_as_string(hide_password=False)
     keyring = open_keyring(engine, _settings(url, tmp_path))
     tokens = _seed(keyring)
@@ -351,18 +344,18 @@ def test_an_abandoned_rotation_is_aborted_with_an_audit_row_then_runs_again_clea
     assert [(r["detail"]["step"], r["detail"]["phase"]) for r in rows][-1] == ("abort", "completed")
     assert rows[-1]["actor"] == "b" and rows[-1]["detail"]["step_reached"] == "generated"
 
-    run = _keys_cli(monkeypatch, capsys, url, tmp_path)
-    code, _, err = run("rotate-master", "--abort")
-    assert code == 1 and "no master-key rotation is in progress: there is nothing to abort" in err
-    code, out, err = run("rotate-master", "--confirm", "--json")
-    assert code == 0, err
-    assert [(r["step"], r["to_version"]) for r in json.loads(out)][0] == ("generate", 2)
+    run = keys_cli(url)
+    nothing = run("rotate-master", "--abort")
+    assert nothing.returncode == 1
+    assert "no master-key rotation is in progress: there is nothing to abort" in nothing.stderr
+    rotated = run("rotate-master", "--confirm", "--json")
+    assert rotated.returncode == 0, rotated.stderr
+    assert [(r["step"], r["to_version"]) for r in json.loads(rotated.stdout)][0] == ("generate", 2)
     _assert_invariants(open_keyring(engine, _settings(url, tmp_path)), tokens, engine)
     assert _rotation_rows(engine) == ({1: "retired", 2: "active"}, None)
 
 
-def test_abort_is_refused_once_the_writing_key_switched_and_the_cli_says_to_resume(
-        sqlite_url, tmp_path, monkeypatch, capsys):
+def test_abort_is_refused_once_the_writing_key_switched_and_the_cli_says_to_resume(sqlite_url, tmp_path, keys_cli):
     upgrade(sqlite_url)
     engine = make_engine(sqlite_url)
     keyring = open_keyring(engine, _settings(sqlite_url, tmp_path))
@@ -370,10 +363,11 @@ def test_abort_is_refused_once_the_writing_key_switched_and_the_cli_says_to_resu
     rotation = MasterKeyRotation(keyring, environment="dev", actor="a")
     rotation.generate()
     rotation.reencrypt()
-    run = _keys_cli(monkeypatch, capsys, sqlite_url, tmp_path)
-    code, _, err = run("rotate-master", "--abort")
-    assert code == 1 and "cannot be aborted; resume it with `cloudmake keys rotate-master --confirm`" in err
+    run = keys_cli(sqlite_url)
+    refused = run("rotate-master", "--abort")
+    assert refused.returncode == 1
+    assert "cannot be aborted; resume it with `cloudmake keys rotate-master --confirm`" in refused.stderr
     assert keyring.store.get(2) and _rotation_rows(engine)[0] == {1: "previous", 2: "active"}
-    assert run("rotate-master", "--abort", "--step", "generate")[0] == 2
-    assert run("rotate-master", "--confirm")[0] == 0
+    assert run("rotate-master", "--abort", "--step", "generate").returncode == 2
+    assert run("rotate-master", "--confirm").returncode == 0
     assert dict(keyring.items()) == PLAIN

@@ -88,6 +88,7 @@ async def _list_pages(url, max_pages):
         return await client.list_all("tools/list", max_pages=max_pages)
 
 
+@pytest.mark.serial  # a second xdist worker's load shifted p95 by 180 ms in two runs of two: runs alone
 def test_measured_p95_matches_a_known_distribution_with_time_correlated_stalls():
     """The server freezes 500 ms of every second. Open loop measures the true p95; a closed loop hides it."""
     period, stall, base = 1.0, 0.5, 0.005

@@ -9,10 +9,7 @@ from sqlalchemy import select
 from cloudmake_pipelines.db.tables import mcp_breaker_transitions
 from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.outages import BreakerStore, CircuitBreaker, CircuitOpenError, State
-from tests.support import outages as support
 from tests.support.outages import T0
-
-engine = support.outage_engine  # fixture
 
 
 class Clock:

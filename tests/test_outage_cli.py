@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from cloudmake_pipelines.cli import main
 from cloudmake_pipelines.db import make_engine
 from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.db.tables import alert_outbox, mcp_breaker_transitions, mcp_servers
@@ -20,59 +19,44 @@ from cloudmake_pipelines.outages import Cursor, DatabaseSource, OutageDetector
 from cloudmake_pipelines.outages.fallbacks import Fallbacks
 from tests.support import outages as support
 
-engine = support.outage_engine  # fixture
-
-
-class Result:
-    def __init__(self, code, out, err):
-        self.exit_code, self.output, self.stderr = code, out, err
-
 
 @pytest.fixture
-def run(engine, db_url, monkeypatch, capsys):
+def run(engine, db_url, monkeypatch, cloudmake_main):
     """``cloudmake mcp ...`` through the real entry point (exit codes included), in process."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     with engine.begin() as conn:
         conn.execute(insert(mcp_servers).values(name="alpha", url="http://127.0.0.1:9/mcp"))
-
-    def invoke(*args):
-        with pytest.raises(SystemExit) as exited:
-            main(["mcp", *args])
-        captured = capsys.readouterr()
-        return Result(exited.value.code, captured.out, captured.err)
-
-    return invoke
+    return lambda *args: cloudmake_main("mcp", *args)
 
 
-def test_breaker_set_list_and_outages(run, engine, capsys):
+def test_breaker_set_list_and_outages(run, engine):
     unknown = run("breaker", "set", "nope", "open")
-    assert unknown.exit_code == 2 and "error: server 'nope' is not registered" in unknown.stderr
-    assert run("breaker", "set", "alpha", "stuck").exit_code == 2
+    assert unknown.returncode == 2 and "error: server 'nope' is not registered" in unknown.stderr
+    assert run("breaker", "set", "alpha", "stuck").returncode == 2
 
     opened = run("breaker", "set", "alpha", "open", "--failures", "7", "--json")
-    assert opened.exit_code == 0, opened.output
-    assert json.loads(opened.output) == {"server": "alpha", "state": "open", "failure_count": 7, "changed": True,
+    assert opened.returncode == 0, opened.stdout
+    assert json.loads(opened.stdout) == {"server": "alpha", "state": "open", "failure_count": 7, "changed": True,
                                          "from_state": "closed", "transition_id": 1}
-    assert "alpha: already open (failure count 7)" in run("breaker", "set", "alpha", "open").output
-    listed = json.loads(run("breaker", "list", "--json").output)
+    assert "alpha: already open (failure count 7)" in run("breaker", "set", "alpha", "open").stdout
+    listed = json.loads(run("breaker", "list", "--json").stdout)
     assert [(b["server"], b["state"], b["failure_count"]) for b in listed] == [("alpha", "open", 7)]
 
-    assert "no MCP outage ongoing" in run("outages").output
+    assert "no MCP outage ongoing" in run("outages").stdout
     OutageDetector(DatabaseSource(engine), engine, fallbacks=Fallbacks(default={"message": "retry later"})).tick(
         Cursor(), utcnow())
-    capsys.readouterr()  # the tick's own log lines
     report = run("outages", "--json", "--check")
-    assert report.exit_code == 1  # --check: a server is degraded now
-    body = json.loads(report.output)
+    assert report.returncode == 1  # --check: a server is degraded now
+    body = json.loads(report.stdout)
     (outage,) = body["outages"]
     assert body["degraded"] == 1 and outage["server"] == "alpha" and outage["status"] == "degraded"
     assert 0 <= outage["duration_seconds"] < 600 and outage["fallback"]["message"] == "retry later"
     table = run("outages")
-    assert table.exit_code == 0 and "alpha" in table.output and "(ongoing)" in table.output
+    assert table.returncode == 0 and "alpha" in table.stdout and "(ongoing)" in table.stdout
 
-    closed = json.loads(run("breaker", "set", "alpha", "closed", "--json").output)
+    closed = json.loads(run("breaker", "set", "alpha", "closed", "--json").stdout)
     assert closed["from_state"] == "open" and closed["failure_count"] == 0
-    assert run("outages", "--since", "1x").exit_code == 2
+    assert run("outages", "--since", "1x").returncode == 2
 
 
 def test_breaker_prune_keeps_recent_transitions_states_and_history(run, engine):
@@ -84,15 +68,15 @@ def test_breaker_prune_keeps_recent_transitions_states_and_history(run, engine):
     old = utcnow() - timedelta(days=40)
     store.set_state("alpha", "open", failure_count=5, at=old)
     store.set_state("alpha", "closed", failure_count=0, at=old + timedelta(minutes=3))
-    assert run("breaker", "set", "alpha", "open", "--json").exit_code == 0  # now
-    assert run("breaker", "prune", "--older-than", "1h").exit_code == 2  # too young to be safe
+    assert run("breaker", "set", "alpha", "open", "--json").returncode == 0  # now
+    assert run("breaker", "prune", "--older-than", "1h").returncode == 2  # too young to be safe
     pruned = run("breaker", "prune", "--json")
-    assert pruned.exit_code == 0, pruned.output
-    assert json.loads(pruned.output) == {"deleted": 2, "older_than_seconds": 30 * 86400}
+    assert pruned.returncode == 0, pruned.stdout
+    assert json.loads(pruned.stdout) == {"deleted": 2, "older_than_seconds": 30 * 86400}
     remaining = store.transitions(after=0)
     assert [(t.from_state.value, t.to_state.value) for t in remaining] == [("closed", "open")]
     assert store.status("alpha").state.value == "open"
-    assert json.loads(run("breaker", "prune", "--json").output)["deleted"] == 0
+    assert json.loads(run("breaker", "prune", "--json").stdout)["deleted"] == 0
 
 
 def test_fallback_file_errors_name_the_file_and_field(tmp_path):
@@ -139,7 +123,7 @@ def test_operator_opens_a_breaker_and_the_sensor_in_the_code_location_records_th
 
 def test_breaker_reason_with_a_token_is_stored_redacted(run, engine):
     token = "ghp_" + "A1b2C3d4E5" * 4
-    assert run("breaker", "set", "alpha", "open", "--reason", f"rotated token {token} by hand").exit_code == 0
+    assert run("breaker", "set", "alpha", "open", "--reason", f"rotated token {token} by hand").returncode == 0
     with engine.connect() as conn:
         reasons = conn.execute(select(mcp_breaker_transitions.c.reason)).scalars().all()
     assert reasons == ["rotated token [REDACTED] by hand"]

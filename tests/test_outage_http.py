@@ -10,12 +10,9 @@ from cloudmake_pipelines.outages.fallbacks import Fallbacks
 from cloudmake_pipelines.outages.http_api import breaker_api
 from cloudmake_pipelines.outages.sources import BreakerEndpointError, SourceUnavailable
 from cloudmake_pipelines.settings import Secret
-from tests.support import outages as support
 from tests.support.fakes import ANY, FakeServer
 from tests.support.outages import at
 from tests.support.servers import serve_asgi
-
-engine = support.outage_engine  # fixture
 
 
 def test_http_source_reads_what_the_endpoint_serves(engine, tmp_path):

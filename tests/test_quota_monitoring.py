@@ -216,16 +216,6 @@ def test_bad_config_is_a_clear_error(tmp_path, text, expected):
 
 # --- Dagster and the CLI ----------------------------------------------------------------------------------
 
-def _cli(args, db_url, **env_vars):
-    from click.testing import CliRunner
-
-    from cloudmake_pipelines.cli import cli
-    from cloudmake_pipelines.settings import get_settings
-
-    get_settings.cache_clear()  # each invocation is a fresh process in real life
-    return CliRunner().invoke(cli, ["quota", *args], env={"DATABASE_URL": db_url, **env_vars}, catch_exceptions=False)
-
-
 def _recent(engine, bucket, kind="user", hours=range(6), denied=5, limit=100.0):
     """Exhaustions in the last whole hours before now (the CLI and the asset use the wall clock)."""
     from cloudmake_pipelines.quota.events import floor_hour
@@ -236,30 +226,28 @@ def _recent(engine, bucket, kind="user", hours=range(6), denied=5, limit=100.0):
                                                            denied, denied, limit)) for h in hours], "test")
 
 
-def test_cli_report_events_and_exit_codes(engine, db_url, tmp_path):
+def test_cli_report_events_and_exit_codes(engine, db_url, tmp_path, monkeypatch, cloudmake_main):
     import json
 
+    monkeypatch.setenv("DATABASE_URL", db_url)
     _recent(engine, "u-calm", hours=[0])
-    ok = _cli(["report", "--json"], db_url)
-    assert ok.exit_code == 0 and json.loads(ok.stdout)["top"][0]["bucket"] == "u-calm"
+    ok = cloudmake_main("quota", "report", "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["top"][0]["bucket"] == "u-calm"
     _recent(engine, "github:writes", kind="platform", denied=700, limit=5000.0)
-    bad = _cli(["report", "--kind", "platform", "--json"], db_url)
+    bad = cloudmake_main("quota", "report", "--kind", "platform", "--json")
     body = json.loads(bad.stdout)
-    assert bad.exit_code == 1 and body["frequent"] == 1
+    assert bad.returncode == 1 and body["frequent"] == 1
     expected = {"bucket": "github:writes", "windows_exhausted": 6, "suggested_limit": 7125}  # (5000 + 700) * 1.25
     assert {k: body["top"][0][k] for k in expected} == expected
-    text = _cli(["report", "--top", "1"], db_url)
-    assert text.exit_code == 1 and "github:writes" in text.stdout and "1 of 2 bucket(s) frequently" in text.stdout
-    listed = json.loads(_cli(["events", "--bucket", "github:writes", "--json"], db_url).stdout)
+    text = cloudmake_main("quota", "report", "--top", "1")
+    assert text.returncode == 1 and "github:writes" in text.stdout and "1 of 2 bucket(s) frequently" in text.stdout
+    listed = json.loads(cloudmake_main("quota", "events", "--bucket", "github:writes", "--json").stdout)
     assert len(listed) == 6 and listed[0]["denied"] == 700
     (tmp_path / "q.yaml").write_text("kinds: {platform: {windows: 24, min_exhausted: 7}}\n")
-    assert _cli(["report", "--config", str(tmp_path / "q.yaml")], db_url).exit_code == 0
+    assert cloudmake_main("quota", "report", "--config", str(tmp_path / "q.yaml")).returncode == 0
 
 
-def test_cli_bad_config_and_numbers_exit_2(engine, db_url, tmp_path, monkeypatch, capsys):
-    from cloudmake_pipelines.cli import main
-    from cloudmake_pipelines.settings import get_settings
-
+def test_cli_bad_config_and_numbers_exit_2(engine, db_url, tmp_path, monkeypatch, cloudmake_main):
     path = tmp_path / "q.yaml"
     path.write_text("default:\n  windows: 24\n  min_exhausted: lots\n")
     monkeypatch.setenv("DATABASE_URL", db_url)
@@ -267,12 +255,8 @@ def test_cli_bad_config_and_numbers_exit_2(engine, db_url, tmp_path, monkeypatch
              (["report", "--top", "0"], "'--top'"),
              (["prune", "--older-than", "1d"], "'1d' is not between 8d and 3650d")]
     for args, message in cases:
-        get_settings.cache_clear()
-        with pytest.raises(SystemExit) as info:
-            main(["quota", *args])
-        err = capsys.readouterr().err
-        assert info.value.code == 2 and message in err and "Traceback" not in err, (args, err)
-    get_settings.cache_clear()
+        done = cloudmake_main("quota", *args)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
 
 
 def test_asset_consumes_the_stream_computes_alerts_and_its_check_fails_on_a_platform_bucket(engine, db_url, stream,

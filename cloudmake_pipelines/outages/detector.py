@@ -97,13 +97,14 @@ class Notification:
         """The outbox key: one per server, episode start and kind, whichever tick asks."""
         return f"{self.alert.key}:{self.kind}"
 
-    def deliver(self, alerter: Alerter, history: OutageHistory, now: datetime) -> bool:
-        """Hand it to the alert outbox (POSTed now, or retried until accepted), then record it as sent on its
-        episode so no later tick asks again. A crash in between asks again: the outbox key makes it a no-op.
-        Returns whether the webhook has it already."""
-        delivered = alerter.send(self.alert, occurrence=self.kind)
-        history.mark_notified(self.server, self.started_at, self.kind, now)
-        return delivered
+
+def hand_over(notifications: list[Notification], alerter: Alerter, history: OutageHistory, now: datetime) -> int:
+    """Store the notifications in the alert outbox (one transaction; ``alert_outbox_delivery`` POSTs them),
+    then record them as sent on their episodes (one more) so no later tick asks again. A crash in between
+    asks again: the outbox keys make it a no-op. Returns how many were new in the outbox."""
+    new = alerter.enqueue((n.alert, n.kind) for n in notifications)
+    history.mark_notified_many([(n.server, n.started_at, n.kind) for n in notifications], now)
+    return new
 
 
 @dataclass

@@ -82,14 +82,15 @@ class OutageHistory:
         return [_episode(row) for row in rows]
 
     # -- standalone ------------------------------------------------------------------------------
-    def mark_notified(self, server: str, started_at: datetime, kind: str, at: datetime) -> bool:
-        """Record that the ``opened`` or ``resolved`` notification of an episode went out."""
-        column = {"opened": "alerted_at", "resolved": "resolved_notified_at"}[kind]
+    def mark_notified_many(self, notified: Iterable[tuple[str, datetime, str]], at: datetime) -> None:
+        """Record, in one transaction, that each ``(server, episode start, kind)`` notification (``opened``
+        or ``resolved``) is in the alert outbox."""
         with self.engine.begin() as conn:
-            result = conn.execute(update(episodes).where(
-                episodes.c.server_name == server, episodes.c.started_at == started_at,
-                episodes.c[column].is_(None)).values({column: at}))
-        return result.rowcount == 1
+            for server, started_at, kind in notified:
+                column = {"opened": "alerted_at", "resolved": "resolved_notified_at"}[kind]
+                conn.execute(update(episodes).where(
+                    episodes.c.server_name == server, episodes.c.started_at == started_at,
+                    episodes.c[column].is_(None)).values({column: at}))
 
     def episode(self, server: str, started_at: datetime) -> Episode | None:
         with self.engine.connect() as conn:

@@ -5,7 +5,8 @@ failed (the code server timed out) followed by Dagster skipping the same run key
 design that hangs delivery on a run launch can lose it that way, or needs a new run key per attempt and
 a run per retry. Here the outbox row is the state: a tick that fails or is skipped leaves the row due for
 the next one. Each tick makes one attempt per due row (backoff between attempts comes from the row's
-``next_attempt_at``), at most 100 rows and 30 s, well inside the sensor's evaluation timeout.
+``next_attempt_at``), at most 1,000 rows (what the outage detector stores when a thousand servers go down
+at once) and 30 s, well inside the sensor's evaluation timeout.
 
 The tick also reports the ``alert_outbox_delivered`` check (and an observation of the counts) when its
 result changes, so an overdue alert shows red on the asset without a run.
@@ -20,7 +21,7 @@ from ..errors import CloudMakeError
 from ..resources import AlertsResource, DatabaseResource
 
 #: Rows and seconds one tick spends at most on deliveries.
-BATCH, BUDGET_SECONDS = 100, 30.0
+BATCH, BUDGET_SECONDS = 1000, 30.0
 
 
 @dg.sensor(name="alert_outbox_delivery", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,

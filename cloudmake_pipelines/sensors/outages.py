@@ -1,10 +1,12 @@
 """Seed task 2 in Dagster: the ``mcp_outage_detector`` sensor.
 
 Every 5 minutes the sensor runs one detection tick (:mod:`cloudmake_pipelines.outages.detector`) from its
-cursor and hands each notification due to the alert outbox (:mod:`cloudmake_pipelines.alerts`) in the tick:
-stored under the idempotency key "<alert key>:<kind>" (per server, episode start and kind), POSTed at once,
-and retried by ``alert_outbox_delivery`` until the webhook accepts it. Only then is it marked sent on its
-episode, so a tick that dies in between asks again and the outbox makes the repeat a no-op.
+cursor and hands the notifications due to the alert outbox (:mod:`cloudmake_pipelines.alerts`) in the tick:
+stored, in one transaction, under the idempotency key "<alert key>:<kind>" (per server, episode start and
+kind). The tick POSTs nothing: ``alert_outbox_delivery`` (every minute) POSTs them until the webhook accepts
+each, so a thousand outages or a slow webhook never hold the tick (1,000 POSTs took seconds inside it).
+Only once stored are they marked sent on their episodes, so a tick that dies in between asks again and the
+outbox makes the repeat a no-op.
 
 No run is launched per alert any more: that run's launch could fail, and the next tick's request under the
 same run key was then skipped by Dagster, losing the alert (issue 15). When the breaker source or the
@@ -20,7 +22,7 @@ import dagster as dg
 from ..db.types import utcnow
 from ..logs import PinoFormatter
 from ..outages import Cursor, SourceUnavailable
-from ..outages.detector import TASK
+from ..outages.detector import TASK, hand_over
 from ..outages.history import OutageHistory
 from ..resources import AlertsResource, DatabaseResource, SettingsResource
 from ..resources.outages import OutageDetectionResource
@@ -64,10 +66,8 @@ def mcp_outage_detector(context: dg.SensorEvaluationContext, database: DatabaseR
         with _tick_log(context.log):
             result = detector.tick(cursor, mcp_outages.now())
             if result.notifications:
-                alerter = alerts.get_alerter(detector.engine)
-                history = OutageHistory(detector.engine)
-                for notification in result.notifications:
-                    notification.deliver(alerter, history, utcnow())
+                hand_over(result.notifications, alerts.get_alerter(detector.engine), OutageHistory(detector.engine),
+                          utcnow())
     except SourceUnavailable as exc:
         where = f"transition {cursor.after}" if cursor else "the start"
         return dg.SkipReason(f"skipped: {exc}. The cursor stays at {where}; the next tick catches up.")

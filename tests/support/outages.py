@@ -1,7 +1,7 @@
 """Driving the outage sensor in tests: a frozen clock, a webhook receiver, and ticks as the daemon runs them.
 
-A tick evaluates ``mcp_outage_detector`` with ``build_sensor_context`` on a real instance: its alerts go
-through the outbox and are POSTed during the tick; :meth:`Harness.deliver` runs ``alert_outbox_delivery``.
+A tick evaluates ``mcp_outage_detector`` with ``build_sensor_context`` on a real instance: its alerts are
+stored in the outbox, and :meth:`Harness.deliver` runs ``alert_outbox_delivery``, which POSTs them.
 """
 
 from __future__ import annotations
@@ -14,28 +14,16 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from cloudmake_pipelines.db import make_engine
-from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.resources import AlertsResource, DatabaseResource, SettingsResource
 from cloudmake_pipelines.resources.outages import OutageDetectionResource
 from cloudmake_pipelines.sensors.alerts import alert_outbox_delivery
 from cloudmake_pipelines.sensors.outages import mcp_outage_detector
 from tests.support.webhook import WebhookReceiver
 
-#: The outage tables' own migration branch (0001 -> 0004): faster than every head, and all these tests need
-#: with the alert outbox's branch (0001 -> 0013).
+#: The outage tables' own migration branch (0001 -> 0004) and the alert outbox's (0001 -> 0013): what a test
+#: that migrates a database itself applies (the ``engine`` fixture's database has every head).
 OUTAGES_REVISION = "0004_mcp_outages"
 OUTBOX_REVISION = "0013_alert_outbox"
-
-
-@pytest.fixture(name="engine")
-def outage_engine(db_url: str):
-    """Overrides the shared ``engine`` fixture: SQLite and PostgreSQL, migrated up to the outage tables."""
-    upgrade(db_url, target=OUTAGES_REVISION)
-    upgrade(db_url, target=OUTBOX_REVISION)
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -95,12 +83,13 @@ class Harness:
         return mcp_outage_detector.evaluate_tick(context)
 
     def tick(self, now: datetime) -> tuple[object, list[dict]]:
-        """One tick as the daemon runs it: evaluate and keep the cursor. Returns the evaluation and the
-        alerts the webhook received during the tick."""
+        """One tick as the daemon runs it: evaluate and keep the cursor, then one tick of the delivery sensor.
+        Returns the evaluation and the alerts the webhook received meanwhile."""
         before = len(self.received)
         data = self.evaluate(now, self.cursor)
         if data.cursor is not None:
             self.cursor = data.cursor
+        self.deliver()
         return data, self.received[before:]
 
     def deliver(self, cursor: str | None = None):
