@@ -22,7 +22,7 @@ from cloudmake_pipelines.a11y import (
     compliance,
 )
 from cloudmake_pipelines.a11y.report import as_json, render_html
-from cloudmake_pipelines.alerts import Alerter
+from cloudmake_pipelines.alerts import Alerter, outbox_rows
 from tests.support.webhook import WebhookReceiver
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -124,6 +124,24 @@ def test_new_violations_are_those_the_previous_audit_did_not_have(auditor, webho
     assert [r.compliance for r in store.history("ds")] == [pytest.approx(100 * 300 / 301),
                                                            pytest.approx(100 * 320 / 324), 100.0]
     assert [r.id for r in store.latest_per_target()] == [fixed.row.id]
+
+
+def test_a_run_records_one_audit_per_target_and_alerts_once(auditor, webhook):
+    """A step re-executed under the same Dagster run (its Celery worker died) records again: one row, one alert."""
+    store = AuditStore(auditor.engine)
+    auditor.record(audit_of(page("button--a", "Button", 200)), run_key="run-0")  # yesterday's run: the baseline
+    first = auditor.record(audit_of(page("button--a", "Button", 200, [("label", "critical", "input")]),
+                                    at=T0 + timedelta(days=1)), run_key="run-1")
+    again = auditor.record(audit_of(page("button--a", "Button", 200, [("label", "critical", "input")]),
+                                    page("card--a", "Card", 10, [("color-contrast", "serious", "p")]),
+                                    at=T0 + timedelta(days=1, minutes=5)), run_key="run-1")
+    assert again.row.id == first.row.id and len(store.history("ds")) == 2  # replaced in place: the newer result
+    assert (again.row.pages, again.row.new_violations) == (2, 2)  # compared with run-0, not with its first try
+    assert store.latest("ds").started_at == T0 + timedelta(days=1, minutes=5)
+    assert [a["key"] for a in webhook.alerts] == ["a11y:ds"]  # one alert, sent by the first try
+    assert [r["idempotency_key"] for r in outbox_rows(auditor.engine)] == ["a11y:ds:run-1"]
+    cli = [auditor.record(audit_of(page("button--a", "Button", 200), at=T0 + timedelta(days=2))) for _ in range(2)]
+    assert cli[0].row.id != cli[1].row.id and len(store.history("ds")) == 4  # without a run: a new audit each
 
 
 def test_reports_are_written_and_self_contained(auditor, tmp_path):

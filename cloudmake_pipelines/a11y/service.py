@@ -4,6 +4,10 @@ Per target, in order: :func:`.browser.audit_target` (the browser work, no databa
 the target's previous audit (:class:`.store.AuditStore`), the HTML and JSON reports when a report directory is
 given, the ``a11y_audits`` row, then at most one alert for the audit: when SC-003 fails (compliance under the
 threshold, or a page failed) or new serious/critical violations appeared, naming the components affected.
+
+A Dagster run passes its run id as ``run_key``: recording the same run's audit of a target again (its step
+re-executed on another Celery worker after the first died) replaces the row, and the alert's outbox key
+names the run, so the run stores one audit per target and sends at most one alert per target.
 """
 
 from __future__ import annotations
@@ -61,21 +65,25 @@ class Auditor:
     def targets(self, name: str | None = None) -> list[Target]:
         return [self.registry.get(name)] if name else self.registry.list()
 
-    def run(self, targets: list[Target], on_page: Callable[[PageResult], None] | None = None) -> list[Outcome]:
-        return [self.audit(target, on_page) for target in targets]
+    def run(self, targets: list[Target], on_page: Callable[[PageResult], None] | None = None, *,
+            run_key: str | None = None) -> list[Outcome]:
+        return [self.audit(target, on_page, run_key=run_key) for target in targets]
 
-    def audit(self, target: Target, on_page: Callable[[PageResult], None] | None = None) -> Outcome:
+    def audit(self, target: Target, on_page: Callable[[PageResult], None] | None = None, *,
+              run_key: str | None = None) -> Outcome:
         audit = audit_target(target, self.options, secrets=self.secrets, on_page=on_page)
-        return self.record(audit)
+        return self.record(audit, run_key=run_key)
 
-    def record(self, audit: TargetAudit) -> Outcome:
-        """Store ``audit`` (done elsewhere, e.g. by a worker), write its reports and alert."""
-        new = self.store.new_findings(audit)
+    def record(self, audit: TargetAudit, *, run_key: str | None = None) -> Outcome:
+        """Store ``audit`` (done elsewhere, e.g. by a worker), write its reports and alert. With ``run_key``
+        (the Dagster run), a second record of the run's audit of the target replaces the first and its alert
+        is the same outbox row (a no-op); without, every record is a new audit and a new alert."""
+        new = self.store.new_findings(audit, run_key)
         path = self._write_reports(audit, new) if self.reports else None
-        row = self.store.record(audit, new, path)
+        row = self.store.record(audit, new, path, run_key)
         alert = self._alert(audit, new, row)
         if alert is not None:
-            self.alerter.send(alert, occurrence=str(row.id))
+            self.alerter.send(alert, occurrence=run_key or str(row.id))
         return Outcome(audit, new, row, alert)
 
     def _write_reports(self, audit: TargetAudit, new: list[Finding] | None) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 
 from ..db.tables import a11y_audits, a11y_findings, a11y_targets
 from .results import SERIOUS, Finding, TargetAudit
@@ -61,9 +61,13 @@ class AuditStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def latest(self, target: str) -> AuditRow | None:
+    def latest(self, target: str, *, other_than_run: str | None = None) -> AuditRow | None:
+        """The target's latest audit (``other_than_run``: not that run's own)."""
+        query = select(a11y_audits).where(a11y_audits.c.target_name == target)
+        if other_than_run is not None:
+            query = query.where(or_(a11y_audits.c.run_key.is_(None), a11y_audits.c.run_key != other_than_run))
         with self.engine.connect() as conn:
-            row = conn.execute(select(a11y_audits).where(a11y_audits.c.target_name == target).order_by(
+            row = conn.execute(query.order_by(
                 a11y_audits.c.started_at.desc(), a11y_audits.c.id.desc()).limit(1)).first()
         return None if row is None else _row(row)
 
@@ -83,9 +87,10 @@ class AuditStore:
                 a11y_audits.c.started_at.desc(), a11y_audits.c.id.desc()).limit(limit)).all()
         return [_row(r) for r in reversed(rows)]
 
-    def new_findings(self, audit: TargetAudit) -> list[Finding] | None:
-        """Violations of ``audit`` absent from the target's previous audit (None: no previous audit)."""
-        previous = self.latest(audit.target)
+    def new_findings(self, audit: TargetAudit, run_key: str | None = None) -> list[Finding] | None:
+        """Violations of ``audit`` absent from the target's previous audit (None: no previous audit); the
+        previous audit is never one of run ``run_key`` (a re-executed step compares as its first try did)."""
+        previous = self.latest(audit.target, other_than_run=run_key)
         if previous is None:
             return None
         with self.engine.connect() as conn:
@@ -93,7 +98,11 @@ class AuditStore:
         failed_then = set(previous.summary.get("failed_pages", {}))
         return [f for f in audit.violations if f.fingerprint not in known and f.page_id not in failed_then]
 
-    def record(self, audit: TargetAudit, new: list[Finding] | None, report_path: str | None) -> AuditRow:
+    def record(self, audit: TargetAudit, new: list[Finding] | None, report_path: str | None,
+               run_key: str | None = None) -> AuditRow:
+        """Store ``audit`` and its findings in one transaction. With a ``run_key`` (the Dagster run) the run's
+        earlier audit of the target, if any (a step re-executed after its worker died), is replaced in place:
+        same id, the newer result, its findings only; the unique (run_key, target) makes a second row impossible."""
         figures = audit.figures
         new = new or []
         summary = {
@@ -103,13 +112,20 @@ class AuditStore:
             "problems": audit.problems,
             "new": [f.as_dict() for f in new[:200]],
         }
+        values = dict(
+            target_name=audit.target, started_at=audit.started_at, finished_at=audit.finished_at,
+            pages=figures.pages, audited=figures.audited, failed=figures.failed, passed=figures.passed,
+            violations=figures.violations, incomplete=figures.incomplete, compliance=figures.compliance,
+            new_violations=len(new), new_serious=sum(1 for f in new if f.impact in SERIOUS),
+            report_path=report_path, summary=summary, run_key=run_key)
         with self.engine.begin() as conn:
-            audit_id = conn.execute(insert(a11y_audits).values(
-                target_name=audit.target, started_at=audit.started_at, finished_at=audit.finished_at,
-                pages=figures.pages, audited=figures.audited, failed=figures.failed, passed=figures.passed,
-                violations=figures.violations, incomplete=figures.incomplete, compliance=figures.compliance,
-                new_violations=len(new), new_serious=sum(1 for f in new if f.impact in SERIOUS),
-                report_path=report_path, summary=summary).returning(a11y_audits.c.id)).scalar_one()
+            audit_id = None if run_key is None else conn.execute(select(a11y_audits.c.id).where(
+                a11y_audits.c.run_key == run_key, a11y_audits.c.target_name == audit.target)).scalar()
+            if audit_id is None:
+                audit_id = conn.execute(insert(a11y_audits).values(**values).returning(a11y_audits.c.id)).scalar_one()
+            else:
+                conn.execute(update(a11y_audits).where(a11y_audits.c.id == audit_id).values(**values))
+                conn.execute(delete(a11y_findings).where(a11y_findings.c.audit_id == audit_id))
             rows = [{"audit_id": audit_id, "fingerprint": f.fingerprint, "page_id": f.page_id,
                      "component": f.component, "rule": f.rule, "impact": f.impact, "selector": f.selector}
                     for f in audit.violations]

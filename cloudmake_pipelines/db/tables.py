@@ -583,7 +583,8 @@ a11y_targets = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
-#: One row per audit of one target, kept as history (SC-003 ≥ 98 % AA compliance over time).
+#: One row per audit of one target, kept as history (SC-003 ≥ 98 % AA compliance over time). ``run_key`` (the
+#: Dagster run; NULL from the CLI) is unique per target: a re-executed step replaces its run's audit.
 a11y_audits = Table(
     "a11y_audits",
     metadata,
@@ -602,6 +603,8 @@ a11y_audits = Table(
     Column("new_serious", Integer, nullable=False),
     Column("report_path", Text, nullable=True),
     Column("summary", JSONDoc, nullable=False),
+    Column("run_key", String(64), nullable=True),
+    UniqueConstraint("run_key", "target_name"),
     Index(None, "target_name", "started_at"),
 )
 
