@@ -19,8 +19,9 @@ import dagster as dg
 import pytest
 from sqlalchemy import select
 
+from cloudmake_pipelines.a11y import Target, TargetRegistry
 from cloudmake_pipelines.assets.loadtest import ALERT_CHECK, SC021_CHECK
-from cloudmake_pipelines.db.tables import alert_outbox
+from cloudmake_pipelines.db.tables import a11y_audits, alert_outbox
 from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.executor import BrokerUnavailable, app_args, check_broker, load_executor
 from cloudmake_pipelines.loadtest.store import recent_metrics
@@ -28,6 +29,8 @@ from cloudmake_pipelines.mcp import Registry
 from cloudmake_pipelines.settings import get_settings, load_settings
 from tests.support.celery_cluster import BROKER, ROOT, Cluster, celery_cluster, finish, step_history
 from tests.support.mcp_servers import Behaviour
+from tests.support.storybook import StaticStorybook, small
+from tests.support.webhook import WebhookReceiver
 
 DURATION, RATE = 3.0, 20.0  # each load test: 60 requests per operation over 3 s
 
@@ -55,8 +58,11 @@ def test_steps_routed_by_queue_on_rabbitmq_and_redis(broker, exchange, backend):
 def test_the_load_generating_steps_carry_the_load_queue_and_the_rest_stay_in_process():
     from cloudmake_pipelines.definitions import defs
 
-    for job, asset in (("mcp_load_test_job", "mcp_server_metrics"), ("admin_benchmark_job", "admin_query_benchmark")):
+    for job, asset in (("mcp_load_test_job", "mcp_server_metrics"), ("admin_benchmark_job", "admin_query_benchmark"),
+                       ("accessibility_audit_job", "accessibility_audit")):
         assert defs.resolve_job_def(job).executor_def is dg.in_process_executor  # the default, unchanged
+        for node in defs.resolve_job_def(job).nodes:  # the asset's step and its checks' steps, if apart
+            assert node.tags["dagster-celery/queue"] == "cloudmake-load", (job, node.name)
         assert defs.resolve_assets_def(asset).op.tags["dagster-celery/queue"] == "cloudmake-load"
     assert defs.resolve_job_def("master_key_rotation_job").executor_def is dg.in_process_executor
 
@@ -169,6 +175,44 @@ def test_a_broker_down_at_launch_fails_the_run_naming_host_and_port_never_the_pa
     assert not any(password in text for text in texts) and password not in output
     assert recent_metrics(cluster.engine, "mcp0") == [] or all(
         r["run_id"] != run.run_id for r in recent_metrics(cluster.engine, "mcp0"))
+
+
+def test_the_accessibility_audit_runs_on_a_worker_with_in_process_results(cluster, chromium, tmp_path):
+    """The nightly audit's steps (the audit, its two checks) on the workers: as tests/test_a11y_dagster.py in
+    process, the first audit of the small Storybook fails SC-003 (one low-contrast story), is the baseline
+    (no new violations) and alerts once; the audit row and the alert's outbox key name the run."""
+    with StaticStorybook(small(tmp_path / "ds")) as storybook, WebhookReceiver() as webhook:
+        TargetRegistry(cluster.engine).add(Target("ds", f"{storybook.url}/"))
+        run_config = {"resources": {
+            "a11y": {"config": {"threshold_percent": "98", "contexts": "2", "page_timeout_seconds": "20",
+                                "chromium": chromium, "report_dir": str(tmp_path / "reports")}},
+            "alerts": {"config": {"webhook_url": webhook.url_for()}}}}
+        runs, output = finish(cluster.launch_job("accessibility_audit_job", run_config), timeout=150)
+        assert len(runs) == 1 and not runs[0]["success"], output[-3000:]  # the blocking SC-003 check failed
+        run_id = runs[0]["run_id"]
+        alerts = webhook.wait_for(1)
+    host = socket.gethostname()
+    with cluster.instance() as instance:
+        steps = {e.step_key for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)}
+        assert len(steps) == 3, steps  # the audit and its two checks
+        for step in steps:
+            history = step_history(instance, run_id, step)
+            assert [w for w, _, _ in history][:2] == ["worker", "STEP_START"], (step, history)
+            assert history[0][2] in (f"wa@{host}", f"wb@{host}")
+        checks = {e.check_name: e for e in (entry.dagster_event.event_specific_data for entry in
+                  instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION))}
+        metadata = next(entry.asset_materialization.metadata for entry in instance.all_logs(
+            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION))
+    assert not checks["sc_003_aa_compliance"].passed and checks["no_new_a11y_violations"].passed
+    assert checks["sc_003_aa_compliance"].metadata["failing"].value.startswith("ds (9")
+    assert 90 < metadata["compliance_percent"].value < 98 and metadata["ds/violations"].value == 1
+    assert [(r.data["component"], r.data["violations"]) for r in metadata["worst_components"].records] == [("Card", 1)]
+    assert metadata["ds/report"].value.startswith(str(tmp_path / "reports" / "ds"))
+    assert [a["key"] for a in alerts] == ["a11y:ds"] and alerts[0]["details"]["components"] == ["Card"]
+    with cluster.engine.connect() as conn:
+        assert conn.execute(select(a11y_audits.c.run_key)).scalars().all() == [run_id]
+        keys = conn.execute(select(alert_outbox.c.idempotency_key).where(alert_outbox.c.task == "accessibility_audit"))
+        assert keys.scalars().all() == [f"a11y:ds:{run_id}"]
 
 
 def test_the_worker_unit_starts_the_worker_these_tests_start():

@@ -81,9 +81,10 @@ def load_step_tags() -> dict[str, str]:
 
 
 def scheduled_asset_job(job_name: str, assets: list, *, schedule_name: str, cron: str, tags: dict[str, str],
-                        description: str) -> tuple[dg.UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
-    """:func:`task_job` and its UTC schedule, on by default."""
-    job = task_job(job_name, assets, tags=tags, description=description)
+                        description: str, generates_load: bool = False,
+                        ) -> tuple[dg.UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
+    """:func:`task_job` (``generates_load`` passed on) and its UTC schedule, on by default."""
+    job = task_job(job_name, assets, tags=tags, description=description, generates_load=generates_load)
     schedule = dg.ScheduleDefinition(name=schedule_name, job=job, cron_schedule=cron, execution_timezone="UTC",
                                      default_status=dg.DefaultScheduleStatus.RUNNING, description=description)
     return job, schedule

@@ -6,6 +6,12 @@ stores each audit (``a11y_audits``), writes the HTML and JSON reports and alerts
 SC-003 or brings new serious/critical violations. Its metadata: AA compliance overall and per target
 (numbers, so the UI plots them over time), the worst components, the most violated rules, the report paths.
 The checks read the latest stored audit of each target.
+
+The audit generates load (a browser per audit, minutes of CPU): with ``CLOUDMAKE_EXECUTOR=celery`` its step,
+and its checks' steps (the steps of a Celery run all need a queue some worker listens to), go to the load
+queue's workers. One step audits every target, one after another, each page by ``CLOUDMAKE_A11Y_CONTEXTS``
+browser contexts at once. Each audit is recorded under the run's id: a step re-executed on another worker
+after the first died replaces the run's audits, and its alerts are the same outbox rows (sent once).
 """
 
 import dagster as dg
@@ -13,7 +19,7 @@ import dagster as dg
 from ..a11y.store import AuditStore
 from ..resources import AlertsResource, DatabaseResource
 from ..resources.a11y import AccessibilityAuditResource
-from . import fails_clearly, labels, scheduled_asset_job
+from . import fails_clearly, labels, load_step_tags, scheduled_asset_job
 
 ASSET = "accessibility_audit"
 TASK = "accessibility_audit"
@@ -25,6 +31,7 @@ _RULES = dg.TableSchema(columns=[dg.TableColumn("rule", "string"), dg.TableColum
 
 
 @dg.asset(name=ASSET, group_name="a11y", kinds={"python", "chromium"}, tags=labels(TASK, SEED_TASK, "SC-003"),
+          op_tags=load_step_tags(),
           description="Accessibility audit of every registered design system (Storybook stories, pages) in "
                       "headless Chromium with axe-core's WCAG 2.x A/AA rules: AA compliance per story, component "
                       "and target, new violations since the previous audit, HTML and JSON reports.")
@@ -32,7 +39,7 @@ _RULES = dg.TableSchema(columns=[dg.TableColumn("rule", "string"), dg.TableColum
 def accessibility_audit(context: dg.AssetExecutionContext, database: DatabaseResource, alerts: AlertsResource,
                         a11y: AccessibilityAuditResource) -> dg.MaterializeResult:
     auditor = a11y.auditor(database, alerts.get_alerter(database.get_engine()))
-    outcomes = auditor.run(auditor.targets())
+    outcomes = auditor.run(auditor.targets(), run_key=context.run.run_id)
     metadata: dict = {"targets": dg.MetadataValue.int(len(outcomes))}
     totals = {"pages": 0, "audited": 0, "failed": 0, "passed": 0, "violations": 0, "incomplete": 0, "new_violations": 0}
     worst, rules = [], {}
@@ -66,7 +73,7 @@ def accessibility_audit(context: dg.AssetExecutionContext, database: DatabaseRes
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset_check(asset=ASSET, name="sc_003_aa_compliance", blocking=True,
+@dg.asset_check(asset=ASSET, name="sc_003_aa_compliance", blocking=True, op_tags=load_step_tags(),
                 description="SC-003: every target's latest audit reached the AA compliance threshold (98 %) with "
                             "every story and page audited (a page that failed to load, timed out or threw fails).")
 @fails_clearly
@@ -81,7 +88,7 @@ def sc_003_aa_compliance(database: DatabaseResource, a11y: AccessibilityAuditRes
             f"{f', {r.failed} failed page(s)' if r.failed else ''})" for r in failing) or "none")})
 
 
-@dg.asset_check(asset=ASSET, name="no_new_a11y_violations", blocking=True,
+@dg.asset_check(asset=ASSET, name="no_new_a11y_violations", blocking=True, op_tags=load_step_tags(),
                 description="Regression gate: no target's latest audit has a violation that its previous audit "
                             "did not (adoptable by a design system below 98 % today).")
 @fails_clearly
@@ -96,7 +103,7 @@ def no_new_a11y_violations(database: DatabaseResource) -> dg.AssetCheckResult:
 
 accessibility_audit_job, accessibility_audit_nightly = scheduled_asset_job(
     "accessibility_audit_job", [accessibility_audit], schedule_name="accessibility_audit_nightly",
-    cron="0 3 * * *", tags=labels(TASK, SEED_TASK, "SC-003"),
+    cron="0 3 * * *", tags=labels(TASK, SEED_TASK, "SC-003"), generates_load=True,
     description="Audit every registered design system's accessibility nightly (SC-003 ≥ 98 % AA compliance).")
 
 defs = dg.Definitions(assets=[accessibility_audit], asset_checks=[sc_003_aa_compliance, no_new_a11y_violations],

@@ -62,6 +62,12 @@ class Cluster:
                                  str(parallel)], env={**self.env, **env}, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
 
+    def launch_job(self, job: str, run_config: dict) -> subprocess.Popen:
+        """One run of ``job`` (unpartitioned) with ``run_config``, as the daemon's run worker would execute it."""
+        return subprocess.Popen([sys.executable, "-m", "tests.support.celery_runs", "--job", job,
+                                 json.dumps(run_config)], env=self.env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+
     def start_worker(self, name: str, stack: contextlib.ExitStack, concurrency: int = 1) -> None:
         """A worker machine: its own name, the load queue, ``concurrency`` processes (one per core)."""
         log = self.tmp / f"{name}.log"
@@ -89,12 +95,12 @@ def finish(proc: subprocess.Popen, timeout: float = 100) -> tuple[list[dict], st
     return lines, out + err
 
 
-def step_history(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, float, str]]:
+def step_history(instance: dg.DagsterInstance, run_id: str, step: str = STEP) -> list[tuple[str, float, str]]:
     """(what, timestamp, detail) of the step's hand-over to a worker (detail: its name), start and end."""
     history = []
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
-        if event is None or entry.step_key != STEP:
+        if event is None or entry.step_key != step:
             continue
         if event.event_type == dg.DagsterEventType.ENGINE_EVENT:
             worker = event.engine_event_data.metadata.get("Celery worker")

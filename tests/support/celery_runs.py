@@ -6,6 +6,9 @@ run requests (one ``mcp_load_test_job`` run per enabled server's partition), PAR
 all at once, as an unlimited run queue would admit them), each in its own
 process as the daemon's run launcher would start it, but forked from this one instead of started afresh
 (seconds of imports each on a loaded machine). Prints one JSON line per run: partition, run id, success.
+
+``python -m tests.support.celery_runs --job JOB RUN_CONFIG_JSON`` executes one run of JOB (unpartitioned,
+e.g. ``accessibility_audit_job``) with that run config, and prints its line (partition null).
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from cloudmake_pipelines.assets.loadtest import mcp_load_test_nightly
 from cloudmake_pipelines.resources import DatabaseResource
 
 
-def run(partition: str, tags: dict[str, str], run_config: dict) -> dict:
+def run(partition: str | None, tags: dict[str, str], run_config: dict, job_name: str = "mcp_load_test_job") -> dict:
     job = ReconstructableRepository.for_module("cloudmake_pipelines.definitions", "defs").get_reconstructable_job(
-        "mcp_load_test_job")
+        job_name)
     with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(job, instance, run_config=run_config, tags={**tags, "dagster/partition": partition})
+        result = dg.execute_job(job, instance, run_config=run_config,
+                                tags={**tags, **({"dagster/partition": partition} if partition else {})})
         return {"partition": partition, "run_id": result.run_id, "success": result.success}
 
 
@@ -45,5 +49,7 @@ def main(duration: float, rate: float, parallel: int = 0) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1] == "--job":
+    print(json.dumps(run(None, {}, json.loads(sys.argv[3]), sys.argv[2])), flush=True)
+elif __name__ == "__main__":
     sys.exit(main(float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0))
