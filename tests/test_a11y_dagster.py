@@ -53,6 +53,7 @@ def test_asset_metadata_checks_and_alerts(sqlite_url, webhook, storybook, tmp_pa
     report = metadata["ds/report"].value
     assert report.startswith(str(tmp_path / "reports" / "ds")) and "color-contrast" in open(report).read()
     assert [a["key"] for a in webhook.alerts] == ["a11y:ds"] and webhook.alerts[0]["details"]["components"] == ["Card"]
+    assert webhook.alerts[0]["idempotency_key"] == f"a11y:ds:{failed.run_id}"  # the run's audit alerts once
 
     (root / "stories" / "button--primary.js").write_text('export default function render() { return '
                                                         '"<button type=\\"button\\"></button>"; }\n')
