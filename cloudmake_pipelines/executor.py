@@ -19,9 +19,6 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.execution.retries import RetryMode, get_retries_config
-from dagster_celery.executor import CeleryExecutor
-from dagster_celery.tags import DAGSTER_CELERY_QUEUE_TAG
-from kombu import Connection
 
 from .errors import CloudMakeError, ConfigError
 from .settings import Execution, get_settings
@@ -39,6 +36,9 @@ CELERY_SETTINGS: dict[str, Any] = {
 #: before it publishes, so a step sent while no worker listens waits in the queue. (Redis routes by queue
 #: name: there Celery's default is right, and a fanout would broadcast.)
 AMQP_SETTINGS: dict[str, Any] = {"task_create_missing_queue_exchange_type": "fanout"}
+#: dagster-celery's op tag naming a step's queue (``dagster_celery.tags.DAGSTER_CELERY_QUEUE_TAG``), spelled
+#: here so that loading the definitions imports neither dagster-celery nor kombu in process (~0.1 s).
+QUEUE_TAG = "dagster-celery/queue"
 
 
 class BrokerUnavailable(CloudMakeError):
@@ -60,12 +60,16 @@ def app_args(execution: Execution) -> dict[str, Any]:
 
 def broker_address(url: str) -> str:
     """``host:port`` of a broker URL: what an error may name (never the user or password)."""
+    from kombu import Connection
+
     conn = Connection(url)
     return f"{conn.hostname}:{conn.port or conn.default_port}"
 
 
 def check_broker(url: str, timeout: float = 5.0) -> None:
     """Connect once; a :class:`BrokerUnavailable` naming ``host:port`` and the reason if that fails."""
+    from kombu import Connection
+
     try:
         with Connection(url, connect_timeout=timeout) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
@@ -76,21 +80,22 @@ def check_broker(url: str, timeout: float = 5.0) -> None:
             "or fix CLOUDMAKE_CELERY_BROKER_URL, then re-execute the run") from None
 
 
-class CheckedCeleryExecutor(CeleryExecutor):
-    """dagster-celery's executor, which first makes sure the broker answers (else one clear line)."""
-
-    def execute(self, plan_context, execution_plan):
-        try:
-            check_broker(self.broker)
-        except BrokerUnavailable as exc:
-            plan_context.log.error(str(exc))
-            raise
-        yield from super().execute(plan_context, execution_plan)
-
-
 def celery_executor() -> dg.ExecutorDefinition:
     """dagster-celery's executor configured from the settings when a run starts (nothing in run config,
     so the broker's password is never stored with a run). Dagster's step retry policy still applies."""
+    from dagster_celery.executor import CeleryExecutor
+
+    class CheckedCeleryExecutor(CeleryExecutor):
+        """dagster-celery's executor, which first makes sure the broker answers (else one clear line)."""
+
+        def execute(self, plan_context, execution_plan):
+            try:
+                check_broker(self.broker)
+            except BrokerUnavailable as exc:
+                plan_context.log.error(str(exc))
+                raise
+            yield from super().execute(plan_context, execution_plan)
+
     @dg.executor(name="celery", config_schema={"retries": get_retries_config()},
                  requirements=dg.multiple_process_executor_requirements())
     def celery(init_context: dg.InitExecutorContext) -> CeleryExecutor:
@@ -112,4 +117,4 @@ def load_executor() -> dg.ExecutorDefinition:
 
 def load_queue_tags() -> dict[str, str]:
     """The op tags that route a load-generating step to the load queue (ignored in process)."""
-    return {DAGSTER_CELERY_QUEUE_TAG: get_settings().execution.celery_queue}
+    return {QUEUE_TAG: get_settings().execution.celery_queue}

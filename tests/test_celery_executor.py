@@ -46,6 +46,25 @@ def test_in_process_stays_the_default_and_celery_is_chosen_by_the_settings(monke
     assert load_executor().name == "celery"
 
 
+def test_in_process_definitions_load_without_dagster_celery_and_use_its_queue_tag():
+    """The queue tag is dagster-celery's own constant, spelled in executor.py so that the in-process default
+    (every code server, run worker and `dg launch`) does not import dagster-celery and kombu."""
+    import subprocess
+    import sys
+
+    from dagster_celery.tags import DAGSTER_CELERY_QUEUE_TAG
+
+    from cloudmake_pipelines.executor import QUEUE_TAG
+
+    assert QUEUE_TAG == DAGSTER_CELERY_QUEUE_TAG
+    probe = ("import sys, cloudmake_pipelines.definitions; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dagster_celery', 'kombu', 'celery')))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDMAKE_")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize(("broker", "exchange", "backend"), [
     (BROKER, "fanout", "rpc://"), ("redis://127.0.0.1:6379/0", None, "redis://127.0.0.1:6379/0")])
 def test_steps_routed_by_queue_on_rabbitmq_and_redis(broker, exchange, backend):
