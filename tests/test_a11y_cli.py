@@ -84,3 +84,6 @@ def test_audit_of_an_unknown_target_and_bad_options(cli):
     assert unknown.returncode == 2 and "target 'nope' is not registered" in unknown.stderr
     nan = cli("audit", "--threshold", "nan")
     assert nan.returncode == 2 and "is not a finite number" in nan.stderr
+    for both in (["--html", "-", "--report-json", "-"], ["--json", "--html", "-"]):
+        mixed = cli("audit", *both)
+        assert mixed.returncode == 2 and "would both write to stdout" in mixed.stderr, both

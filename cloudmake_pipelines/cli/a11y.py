@@ -110,6 +110,10 @@ def remove_target(name, as_json):
 def audit(target_name, html_path, json_path, threshold, contexts, page_timeout, fail_on_new, as_json):
     """Audit the registered targets now: store the audit, alert, print compliance per target and the worst
     components. Exit 1 when a target is under the threshold or a page failed (SC-003)."""
+    to_stdout = [name for name, on in (("--html -", html_path == "-"), ("--report-json -", json_path == "-"),
+                                       ("--json", as_json)) if on]
+    if len(to_stdout) > 1:
+        raise click.UsageError(f"{' and '.join(to_stdout)} would both write to stdout: send one to a file")
     settings = setup(as_json)
     engine = _engine(settings)
     auditor: Auditor = open_auditor(engine, settings, Alerter(settings.alert_webhook_url, engine=engine),
