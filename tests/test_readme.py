@@ -284,7 +284,7 @@ def interrupted_run(home: Path, run_id: str) -> tuple[str, str]:
 @pytest.mark.timeout(900)
 def test_ctrl_c_stops_scripts_dev_promptly_and_quietly(dev, clone):
     """Last in this module: Ctrl-C (SIGINT to the foreground process group) in the middle of a run stops every
-    process well within the 10 s grace period (none needs killing), without a traceback; nothing is left
+    process within the 30 s grace period (none needs killing), without a traceback; nothing is left
     running, and the run shows as failed by the interruption, not as forever started."""
     proc, url, log = dev
     children = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
@@ -299,9 +299,10 @@ def test_ctrl_c_stops_scripts_dev_promptly_and_quietly(dev, clone):
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
     output = log.read_text()
     stopping = output.split("stopping (pids", 1)[-1]
-    # Before the fix the code server ignored TERM and was killed at the end of the 10 s grace period (13-15 s in
+    # Before the fix the code server ignored TERM and was killed at the end of the grace period (13-15 s in
     # all); with a run to interrupt it takes 6-11 s on a loaded 2-core machine, most of it the run worker reporting.
-    assert took < 10, f"stopping took {took:.1f} s: something waited for the 10 s grace period\n{stopping[-3000:]}"
+    # The grace period is 30 s: 10 s killed the code server in a CI run with the other xdist worker busy (10.3 s).
+    assert took < 30, f"stopping took {took:.1f} s: something waited for the grace period\n{stopping[-3000:]}"
     assert left == [], f"still running: {left}"
     assert " Killed " not in stopping and "leaked semaphore" not in stopping, stopping[-3000:]
     assert "Traceback" not in stopping, output[-3000:]
