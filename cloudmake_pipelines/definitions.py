@@ -11,6 +11,7 @@ import warnings
 
 import dagster as dg
 
+from . import assets
 from .assets import a11y, adminbench, alerts, drift, github_sync, keys, loadtest, previews, quota, tokens
 from .jobs import keys as key_jobs
 from .jobs import migrations
@@ -41,13 +42,7 @@ TASK_MODULES = [
 # here sets owners; the warning is noise for every `dagster`/`dg` command, so only that one is silenced.
 warnings.filterwarnings("ignore", message=r"Parameter `owners` of initializer `SensorDefinition.__init__`",
                         category=dg.BetaWarning)
-# `python_logs.dagster_handler_config` in dagster.yaml (the Pino JSON handler of every run's log lines) is beta
-# in 1.13.27 and warns at every run start; job-level @loggers would need every run's config to name them
-# (create_log_manager only instantiates loggers present in run config), so the instance handler stays and only
-# its warning is silenced, here, in the one module every Dagster process running this code location imports.
-warnings.filterwarnings("ignore", message=r"Handling yaml-defined logging configuration", category=dg.BetaWarning)
-
 defs = dg.Definitions.merge(
     *(module.defs for module in TASK_MODULES),
-    dg.Definitions(resources=shared_resources(), executor=dg.in_process_executor),
+    dg.Definitions(resources=shared_resources(), executor=dg.in_process_executor, loggers=assets.LOGGERS),
 )

@@ -1,9 +1,9 @@
 """Structured logs as JSON lines in Pino's shape, with redaction of secrets.
 
 A line looks like ``{"level":30,"time":1732851234567,"pid":42,"hostname":"h","msg":"...","task":"..."}``.
-The same :class:`PinoFormatter` formats CLI logs and, through ``dagster.yaml``'s ``python_logs``, every
-Dagster run's logs. The :data:`redactor` masks every registered secret value and token-shaped string in
-the whole line, whatever field it landed in.
+The same :class:`PinoFormatter` formats CLI logs and Dagster runs' logs (the code location's ``console``
+logger, :func:`cloudmake_pipelines.assets.pino_console`). The :data:`redactor` masks every registered
+secret value and token-shaped string in the whole line, whatever field it landed in.
 """
 
 from __future__ import annotations

@@ -64,13 +64,23 @@ def test_dagster_cli_validates_and_executes_the_job_with_pino_logs(embedded_dags
     assert "owners" not in validate.stderr, "Dagster's owners BetaWarning is back (see definitions.py)"
     # As the README says (`dg launch --job migrations_job`, from the repository root, .venv not activated).
     env.pop("VIRTUAL_ENV", None)
-    run = subprocess.run([str(Path(DAGSTER).with_name("dg")), "launch", "--job", "migrations_job"],
+    dg_cli = str(Path(DAGSTER).with_name("dg"))
+    run = subprocess.run([dg_cli, "launch", "--job", "migrations_job"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Logging error" not in run.stderr
     assert "Warning" not in run.stderr, run.stderr[-2000:]  # no Beta/SupersessionWarning, no dg venv warning
     assert status(env["DATABASE_URL"]).up_to_date
     assert run.stdout == "", "run log lines go to stderr: stdout carries results"
-    records = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
-    assert any(r.get("msg", "").startswith("applied migration") and r["level"] == 30 for r in records)
+    # Launched by hand, no logger named: Dagster's console lines, each once (there used to be a Pino twin).
+    assert run.stderr.count("applied migration 0001_foundation.py") == 1, run.stderr[-2000:]
+    assert not [line for line in run.stderr.splitlines() if line.startswith("{")]
+    # The README's way to get Pino lines from a hand launch: each line once, Dagster's events included.
+    pino = subprocess.run([dg_cli, "launch", "--job", "migrations_job", "--config-json",
+                           '{"loggers":{"console":{}}}'], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert pino.returncode == 0 and pino.stdout == "", pino.stderr[-2000:]
+    records = [json.loads(line) for line in pino.stderr.splitlines() if line.strip()]  # every line is JSON
+    assert [r["msg"] for r in records].count("database is up to date: no migration to apply") == 1
     assert any(r.get("event") in ("RUN_SUCCESS", "PIPELINE_SUCCESS") and r.get("run_id") for r in records)
+    assert len({(r["time"], r["msg"]) for r in records}) == len(records)

@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 from sqlalchemy import update
 
+from cloudmake_pipelines.assets import RUN_LOGGING
 from cloudmake_pipelines.assets.keys import (
     jwks,
     jwt_key_rotation_daily,
@@ -110,6 +111,7 @@ def test_due_evaluation_requests_one_run_per_due_date_in_production_only(keys_db
     again = _tick(jwt_key_rotation_daily, resources, day + timedelta(days=92))
     expected = f"jwt-rotation-{activated + timedelta(days=90):%Y-%m-%d}"
     assert [r.run_key for r in first] == [expected] and [r.run_key for r in again] == [expected]
+    assert first[0].run_config == RUN_LOGGING  # the run logs Pino lines (test_schedule_table)
 
 
 def test_schedule_requests_retirement_when_a_grace_ends(keys_db):
@@ -119,6 +121,7 @@ def test_schedule_requests_retirement_when_a_grace_ends(keys_db):
     grace = next(k for k in keys.signing_keys().keys() if k["status"] == "grace")
     requests = _tick(jwt_key_rotation_daily, resources, grace["grace_until"] + timedelta(hours=1))
     assert [r.run_key for r in requests] == [f"jwt-retire-{grace['kid']}"]
+    assert requests[0].run_config == RUN_LOGGING
 
 
 def test_annual_master_key_reminder(keys_db):
@@ -126,7 +129,7 @@ def test_annual_master_key_reminder(keys_db):
     now = datetime.now(UTC)
     assert isinstance(_tick(master_key_reminder_weekly, resources, now + timedelta(days=300)), dg.SkipReason)
     request = _tick(master_key_reminder_weekly, resources, now + timedelta(days=366))
-    assert request.run_key.startswith("master-key-reminder-v1-")
+    assert request.run_key.startswith("master-key-reminder-v1-") and request.run_config == RUN_LOGGING
     with keys.keyring.engine.begin() as conn:
         conn.execute(update(master_key_versions).values(activated_at=now - timedelta(days=400)))
     with dg.instance_for_test() as instance:

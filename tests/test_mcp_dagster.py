@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 from sqlalchemy import select
 
-from cloudmake_pipelines.assets import loadtest
+from cloudmake_pipelines.assets import RUN_LOGGING, loadtest
 from cloudmake_pipelines.assets.loadtest import (
     ALERT_CHECK,
     PARTITIONS_NAME,
@@ -68,6 +68,7 @@ def test_nightly_schedule_requests_one_run_per_enabled_server(registry, db_url):
                                             resources={"database": DatabaseResource(url=db_url)})
         requests = mcp_load_test_nightly(context)
         assert [(r.partition_key, r.run_key) for r in requests] == [("a", "2026-11-30:a"), ("b", "2026-11-30:b")]
+        assert all(r.run_config == RUN_LOGGING for r in requests)  # Pino run logs (test_schedule_table)
         assert sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)) == ["a", "b"]
         for name in ("a", "b", "off"):
             registry.set_enabled(name, False)
@@ -109,7 +110,7 @@ def test_slow_server_fails_sc021_and_erroring_server_alerts_once(registry, db_ur
     with serve_mcp("stateless", slow) as server, WebhookReceiver() as hook:
         registry.add(McpServer("slow", server.url, thresholds={"request_timeout_seconds": 3}))
         result, checks, _ = _materialize(db_url, "slow", hook.url_for())
-    assert not result.success  # SC-021 is a blocking ERROR check: `dg launch --assets` exits 1
+    assert not result.success  # SC-021 is a blocking ERROR check: `dg launch --job` exits 1
     assert not checks[SC021_CHECK].passed
     assert "p95" in checks[SC021_CHECK].metadata["failures"].value
     assert not checks[ALERT_CHECK].passed and checks[ALERT_CHECK].metadata["alert_sent"].value is True

@@ -4,8 +4,11 @@ Seed "Deployment" (wrangler.toml crons), all UTC, plus the daily JWT due-date ev
 weekly look at the master key's age for the annual reminder (task 6).
 """
 
+from datetime import UTC, datetime
+
 import dagster as dg
 
+from cloudmake_pipelines.assets import RUN_LOGGING
 from cloudmake_pipelines.definitions import defs
 
 SCHEDULES = {
@@ -57,3 +60,18 @@ def test_every_schedule_and_sensor_is_on_by_default():
     repo = defs.get_repository_def()
     assert {s.default_status for s in repo.schedule_defs} == {dg.DefaultScheduleStatus.RUNNING}
     assert {s.default_status for s in repo.sensor_defs} == {dg.DefaultSensorStatus.RUNNING}
+
+
+def test_scheduled_runs_name_the_pino_console_logger():
+    """A run whose config names no logger gets Dagster's colored console logger; the daemon's runs name the
+    code location's Pino `console` logger, so their stderr is one JSON line per event. The schedules with an
+    evaluation function of their own are checked in their tests (test_keys_dagster, test_mcp_dagster)."""
+    repo = defs.get_repository_def()
+    assert set(repo.get_job("migrations_job").loggers) == {"console"}
+    assert "Pino" in repo.get_job("migrations_job").loggers["console"].description
+    plain = [s for s in repo.schedule_defs if not s.required_resource_keys]
+    assert len(plain) >= 6
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 12, 1, 3, tzinfo=UTC))
+    for schedule in plain:
+        requests = schedule.evaluate_tick(context).run_requests
+        assert [r.run_config for r in requests] == [RUN_LOGGING], schedule.name

@@ -9,7 +9,9 @@ process; a seed task and its success criterion are tags, not prose; a :class:`Cl
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -17,6 +19,7 @@ import dagster as dg
 
 from ..errors import CloudMakeError
 from ..executor import load_executor, load_queue_tags
+from ..logs import PinoFormatter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,6 +34,34 @@ def labels(task: str, seed_task: int, sc: str | None = None) -> dict[str, str]:
     Tags (not description prose) so the UI can filter on them and the inventory snapshot pins them.
     """
     return {"task": task, "seed_task": str(seed_task), **({"sc": sc} if sc else {})}
+
+
+@dg.logger(
+    config_schema={"log_level": dg.Field(str, default_value="DEBUG", description=(
+        "DEBUG (the default: every run and step event, as the UI shows them), INFO, WARNING or ERROR."))},
+    description="Every run's log lines, once each, as Pino JSON lines on stderr (stdout carries results).")
+def pino_console(init_context: dg.InitLoggerContext) -> logging.Logger:
+    """Dagster's ``console`` logger, replaced: the run's events and the ``cloudmake`` loggers' records, as Pino lines.
+
+    A fresh, unregistered :class:`logging.Logger` per run (Dagster's own console logger does the same), so two
+    runs in one process never share handlers.
+    """
+    run_logger = logging.Logger("cloudmake.run", level=init_context.logger_config["log_level"].upper())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PinoFormatter())
+    run_logger.addHandler(handler)
+    return run_logger
+
+
+#: The run config that names :func:`pino_console`. Dagster instantiates only the loggers a run's config
+#: names, and otherwise its colored console logger (``create_log_manager``); ``Definitions(loggers=...)`` alone
+#: is inactive (dagster-io/dagster#20084), and a job's ``config=`` default would bake the resources' configured
+#: values into its schema, so ``execute_in_process(resources=...)`` would silently use the original ones. So
+#: the runs the daemon launches carry it (:func:`run_request`, :func:`scheduled_asset_job`); a run launched by
+#: hand (Launchpad, an asset's *Materialize*, ``dg launch``) logs through Dagster's colored console logger
+#: unless its config names ``console``. Either way, each line once.
+RUN_LOGGING: dict = {"loggers": {"console": {}}}
+LOGGERS = {"console": pino_console}
 
 
 def fails_clearly(fn: Callable[P, R]) -> Callable[P, R]:
@@ -75,6 +106,11 @@ def task_job(name: str, assets: list, *, tags: dict[str, str], description: str,
                                tags=tags, description=description)
 
 
+def run_request(**kwargs) -> dg.RunRequest:
+    """A schedule's :class:`dg.RunRequest`, its run logging as Pino lines (:data:`RUN_LOGGING`)."""
+    return dg.RunRequest(run_config=RUN_LOGGING, **kwargs)
+
+
 def load_step_tags() -> dict[str, str]:
     """The op tags of a load-generating asset: with the Celery executor, its step goes to the load queue."""
     return load_queue_tags()
@@ -86,5 +122,6 @@ def scheduled_asset_job(job_name: str, assets: list, *, schedule_name: str, cron
     """:func:`task_job` (``generates_load`` passed on) and its UTC schedule, on by default."""
     job = task_job(job_name, assets, tags=tags, description=description, generates_load=generates_load)
     schedule = dg.ScheduleDefinition(name=schedule_name, job=job, cron_schedule=cron, execution_timezone="UTC",
+                                     run_config=RUN_LOGGING,
                                      default_status=dg.DefaultScheduleStatus.RUNNING, description=description)
     return job, schedule

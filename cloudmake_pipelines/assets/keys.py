@@ -17,7 +17,7 @@ from ..db.helpers import require_tables
 from ..keys import KEY_TABLES
 from ..keys.service import KeyManagement
 from ..resources import DatabaseResource, SettingsResource
-from . import fails_clearly, labels, task_job
+from . import fails_clearly, labels, run_request, task_job
 
 GROUP = "keys"
 SECRETS_AT_REST = dg.AssetKey("secrets_at_rest")
@@ -88,12 +88,12 @@ def jwt_key_rotation_daily(context: dg.ScheduleEvaluationContext, database: Data
                      settings: SettingsResource):
     now = context.scheduled_execution_time
     signing = keys_for(database, settings, "dagster:schedule", now).signing_keys()
-    requests = [dg.RunRequest(run_key=f"jwt-retire-{kid}", tags={"retire_kid": kid})
+    requests = [run_request(run_key=f"jwt-retire-{kid}", tags={"retire_kid": kid})
                 for kid in signing.expired_grace()]
     due = signing.due()
     if due.is_due and settings.get().is_production:
         key = due.run_key or "jwt-rotation-initial"
-        requests.append(dg.RunRequest(run_key=key, tags={"due_at": str(due.due_at), "old_kid": str(due.kid)}))
+        requests.append(run_request(run_key=key, tags={"due_at": str(due.due_at), "old_kid": str(due.kid)}))
     if requests:
         return requests
     if due.is_due:

@@ -16,7 +16,7 @@ from ..loadtest.service import measure_and_record
 from ..loadtest.thresholds import load_thresholds
 from ..mcp import Registry
 from ..resources import AlertsResource, DatabaseResource, SettingsResource
-from . import fails_clearly, frame_table, labels, load_step_tags, task_job
+from . import fails_clearly, frame_table, labels, load_step_tags, run_request, task_job
 
 PARTITIONS_NAME = "mcp_servers"
 TASK = "mcp_load_test"
@@ -110,7 +110,7 @@ def mcp_load_test_nightly(context: dg.ScheduleEvaluationContext, database: Datab
     if missing:  # schedules cannot return partition requests: make sure each run's partition exists
         context.instance.add_dynamic_partitions(PARTITIONS_NAME, missing)
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    return [dg.RunRequest(run_key=f"{day}:{name}", partition_key=name, tags={"server": name}) for name in names]
+    return [run_request(run_key=f"{day}:{name}", partition_key=name, tags={"server": name}) for name in names]
 
 
 defs = dg.Definitions(assets=[mcp_server_metrics], jobs=[mcp_load_test_job], schedules=[mcp_load_test_nightly])

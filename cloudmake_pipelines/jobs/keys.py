@@ -10,7 +10,7 @@
 import dagster as dg
 
 from ..alerts import Alert
-from ..assets import fails_clearly, labels
+from ..assets import fails_clearly, labels, run_request
 from ..assets.keys import SECRETS_AT_REST, keys_for
 from ..resources import AlertsResource, DatabaseResource, SettingsResource
 
@@ -89,7 +89,7 @@ def master_key_reminder_weekly(context: dg.ScheduleEvaluationContext, database: 
         return dg.SkipReason("no master key yet: it is created when the first secret is stored")
     if not status["reminder_due"]:
         return dg.SkipReason(f"master key v{status['active_version']} is {status['active_age_days']} days old")
-    return dg.RunRequest(run_key=f"master-key-reminder-v{status['active_version']}-{now:%Y-%m-%d}")
+    return run_request(run_key=f"master-key-reminder-v{status['active_version']}-{now:%Y-%m-%d}")
 
 
 defs = dg.Definitions(jobs=[master_key_rotation_job, master_key_reminder_job], schedules=[master_key_reminder_weekly])
