@@ -113,7 +113,9 @@ def test_new_violations_are_those_the_previous_audit_did_not_have(auditor, webho
     assert sorted((f.page_id, f.rule) for f in again.new) == [("badge--new", "link-name"), ("card--a", "color-contrast")]
     assert (again.row.new_violations, again.row.new_serious) == (2, 1)
     assert again.audit.passes(98.0)  # 320 of 324 checks: 98.8 %; the new serious violation alone alerts
-    assert again.alert.summary == "accessibility audit of ds: 1 new serious/critical violation(s); components: Card"
+    assert again.alert.summary == ("accessibility audit of ds: 1 new serious/critical violation(s); SC-003 met again: "
+                                   "AA compliance 98.8 % (≥ 98 %), every page audited; components: Card")
+    assert again.alert.severity == "error"
     assert [a["key"] for a in webhook.alerts] == ["a11y:ds", "a11y:ds"]  # one alert per audit
     assert webhook.alerts[-1]["details"]["components"] == ["Card"]
     fixed = auditor.record(audit_of(page("button--a", "Button", 200), page("card--a", "Card", 100),
@@ -124,6 +126,21 @@ def test_new_violations_are_those_the_previous_audit_did_not_have(auditor, webho
     assert [r.compliance for r in store.history("ds")] == [pytest.approx(100 * 300 / 301),
                                                            pytest.approx(100 * 320 / 324), 100.0]
     assert [r.id for r in store.latest_per_target()] == [fixed.row.id]
+
+
+def test_sc003_met_again_after_a_failed_audit_is_one_resolved_alert(auditor, webhook):
+    failing = auditor.record(audit_of(page("button--a", "Button", 90, [("label", "serious", f"input#{i}")
+                                                                      for i in range(10)])), run_key="run-1")
+    assert failing.alert.severity == "error" and "AA compliance 90.0 % (SC-003 ≥ 98 %)" in failing.alert.summary
+    fixed = [auditor.record(audit_of(page("button--a", "Button", 100), at=T0 + timedelta(days=1)), run_key="run-2")
+             for _ in range(2)]  # the step re-executed on another worker: the same audit, the same alert
+    assert fixed[0].alert.severity == "resolved" and fixed[0].alert.key == "a11y:ds"
+    assert fixed[0].alert.summary == ("accessibility audit of ds: SC-003 met again: AA compliance 100.0 % "
+                                      "(≥ 98 %), every page audited")
+    later = auditor.record(audit_of(page("button--a", "Button", 100), at=T0 + timedelta(days=2)), run_key="run-3")
+    assert later.alert is None  # met before too: nothing to say
+    assert [(a["key"], a["severity"]) for a in webhook.alerts] == [("a11y:ds", "error"), ("a11y:ds", "resolved")]
+    assert sorted(r["idempotency_key"] for r in outbox_rows(auditor.engine)) == ["a11y:ds:run-1", "a11y:ds:run-2"]
 
 
 def test_a_run_records_one_audit_per_target_and_alerts_once(auditor, webhook):

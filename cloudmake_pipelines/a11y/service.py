@@ -3,7 +3,8 @@
 Per target, in order: :func:`.browser.audit_target` (the browser work, no database), the violations new since
 the target's previous audit (:class:`.store.AuditStore`), the HTML and JSON reports when a report directory is
 given, the ``a11y_audits`` row, then at most one alert for the audit: when SC-003 fails (compliance under the
-threshold, or a page failed) or new serious/critical violations appeared, naming the components affected.
+threshold, or a page failed) or new serious/critical violations appeared, naming the components affected; or,
+severity ``resolved``, when SC-003 is met again after an audit that failed it.
 
 A Dagster run passes its run id as ``run_key``: recording the same run's audit of a target again (its step
 re-executed on another Celery worker after the first died) replaces the row, and the alert's outbox key
@@ -78,10 +79,11 @@ class Auditor:
         """Store ``audit`` (done elsewhere, e.g. by a worker), write its reports and alert. With ``run_key``
         (the Dagster run), a second record of the run's audit of the target replaces the first and its alert
         is the same outbox row (a no-op); without, every record is a new audit and a new alert."""
+        previous = self.store.latest(audit.target, other_than_run=run_key)
         new = self.store.new_findings(audit, run_key)
         path = self._write_reports(audit, new) if self.reports else None
         row = self.store.record(audit, new, path, run_key)
-        alert = self._alert(audit, new, row)
+        alert = self._alert(audit, new, row, recovered=previous is not None and not previous.passes(self.threshold))
         if alert is not None:
             self.alerter.send(alert, occurrence=run_key or str(row.id))
         return Outcome(audit, new, row, alert)
@@ -98,26 +100,33 @@ class Auditor:
             write_output(folder / name, document)
         return str(folder / f"{stamp}.html")
 
-    def _alert(self, audit: TargetAudit, new: list[Finding] | None, row: AuditRow) -> Alert | None:
+    def _alert(self, audit: TargetAudit, new: list[Finding] | None, row: AuditRow, *,
+               recovered: bool) -> Alert | None:
+        """The audit's one alert: SC-003 failed or new serious violations (``error``); else, when the previous
+        audit failed SC-003 (``recovered``), that it is met again (``resolved``); else none."""
         figures = audit.figures
         serious = [f for f in new or [] if f.impact in SERIOUS]
         below = not audit.passes(self.threshold)
-        if not below and not serious:
+        compliance = "n/a" if figures.compliance is None else f"{figures.compliance:.1f} %"
+        met_again = f"SC-003 met again: AA compliance {compliance} (≥ {self.threshold:g} %), every page audited"
+        if not below and not serious and not recovered:
             return None
         components = sorted({f.component for f in serious}
                             | ({name for name, _ in audit.worst_components(limit=50)} if below else set()))
         reasons = []
         if below:
-            compliance = "n/a" if figures.compliance is None else f"{figures.compliance:.1f} %"
             reasons.append(f"AA compliance {compliance} (SC-003 ≥ {self.threshold:g} %)"
                            + (f", {figures.failed} page(s) failed" if figures.failed else "")
                            + (f", {audit.problems[0]}" if audit.problems else ""))
         if serious:
             reasons.append(f"{len(serious)} new serious/critical violation(s)")
+        if recovered and not below:
+            reasons.append(met_again)
         shown = ", ".join(components[:10]) + (f" and {len(components) - 10} more" if len(components) > 10 else "")
         return Alert(TASK, f"a11y:{audit.target}",
                      f"accessibility audit of {audit.target}: {'; '.join(reasons)}"
                      + (f"; components: {shown}" if components else ""),
+                     severity="error" if below or serious else "resolved",
                      details={"target": audit.target, "audit_id": row.id, "compliance": figures.compliance,
                               "failed_pages": figures.failed, "new_serious": len(serious),
                               "components": components, "report": row.report_path},
