@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import select
 
 from cloudmake_pipelines.a11y import Target, TargetRegistry
+from cloudmake_pipelines.assets.adminbench import ISOLATION_CHECK, SC004_CHECK
 from cloudmake_pipelines.assets.loadtest import ALERT_CHECK, SC021_CHECK
-from cloudmake_pipelines.db.tables import a11y_audits, alert_outbox
+from cloudmake_pipelines.db.tables import a11y_audits, admin_benchmark_results, alert_outbox
 from cloudmake_pipelines.errors import ConfigError
 from cloudmake_pipelines.executor import BrokerUnavailable, app_args, check_broker, load_executor
 from cloudmake_pipelines.loadtest.store import recent_metrics
@@ -232,6 +233,34 @@ def test_the_accessibility_audit_runs_on_a_worker_with_in_process_results(cluste
         assert conn.execute(select(a11y_audits.c.run_key)).scalars().all() == [run_id]
         keys = conn.execute(select(alert_outbox.c.idempotency_key).where(alert_outbox.c.task == "accessibility_audit"))
         assert keys.scalars().all() == [f"a11y:ds:{run_id}"]
+
+
+def test_the_admin_benchmark_runs_on_a_worker_under_rls(cluster, pg_engine, pg_url):
+    """The on-demand SC-004 benchmark (synthetic, small) as a Celery step: a worker times the admin queries as
+    the platform-admin role with row-level security in force, stores them under the run, and both blocking
+    checks (p95 and tenant isolation) evaluate as in process."""
+    config = {"iterations": 20, "warmup": 2, "synthetic": True, "users": 2_000, "audit_logs": 5_000,
+              "sessions": 2_000, "tenants": 10, "threshold_ms": 10_000.0}
+    # Row-level security needs PostgreSQL: a migrated platform database of its own (the cluster's is SQLite).
+    run_config = {"ops": {"admin_query_benchmark": {"config": config}},
+                  "resources": {"database": {"config": {"url": pg_url}}}}
+    runs, output = finish(cluster.launch_job("admin_benchmark_job", run_config), timeout=150)
+    assert len(runs) == 1 and runs[0]["success"], output[-3000:]
+    run_id = runs[0]["run_id"]
+    host = socket.gethostname()
+    with cluster.instance() as instance:
+        steps = {e.step_key for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)}
+        assert steps == {"admin_query_benchmark"}, steps  # its checks are results of the one step
+        history = step_history(instance, run_id, "admin_query_benchmark")
+        assert [w for w, _, _ in history][:2] == ["worker", "STEP_START"] and history[0][2] in (f"wa@{host}",
+                                                                                               f"wb@{host}")
+        checks = {e.check_name: e.passed for e in (entry.dagster_event.event_specific_data for entry in
+                  instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION))}
+    assert checks == {SC004_CHECK: True, ISOLATION_CHECK: True}, checks
+    with pg_engine.connect() as conn:
+        rows = conn.execute(select(admin_benchmark_results.c.query, admin_benchmark_results.c.dataset).where(
+            admin_benchmark_results.c.run_id == run_id)).all()
+    assert len(rows) >= 3 and {dataset for _, dataset in rows} == {"synthetic"}, rows
 
 
 def test_the_worker_unit_starts_the_worker_these_tests_start():
