@@ -37,8 +37,10 @@ def labels(task: str, seed_task: int, sc: str | None = None) -> dict[str, str]:
 
 
 @dg.logger(
-    config_schema={"log_level": dg.Field(str, default_value="DEBUG", description=(
-        "DEBUG (the default: every run and step event, as the UI shows them), INFO, WARNING or ERROR."))},
+    config_schema={"log_level": dg.Field(
+        dg.Enum("PinoLogLevel", [dg.EnumValue(level) for level in ("DEBUG", "INFO", "WARNING", "ERROR")]),
+        default_value="DEBUG", description="DEBUG (the default) prints every run and step event, as the UI shows "
+                                           "them; INFO and above leaves Dagster's DEBUG events out.")},
     description="Every run's log lines, once each, as Pino JSON lines on stderr (stdout carries results).")
 def pino_console(init_context: dg.InitLoggerContext) -> logging.Logger:
     """Dagster's ``console`` logger, replaced: the run's events and the ``cloudmake`` loggers' records, as Pino lines.
@@ -46,7 +48,7 @@ def pino_console(init_context: dg.InitLoggerContext) -> logging.Logger:
     A fresh, unregistered :class:`logging.Logger` per run (Dagster's own console logger does the same), so two
     runs in one process never share handlers.
     """
-    run_logger = logging.Logger("cloudmake.run", level=init_context.logger_config["log_level"].upper())
+    run_logger = logging.Logger("cloudmake.run", level=init_context.logger_config["log_level"])
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(PinoFormatter())
     run_logger.addHandler(handler)
