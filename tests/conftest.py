@@ -71,6 +71,15 @@ def pg_url(request, pg_server_url: str) -> Iterator[str]:
     _drop_database(pg_server_url, url)
 
 
+@pytest.fixture
+def platform_pg_url(pg_server_url: str) -> Iterator[str]:
+    """Another new, empty PostgreSQL database for one test, dropped afterwards: the platform's, for a test whose
+    ``pg_url`` holds Dagster's storage (``production_dagster_home``), as production keeps them apart."""
+    url = _create_database(pg_server_url)
+    yield url
+    _drop_database(pg_server_url, url)
+
+
 @pytest.fixture(scope="session")
 def _pg_migrated(pg_server_url: str) -> Iterator[str]:
     """The name of a PostgreSQL database with every head applied, made once per session: the template of

@@ -133,6 +133,20 @@ def test_nightly_load_tests_fan_out_over_two_workers_with_in_process_results(clu
     assert alerts == [f"mcp_load_test:mcp3:{run_of['mcp3']}"]  # one alert, for the erroring server's run
 
 
+def test_inspect_active_lists_the_workers_that_answer(cluster):
+    """deploy/README.md's `celery -A cloudmake_pipelines.worker inspect active` with workers up: each answers,
+    exit 0 (none answering: tests/test_deploy_readme.py). Asked by name: a broadcast reaches any worker on the
+    broker's vhost, also those of other tests."""
+    import subprocess
+
+    names = [f"{worker}@{socket.gethostname()}" for worker in ("wa", "wb")]
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "celery"), "-A", "cloudmake_pipelines.worker", "inspect",
+                           "active", "-d", ",".join(names)], env=cluster.env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert all(f"{name}: OK" in done.stdout for name in names), done.stdout
+
+
 def test_a_worker_killed_mid_step_hands_the_step_to_the_other_once(cluster):
     registry = Registry(cluster.engine)
     for name in ("mcp0", "mcp1", "mcp2"):  # one run: the erroring server's, which alerts
