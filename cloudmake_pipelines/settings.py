@@ -141,12 +141,19 @@ class Core(Group):
         None, validation_alias="DATABASE_URL",
         description="platform database. Default: embedded SQLite at `.cloudmake/cloudmake.db`. `postgresql://` "
                     "and `postgres://` URLs (as Neon hands them out) work")
+
     dagster_home: Path | None = Field(
         None, validation_alias="DAGSTER_HOME",
         description="the Dagster instance `cloudmake status` reads (default `<state dir>/dagster_home`)")
 
     @model_validator(mode="after")
     def _resolve(self) -> Core:
+        if self.database_url is None and self.environment == "production":
+            # Production's data is in PostgreSQL: a shell or unit without the settings file would otherwise
+            # migrate, read and rotate keys in an empty SQLite file under the checkout, and exit 0.
+            raise ConfigError("DATABASE_URL: expected a database URL when ENVIRONMENT=production (the embedded "
+                              "SQLite default is for dev and staging trials); set it, e.g. from "
+                              "/etc/cloudmake/pipelines.env")
         object.__setattr__(self, "state_dir", self.state_dir.expanduser().resolve())
         url = normalize_database_url(self.database_url) if self.database_url else \
             f"sqlite:///{self.state_dir / 'cloudmake.db'}"

@@ -46,10 +46,21 @@ def test_unsupported_or_malformed_database_url_is_a_clear_error_without_the_pass
     assert err.value.__cause__ is None
 
 
+def test_production_never_falls_back_to_the_embedded_sqlite_database(cloudmake_main, monkeypatch):
+    """A production shell or unit without the settings file used to migrate an empty SQLite file and exit 0."""
+    with pytest.raises(ConfigError, match="DATABASE_URL: expected a database URL when ENVIRONMENT=production"):
+        load_settings({"ENVIRONMENT": "production"})
+    assert load_settings({"ENVIRONMENT": "staging"}).is_sqlite  # a staging trial may use it
+    assert load_settings({"ENVIRONMENT": "production", "DATABASE_URL": "sqlite:///x.db"}).is_sqlite  # if asked
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    done = cloudmake_main("db", "upgrade")
+    assert done.returncode == 2 and done.stdout == "" and "DATABASE_URL: expected a database URL" in done.stderr
+
+
 def test_credentials_are_masked_everywhere():
     token = "ghp_" + "A" * 36
     settings = load_settings({"GITHUB_TOKEN": token, "CLOUDFLARE_API_TOKEN": "cf-token-value-123",
-                              "ENVIRONMENT": "production"})
+                              "ENVIRONMENT": "production", "DATABASE_URL": "postgresql://db.internal/platform"})
     assert settings.is_production
     assert settings.credential("GITHUB_TOKEN").reveal() == token
     for shown in (repr(settings), str(settings), repr(settings.credentials), str(settings.credential("GITHUB_TOKEN"))):
