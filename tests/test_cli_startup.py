@@ -62,3 +62,18 @@ def test_setup_compiled_the_installed_modules_to_bytecode():
 
     for module in (sqlalchemy, pydantic_settings, click):
         assert Path(importlib.util.cache_from_source(module.__file__)).is_file(), f"{module.__name__}: run scripts/setup"
+
+
+def test_what_a_command_loads_is_frozen_out_of_the_collectors_reach(state):
+    """lazy.loading(): the modules a command imports are built with the collector paused and then frozen
+    (gc.freeze), so neither later collections nor the one at exit walk them; the collector runs again for the
+    command itself. A second command in the same process imports nothing new and freezes nothing more (objects
+    leave the frozen set when freed, so its count only shrinks)."""
+    code = ("import gc\nfrom cloudmake_pipelines.cli import main\n"
+            "def run():\n    try:\n        main(['mcp', 'list'])\n    except SystemExit:\n        pass\n"
+            "    return gc.get_freeze_count()\n"
+            "first, second = run(), run()\nprint(first > 0, second <= first, gc.isenabled())")
+    done = subprocess.run([sys.executable, "-c", code], env=_env(state), cwd=ROOT, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "True True True"
