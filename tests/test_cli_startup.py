@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: Modules none of the list/status/show commands needs.
 HEAVY = ("aiohttp", "httpx", "dagster", "jsonschema", "prometheus_client", "nacl", "hdrh", "yaml", "starlette",
-         "cloudmake_pipelines.loadtest.protocol", "cloudmake_pipelines.outages.detector",
+         "jwt", "cryptography", "cloudmake_pipelines.loadtest.protocol", "cloudmake_pipelines.outages.detector",
          "cloudmake_pipelines.previews.neon", "cloudmake_pipelines.alerts")
 COMMANDS = ["mcp list", "mcp breaker list", "db status", "previews list", "keys jwks", "keys status",
             "keys list-secrets", "github targets list"]
@@ -45,9 +45,9 @@ def _imported(state: Path, command: str) -> set[str]:
 def test_trivial_commands_do_not_import_what_they_do_not_use(state, command):
     imported = _imported(state, command)
     assert "sqlalchemy" in imported, "sanity: the import trace was read"
-    # keys/binding.py (the Cloudflare client) still imports httpx at module level: left to the HTTP-layer work.
-    allowed = {"httpx"} if command.startswith("keys ") else set()
-    assert sorted(m for m in HEAVY if m in imported and m not in allowed) == []
+    # Reading keys needs neither the Cloudflare client (keys/cloudflare.py, httpx) nor PyJWT and cryptography
+    # (keys/jwk.py: new keys, signing, verifying; keyring.seal/open: values).
+    assert sorted(m for m in HEAVY if m in imported) == []
 
 
 def test_setup_compiled_the_installed_modules_to_bytecode():
