@@ -77,3 +77,15 @@ def test_what_a_command_loads_is_frozen_out_of_the_collectors_reach(state):
                           timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "True True True"
+
+
+def test_loading_the_definitions_leaves_out_what_only_runs_use(state):
+    """`cloudmake status` (and every code server and run worker) loads the definitions: the load tester
+    (aiohttp), the drift checker (markdown-it) and the audit report's templates (jinja2) load in the runs that
+    use them."""
+    probe = ("import sys, cloudmake_pipelines.definitions\n"
+             "print(sorted(m for m in ('aiohttp', 'markdown_it', 'jinja2') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], env=_env(state), cwd=ROOT, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
