@@ -38,16 +38,12 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds") if timestamp else None
 
 
-def _last_run(instance: dg.DagsterInstance, repo, job_name: str) -> dict[str, Any] | None:
+def _last_run(instance: dg.DagsterInstance, job_name: str, materializations) -> dict[str, Any] | None:
     """The newest run of the job, or of any run that materialized its assets (UI, `dagster asset
-    materialize` and backfills run them under other job names)."""
+    materialize` and backfills run them under other job names); ``materializations`` are the latest
+    materialization events of the job's assets."""
     candidates = list(instance.get_run_records(dg.RunsFilter(job_name=job_name), limit=1))
-    job = repo.get_job(job_name)
-    run_ids = set()
-    for key in job.asset_layer.selected_asset_keys if job.asset_layer else ():
-        event = instance.get_latest_materialization_event(key)
-        if event is not None:
-            run_ids.add(event.run_id)
+    run_ids = {event.run_id for event in materializations if event is not None}
     if run_ids:
         candidates += instance.get_run_records(dg.RunsFilter(run_ids=list(run_ids)))
     if not candidates:
@@ -63,23 +59,15 @@ def _last_run(instance: dg.DagsterInstance, repo, job_name: str) -> dict[str, An
             "note": "interrupted before it started" if never_started else None}
 
 
-def _checks(instance: dg.DagsterInstance, repo, job_name: str) -> list[dict[str, Any]]:
-    job = repo.get_job(job_name)
-    if not job.asset_layer:
-        return []
-    assets = job.asset_layer.selected_asset_keys
-    results = []
-    for key in sorted(repo.asset_graph.get_check_keys_for_assets(assets), key=lambda k: k.to_user_string()):
-        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
-        evaluation = record.event.asset_check_evaluation if record and record.event else None
-        results.append({
-            "check": key.name,
-            "asset": key.asset_key.to_user_string(),
-            "status": record.status.value if record else "NEVER_RUN",
-            "passed": evaluation.passed if evaluation else None,
-            "at": _iso(record.create_timestamp) if record else None,
-        })
-    return results
+def _check(key, record) -> dict[str, Any]:
+    evaluation = record.event.asset_check_evaluation if record and record.event else None
+    return {
+        "check": key.name,
+        "asset": key.asset_key.to_user_string(),
+        "status": record.status.value if record else "NEVER_RUN",
+        "passed": evaluation.passed if evaluation else None,
+        "at": _iso(record.create_timestamp) if record else None,
+    }
 
 
 def _enabled(state, default_status: dg.DefaultScheduleStatus | dg.DefaultSensorStatus) -> bool:
@@ -119,8 +107,20 @@ def collect(defs: dg.Definitions, instance: dg.DagsterInstance, now: float | Non
     for job in repo.get_all_jobs():
         if job.name not in covered and not job.name.startswith("__"):
             tasks.append(TaskStatus(job.name, "manual", "on demand", True, job.name))
+    # Each job's assets and checks, then one query for all their latest materializations and one for all
+    # their latest check results: per key, Dagster's SQLite storage opens a connection (0.3 s of 0.4 s).
+    assets = {}
+    for job_name in {task.job for task in tasks if task.job}:
+        layer = repo.get_job(job_name).asset_layer
+        assets[job_name] = set(layer.selected_asset_keys) if layer else set()
+    checks = {job_name: sorted(repo.asset_graph.get_check_keys_for_assets(keys), key=lambda k: k.to_user_string())
+              for job_name, keys in assets.items() if keys}
+    asset_keys = set().union(*assets.values())
+    latest = instance.get_latest_materialization_events(asset_keys) if asset_keys else {}
+    check_keys = sorted({key for keys in checks.values() for key in keys}, key=lambda k: k.to_user_string())
+    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys) if check_keys else {}
     for task in tasks:
         if task.job:
-            task.last_run = _last_run(instance, repo, task.job)
-            task.checks = _checks(instance, repo, task.job)
+            task.last_run = _last_run(instance, task.job, [latest.get(key) for key in assets[task.job]])
+            task.checks = [_check(key, records.get(key)) for key in checks.get(task.job, [])]
     return sorted(tasks, key=lambda t: t.name)

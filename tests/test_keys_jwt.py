@@ -20,8 +20,9 @@ from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.db.tables import signing_keys
 from cloudmake_pipelines.keys import open_keyring
 from cloudmake_pipelines.keys.audit import JWT_ROTATION, timeline
+from cloudmake_pipelines.keys.jwk import JwksVerifier
 from cloudmake_pipelines.keys.service import KeyManagement
-from cloudmake_pipelines.keys.signing import JwksVerifier, SigningKeys
+from cloudmake_pipelines.keys.signing import SigningKeys
 from cloudmake_pipelines.settings import load_settings
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

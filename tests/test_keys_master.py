@@ -17,10 +17,12 @@ from cloudmake_pipelines.db.migrate import upgrade
 from cloudmake_pipelines.db.tables import master_key_versions, secrets, signing_keys
 from cloudmake_pipelines.keys import open_keyring
 from cloudmake_pipelines.keys.audit import MASTER_ROTATION, timeline
-from cloudmake_pipelines.keys.binding import CloudflareError, CloudflareWorkerSecrets, binding_name
+from cloudmake_pipelines.keys.binding import binding_name
+from cloudmake_pipelines.keys.cloudflare import CloudflareError, CloudflareWorkerSecrets
+from cloudmake_pipelines.keys.jwk import JwksVerifier
 from cloudmake_pipelines.keys.master import MasterKeyRotation, RotationPrecondition, RotationRefused
 from cloudmake_pipelines.keys.service import KeyManagement
-from cloudmake_pipelines.keys.signing import JwksVerifier, SigningKeys
+from cloudmake_pipelines.keys.signing import SigningKeys
 from cloudmake_pipelines.settings import load_settings
 from tests.support.fake_cloudflare import FakeCloudflare
 from tests.support.fakes import ANY

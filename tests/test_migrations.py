@@ -158,3 +158,21 @@ def test_a_downgraded_branch_is_pending_again(db_url):
     assert branch in status(db_url).pending
     again = upgrade(db_url)
     assert branch in [entry["revision"] for entry in again.applied] and again.status.up_to_date
+
+
+def test_db_tables_lists_every_table_each_schema_module_defines():
+    """db/tables.py finds a table's module through DOMAINS, and its ``metadata`` imports the modules listed there:
+    a table (or a module) left out would be missing from the schema Alembic and the drift detector compare."""
+    import importlib
+    import pkgutil
+
+    from sqlalchemy import Table
+
+    from cloudmake_pipelines.db import schema, tables
+
+    assert {m.name for m in pkgutil.iter_modules(schema.__path__)} == set(tables.DOMAINS)
+    for domain, names in tables.DOMAINS.items():
+        module = importlib.import_module(f"{schema.__name__}.{domain}")
+        assert sorted(n for n, v in vars(module).items() if isinstance(v, Table)) == sorted(names), domain
+        assert all(getattr(tables, name) is getattr(module, name) for name in names)
+    assert sorted(tables.metadata.tables) == sorted(n for names in tables.DOMAINS.values() for n in names)

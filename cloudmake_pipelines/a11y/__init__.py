@@ -8,11 +8,18 @@
 * :mod:`.service` — a run: audit, store, report, alert.
 """
 
-from .browser import AuditOptions, audit_target, find_chromium
-from .results import WCAG_TAGS, Figures, Finding, PageResult, TargetAudit, compliance
-from .service import Auditor, Outcome, open_auditor
-from .store import AuditRow, AuditStore
-from .targets import Target, TargetError, TargetRegistry
+from ..lazy import lazy_exports
+
+# name -> submodule; imported on first use (see lazy.py): loading the Dagster definitions does not import
+# the browser's HTTP client or the report's templates.
+_EXPORTS = {
+    "AuditOptions": ".browser", "audit_target": ".browser", "find_chromium": ".browser", "WCAG_TAGS": ".results",
+    "Figures": ".results", "Finding": ".results", "PageResult": ".results", "TargetAudit": ".results",
+    "compliance": ".results", "Auditor": ".service", "Outcome": ".service", "open_auditor": ".service",
+    "AuditRow": ".store", "AuditStore": ".store", "Target": ".targets", "TargetError": ".targets",
+    "TargetRegistry": ".targets",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["WCAG_TAGS", "AuditOptions", "AuditRow", "AuditStore", "Auditor", "Figures", "Finding", "Outcome",
            "PageResult", "Target", "TargetAudit", "TargetError", "TargetRegistry", "audit_target", "compliance",

@@ -17,6 +17,7 @@ import warnings
 import click
 
 from ..errors import CloudMakeError
+from ..lazy import loading
 from ..logs import redactor
 from . import output
 
@@ -50,7 +51,8 @@ class LazyGroup(click.Group):
         if name not in COMMANDS or not self._spec_exists(name):
             return None
         module_name, attribute = COMMANDS[name][0].split(":")
-        return getattr(importlib.import_module(f"{__name__}.{module_name}"), attribute)
+        with loading():
+            return getattr(importlib.import_module(f"{__name__}.{module_name}"), attribute)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List commands from COMMANDS without importing them (keeps `cloudmake --help` instant)."""

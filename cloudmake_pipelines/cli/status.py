@@ -10,6 +10,7 @@ import click
 from rich.table import Table
 
 from ..errors import CloudMakeError, ConfigError
+from ..lazy import loading
 from .common import emit_json, json_option, setup
 from .output import print_table
 
@@ -111,14 +112,17 @@ def command(as_json: bool, failing: bool) -> None:
     if not os.path.isfile(os.path.join(home, "dagster.yaml")):
         raise ConfigError(f"no Dagster instance at {home}: set DAGSTER_HOME to the instance's folder "
                           "(the quick start's is .cloudmake/dagster_home)")
-    with _storage_errors(home):
-        _reach_postgres_storage(home)  # before loading the definitions: seconds of CPU for nothing otherwise
-    import dagster as dg
+    with loading():
+        with _storage_errors(home):
+            _reach_postgres_storage(home)  # before loading the definitions: seconds of CPU for nothing otherwise
+        import dagster as dg
 
-    from .. import opsstatus
-    from ..definitions import defs
+        from .. import opsstatus
+        from ..definitions import defs
 
-    with _storage_errors(home), dg.DagsterInstance.from_config(home) as instance:
+        with _storage_errors(home):
+            instance = dg.DagsterInstance.from_config(home)
+    with _storage_errors(home), instance:
         tasks = opsstatus.collect(defs, instance)
     outbox = _alert_outbox(settings)
     if as_json:

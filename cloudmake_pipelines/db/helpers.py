@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, Table, inspect
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import ConfigError
 
@@ -19,5 +18,12 @@ def require_tables(engine: Engine, *tables: Table | str) -> None:
 
 
 def dialect_insert(conn: Connection, table: Table):
-    """An INSERT that knows ``on_conflict_do_nothing``/``on_conflict_do_update`` on PostgreSQL and SQLite."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    """An INSERT that knows ``on_conflict_do_nothing``/``on_conflict_do_update`` on PostgreSQL and SQLite.
+
+    Imported from the connection's own dialect, loaded already: on SQLite, SQLAlchemy's PostgreSQL dialect
+    is not imported for it."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)

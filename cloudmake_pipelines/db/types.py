@@ -5,10 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, TypeDecorator
-from sqlalchemy.dialects.postgresql import JSONB
+
+
+class _JSONB(TypeDecorator):
+    """PostgreSQL's JSONB, imported when a PostgreSQL dialect first uses it: on SQLite, defining the tables does
+    not load SQLAlchemy's PostgreSQL dialect."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return dialect.type_descriptor(JSONB())
+
 
 #: JSON documents: JSONB on PostgreSQL, JSON text on SQLite.
-JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+JSONDoc = JSON().with_variant(_JSONB(), "postgresql")
 
 #: 64-bit surrogate keys that still autoincrement on SQLite (which only does so for INTEGER PRIMARY KEY).
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")

@@ -7,8 +7,12 @@ a static route scan, OpenAPI/JSON Schema/Pydantic schemas, CSS custom properties
 comment. No Dagster here: the asset in ``assets/drift.py`` and the CLI in ``cli/drift.py`` call this.
 """
 
+from ..lazy import lazy_exports
 from . import snapshots
-from .check import run_check
 from .model import DIMENSIONS, KINDS, DriftItem, DriftReport, SpecError
+
+# Imported on first use (see lazy.py): the asset's module (loaded with the Dagster definitions) needs the model
+# and snapshots, not the checker's Alembic, markdown-it and YAML.
+__getattr__ = lazy_exports(__name__, {"run_check": ".check"})
 
 __all__ = ["run_check", "snapshots", "DriftItem", "DriftReport", "SpecError", "DIMENSIONS", "KINDS"]

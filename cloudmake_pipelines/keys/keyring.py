@@ -22,12 +22,10 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Engine, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from ..db.helpers import dialect_insert
 from ..db.tables import master_key_versions, secrets
 from ..db.types import utcnow
 from ..errors import CloudMakeError, ConfigError
@@ -97,8 +95,7 @@ class Keyring:
             now = self.clock()
             row = {"name": name, "format": self.secrets_format, "key_version": version, "ciphertext": blob,
                    "created_at": now, "updated_at": now}
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(secrets).values(row)
+            stmt = dialect_insert(conn, secrets).values(row)
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["name"],
                 set_={"format": stmt.excluded.format, "key_version": stmt.excluded.key_version,
@@ -191,11 +188,16 @@ class Keyring:
     # ---- sealing ---------------------------------------------------------------------------------
     def seal(self, table: str, ref: str, plaintext: bytes, version: int, conn: Connection | None = None) -> bytes:
         """AES-256-GCM under master key ``version``: nonce || ciphertext+tag, bound to (table, ref, version)."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         nonce = self.token_bytes(NONCE_BYTES)
         return nonce + AESGCM(self.key(version, conn)).encrypt(nonce, plaintext,
                                                               associated_data(table, ref, version))
 
     def open(self, table: str, ref: str, blob: bytes, version: int, conn: Connection | None = None) -> bytes:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             return AESGCM(self.key(version, conn)).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
                                                           associated_data(table, ref, version))

@@ -30,7 +30,6 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-import httpx
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from ..db.locks import exclusive
@@ -38,7 +37,7 @@ from ..db.tables import master_key_versions, secrets, signing_keys
 from ..errors import CheckFailed, CloudMakeError, ConfigError
 from ..logs import get_logger
 from . import audit, state
-from .binding import CloudflareError, binding_name, decode_key, new_key_material
+from .binding import binding_name, decode_key, new_key_material
 from .keyring import AES_GCM, PGCRYPTO, PGP_OPTIONS, Keyring, fingerprint
 
 log = get_logger("keys")
@@ -261,6 +260,10 @@ class MasterKeyRotation:
             with self.engine.connect() as conn:
                 problems += self._key_problems(conn)
         for remote in self.remotes:
+            import httpx  # loaded with the remote binding's client already
+
+            from .cloudflare import CloudflareError
+
             try:
                 remote.names()
             except (CloudflareError, httpx.HTTPError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select
 
@@ -14,17 +14,21 @@ from ..errors import ConfigError
 from ..fsio import write_output
 from ..settings import Settings
 from . import state
-from .binding import CloudflareWorkerSecrets
 from .config import MASTER_KEY_MAX_AGE, KeysConfig
 from .keyring import Keyring, open_keyring
 from .master import MasterKeyRotation
 from .signing import SigningKeys
+
+if TYPE_CHECKING:
+    from .cloudflare import CloudflareWorkerSecrets
 
 
 def remote_bindings(settings: Settings, config: KeysConfig) -> list[CloudflareWorkerSecrets]:
     """The Worker whose secrets mirror the master keys, when CLOUDFLARE_ACCOUNT_ID/_WORKER_SCRIPT are set."""
     if not config.cloudflare_account_id:
         return []
+    from .cloudflare import CloudflareWorkerSecrets
+
     token = settings.credential("CLOUDFLARE_API_TOKEN").reveal()
     return [CloudflareWorkerSecrets(config.cloudflare_account_id, config.cloudflare_script, token,
                                     base_url=config.cloudflare_api_base)]

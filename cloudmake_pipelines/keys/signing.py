@@ -1,4 +1,4 @@
-"""JWT signing keys (seed task 5): next / active / grace / retired, a JWKS, and a verifier by ``kid``.
+"""JWT signing keys (seed task 5): next / active / grace / retired, and the JWKS.
 
 The practice of large identity providers: a ``next`` key is always published in the JWKS, long before
 it signs anything, so every cache already holds it when it becomes ``active``. A rotation makes, in
@@ -6,22 +6,16 @@ one transaction, the next key active and the active key ``grace`` for 7 days (it
 then generates the following next key. After its grace a key is ``retired`` and leaves the JWKS.
 Exactly one key is active at any moment. Private keys are sealed by the keyring (re-wrapped by a
 master-key rotation). Each rotation writes ``admin_audit_logs`` rows with operation type ``key_rotation``.
+The key material itself (generating, signing, verifying by ``kid``) is :mod:`.jwk`'s: reading the key set
+(`cloudmake keys jwks`, `keys status`) does not load PyJWT and cryptography.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy import Connection, insert, select, update
 
 from ..db.locks import exclusive
@@ -36,26 +30,6 @@ from .master import RotationRefused
 log = get_logger("keys")
 KIND = "jwt"
 PUBLISHED = ("active", "next", "grace")
-_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}
-
-
-def generate_private_key(algorithm: str):
-    if algorithm == "ES256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if algorithm == "RS256":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if algorithm == "EdDSA":
-        return ed25519.Ed25519PrivateKey.generate()
-    raise ConfigError(f"JWT algorithm {algorithm!r}: expected one of {', '.join(JWT_ALGORITHMS)}")
-
-
-def public_jwk(private_key, algorithm: str) -> dict[str, Any]:
-    """The public JWK with ``kid`` = its RFC 7638 thumbprint, ``alg`` and ``use: sig``."""
-    jwk = jwt.algorithms.get_default_algorithms()[algorithm].to_jwk(private_key.public_key(), as_dict=True)
-    members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
-    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
-    kid = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-    return {**members, "kid": kid, "alg": algorithm, "use": "sig"}
 
 
 @dataclass(frozen=True)
@@ -126,8 +100,9 @@ class SigningKeys:
             if row is None:
                 raise CloudMakeError("no active JWT signing key: run `cloudmake keys rotate-jwt --confirm`")
             pem = self.keyring.open("signing_keys", row["kid"], row["private_key"], row["key_version"], conn)
-        key = serialization.load_pem_private_key(pem, password=None)
-        return jwt.encode(claims, key, algorithm=row["algorithm"], headers={"kid": row["kid"]})
+        from .jwk import sign
+
+        return sign(claims, pem, algorithm=row["algorithm"], kid=row["kid"])
 
     # ---- rotating --------------------------------------------------------------------------------
     def rotate(self, *, force: bool = False) -> dict[str, Any]:
@@ -204,10 +179,9 @@ class SigningKeys:
         return expired
 
     def _add_key(self, status: str) -> str:
-        private = generate_private_key(self.algorithm)
-        jwk = public_jwk(private, self.algorithm)
-        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+        from .jwk import new_key
+
+        jwk, pem = new_key(self.algorithm)
         with self.engine.begin() as conn:
             version = self.keyring.active_version(conn, lock=True)
             conn.execute(insert(signing_keys).values(
@@ -222,43 +196,3 @@ class SigningKeys:
 
     def _now(self) -> datetime:
         return self.keyring.clock()
-
-
-class JwksVerifier:
-    """Verifies JWTs against a JWKS, choosing the key by the token's ``kid`` as PyJWT's ``PyJWKClient`` does.
-
-    ``fetch`` returns the JWKS document; it is cached for ``cache_seconds`` and fetched again once when
-    a token names an unknown ``kid`` (a key published since the last fetch).
-    """
-
-    def __init__(self, fetch: Callable[[], dict[str, Any]], *, cache_seconds: float = 300.0,
-                 monotonic: Callable[[], float] = time.monotonic):
-        self._fetch = fetch
-        self._cache_seconds = cache_seconds
-        self._monotonic = monotonic
-        self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at: float | None = None
-
-    def _refresh(self) -> None:
-        keyset = jwt.PyJWKSet.from_dict(self._fetch())
-        self._keys = {key.key_id: key for key in keyset.keys if key.key_id}
-        self._fetched_at = self._monotonic()
-
-    def signing_key(self, token: str) -> jwt.PyJWK:
-        try:
-            kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.DecodeError as exc:
-            raise jwt.InvalidTokenError(f"not a JWT: {exc}") from None
-        if not kid:
-            raise jwt.InvalidTokenError("the token has no 'kid' header")
-        stale = self._fetched_at is None or self._monotonic() - self._fetched_at > self._cache_seconds
-        if stale or kid not in self._keys:
-            self._refresh()
-        if kid not in self._keys:
-            raise jwt.InvalidTokenError(f"no published key has kid {kid!r} (unknown or retired)")
-        return self._keys[kid]
-
-    def verify(self, token: str, **options: Any) -> dict[str, Any]:
-        """The verified claims; :class:`jwt.InvalidTokenError` otherwise. ``options`` go to ``jwt.decode``."""
-        key = self.signing_key(token)
-        return jwt.decode(token, key.key, algorithms=[key.algorithm_name], **options)

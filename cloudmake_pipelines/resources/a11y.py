@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
-from ..a11y.service import Auditor, open_auditor, report_dir
 from ..alerts import Alerter
 from ..settings import get_settings
 from . import DatabaseResource, SettingsBacked
+
+if TYPE_CHECKING:
+    from ..a11y.service import Auditor
 
 
 class AccessibilityAuditResource(SettingsBacked):
@@ -23,6 +25,8 @@ class AccessibilityAuditResource(SettingsBacked):
     report_dir: str | None = Field(None, description="Report folder (CLOUDMAKE_A11Y_REPORT_DIR, <state dir>/a11y).")
 
     def auditor(self, database: DatabaseResource, alerter: Alerter) -> Auditor:
+        from ..a11y.service import open_auditor, report_dir  # the browser and report: in the run, not at load
+
         settings = get_settings()
         group = self.group(settings)
         overrides = {name: getattr(self, name) for name in self._fields() if name != "report_dir"}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from ..drift import DriftReport, run_check
 from . import SettingsBacked
+
+if TYPE_CHECKING:
+    from ..drift import DriftReport
 
 #: This repository, when the package runs from its checkout (dogfooding: it carries specs/).
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -27,4 +29,6 @@ class DriftTargetResource(SettingsBacked):
         return REPOSITORY if (REPOSITORY / "specs").is_dir() else Path.cwd().resolve()
 
     def check(self) -> DriftReport:
+        from ..drift.check import run_check  # Alembic, markdown-it, ...: in the run, not at definitions load
+
         return run_check(self.target_path(), config_path=Path(self.config) if self.config else None)

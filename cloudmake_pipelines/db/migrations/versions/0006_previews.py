@@ -32,7 +32,7 @@ def upgrade() -> None:
     op.create_index("ix_environments_ttl_expires_at_created_at", "environments", ["ttl_expires_at", "created_at"],
                     postgresql_where=_PREVIEW, sqlite_where=_PREVIEW)
     # Superseded by the partial index above, and harmful next to it (the planner preferred it and then read
-    # every active preview on a no-op run): see db/tables.py.
+    # every active preview on a no-op run): see db/schema/previews.py.
     op.drop_index("ix_environments_kind_ttl_expires_at", "environments")
     if op.get_bind().dialect.name == "postgresql":
         # An archival run turns its rows into dead entries of the partial index, which the next runs' bitmap
