@@ -92,6 +92,9 @@ def test_usage_errors_exit_2():
 
 
 def test_status_reads_the_instance(embedded_dagster_home, tmp_path, monkeypatch):
+    # Before the imports: the first import of the definitions in this process reads (and caches) the settings.
+    monkeypatch.setenv("DAGSTER_HOME", str(embedded_dagster_home))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/cm.db")
     import dagster as dg
     from click.testing import CliRunner
 
@@ -99,8 +102,6 @@ def test_status_reads_the_instance(embedded_dagster_home, tmp_path, monkeypatch)
     from cloudmake_pipelines.definitions import defs
     from cloudmake_pipelines.resources import DatabaseResource
 
-    monkeypatch.setenv("DAGSTER_HOME", str(embedded_dagster_home))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/cm.db")
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_job_def("migrations_job").execute_in_process(
             instance=instance, resources={"database": DatabaseResource(url=f"sqlite:///{tmp_path}/cm.db")})
