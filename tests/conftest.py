@@ -231,6 +231,10 @@ def _isolated_env(monkeypatch, tmp_path):
     from cloudmake_pipelines.settings import get_settings
 
     get_settings.cache_clear()
+    # Also before the test: a module-scoped fixture that leaves its DagsterInstance after the previous test's
+    # teardown restores the storage it found when it entered, now of a disposed instance (seen in CI: the
+    # next module's first dg.materialize failed with "undefined DagsterInstance weakref").
+    _current_storage.set(None)
     yield
     get_settings.cache_clear()
     # One test's secrets must not mask another test's expected output (the redactor is process-wide).
